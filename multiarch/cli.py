@@ -1,0 +1,82 @@
+"""The `multiarch` command. Subcommands are imported lazily so start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+import click
+
+from builder.errors import MultiarchError
+from builder.log import redact, setup_logging
+
+# name -> "module:attribute"; each module owns its command.
+SUBCOMMANDS: dict[str, str] = {
+    "executor": "builder.cli:executor",
+    "manifest": "multiarch.manifest:manifest",
+    "copy": "multiarch.copy:copy",
+    "qemu": "builder.sandbox.cli:qemu",
+    "cache": "builder.store.cli:cache",
+    "build": "multiarch.build:build",
+    "spec": "multiarch.spec:spec_command",
+    "ci": "multiarch.runners.gitlab:ci",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name and module_name.startswith(err.name):
+                return None  # not built yet
+            raise
+        return getattr(module, attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar="MULTIARCH_DEBUG", help="Show tracebacks.")
+@click.version_option(package_name="multiarch")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Build container images for several architectures without a daemon."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    setup_logging("debug" if debug else "info")
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("MULTIARCH_DEBUG"))
+    try:
+        cli.main(args=argv, prog_name="multiarch", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2 if isinstance(err, click.UsageError) else 1)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except MultiarchError as err:
+        if debug:
+            traceback.print_exc()
+        click.echo(redact(f"error: {err.message}"), err=True)
+        if err.hint:
+            click.echo(redact(f"hint: {err.hint}"), err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
