@@ -1,0 +1,149 @@
+"""A throwaway registry on loopback (Debian's docker-registry) behind a byte-counting proxy.
+
+Every client talks to the proxy, so `bytes_up` is what clients really sent (blob uploads that
+the registry dedups still count; blobs skipped by HEAD or mounted do not) and `bytes_down`
+what they fetched. The proxy relays with splice(2), so it costs next to no CPU even for
+512 MiB pushes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    up: int
+    down: int
+
+    def __sub__(self, other: Traffic) -> Traffic:
+        return Traffic(self.up - other.up, self.down - other.down)
+
+
+class CountingProxy:
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._up = 0
+        self._down = 0
+        self._closed = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def traffic(self) -> Traffic:
+        with self._lock:
+            return Traffic(self._up, self._down)
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for src, dst, upward in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, upward), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upward: bool) -> None:
+        pipe_r, pipe_w = os.pipe()
+        try:
+            while True:
+                n = os.splice(src.fileno(), pipe_w, _CHUNK)
+                if n == 0:
+                    break
+                left = n
+                while left:
+                    left -= os.splice(pipe_r, dst.fileno(), left)
+                with self._lock:
+                    if upward:
+                        self._up += n
+                    else:
+                        self._down += n
+        except OSError:
+            pass
+        finally:
+            os.close(pipe_r)
+            os.close(pipe_w)
+            for sock, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
+                try:
+                    sock.shutdown(how)
+                except OSError:
+                    pass
+
+
+class LocalRegistry:
+    """docker-registry on 127.0.0.1 with storage in `root`; use `.host` (the proxy) everywhere."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.storage = root / "storage"
+        self.storage.mkdir(parents=True, exist_ok=True)
+        self.registry_port = free_port()
+        config = root / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log: {level: error, accesslog: {disabled: true}}\n"
+            f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}},"
+            " maintenance: {uploadpurging: {enabled: false}}}\n"
+            f"http: {{addr: '127.0.0.1:{self.registry_port}'}}\n"
+        )
+        self._log = open(root / "registry.log", "ab")
+        self._proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.proxy = CountingProxy(self.registry_port)
+        self.host = f"127.0.0.1:{self.proxy.port}"
+        self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited; see {self.root / 'registry.log'}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.registry_port}/v2/", timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("docker-registry did not answer in time") from None
+                time.sleep(0.05)
+
+    def traffic(self) -> Traffic:
+        return self.proxy.traffic()
+
+    def stop(self) -> None:
+        self.proxy.close()
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+
+    def __enter__(self) -> LocalRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

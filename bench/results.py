@@ -1,0 +1,142 @@
+"""Bench results: the typed record (saved as results.json) and its markdown rendering."""
+
+from __future__ import annotations
+
+import statistics
+
+from pydantic import BaseModel, ConfigDict
+
+MIB = 1 << 20
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RunResult(_Frozen):
+    run: int
+    wall_s: float
+    step_walls_s: tuple[float, ...]
+    tree_rss_peak: int  # bytes, whole process tree, sampled every ~20 ms
+    proc_rss_peak: int  # bytes, largest single process (wait4 rusage)
+    bytes_up: int  # bytes clients sent to the registry during the timed steps
+    bytes_down: int
+
+
+class SideResult(_Frozen):
+    side: str
+    commands: tuple[str, ...] = ()
+    runs: tuple[RunResult, ...] = ()
+    error: str | None = None
+
+    def _walls(self) -> list[float]:
+        return [r.wall_s for r in self.runs]
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None and bool(self.runs)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self._walls())
+
+    @property
+    def min_s(self) -> float:
+        return min(self._walls())
+
+    @property
+    def max_s(self) -> float:
+        return max(self._walls())
+
+    @property
+    def tree_rss_mib(self) -> float:
+        return max(r.tree_rss_peak for r in self.runs) / MIB
+
+    @property
+    def proc_rss_mib(self) -> float:
+        return max(r.proc_rss_peak for r in self.runs) / MIB
+
+    @property
+    def pushed_mib(self) -> float:
+        return statistics.median(r.bytes_up for r in self.runs) / MIB
+
+
+class WorkloadResult(_Frozen):
+    key: str
+    title: str
+    kaniko_ratio: float | None
+    sides: tuple[SideResult, ...]
+
+    def side(self, name: str) -> SideResult | None:
+        return next((s for s in self.sides if s.side == name), None)
+
+
+class SuiteResult(_Frozen):
+    started: str
+    command: str
+    host: str
+    storage: str
+    runs: int
+    quick: bool
+    workloads: tuple[WorkloadResult, ...]
+
+
+def _wall(side: SideResult | None) -> str:
+    if side is None:
+        return "skipped (by option)"
+    if not side.usable:
+        return side.error or "no runs"
+    return f"{side.median_s:.2f} ({side.min_s:.2f}–{side.max_s:.2f})"
+
+
+def _rss(side: SideResult | None) -> str:
+    if side is None or not side.usable:
+        return "—"
+    return f"{side.tree_rss_mib:.0f} / {side.proc_rss_mib:.0f}"
+
+
+def _pushed(side: SideResult | None) -> str:
+    return f"{side.pushed_mib:.1f}" if side is not None and side.usable else "—"
+
+
+def _ratio(ours: SideResult | None, buildah: SideResult | None, value: str) -> str:
+    if ours is None or buildah is None or not ours.usable or not buildah.usable:
+        return "—"
+    if value == "time":
+        return f"{ours.median_s / buildah.median_s:.2f}"
+    return f"{ours.tree_rss_mib / buildah.tree_rss_mib:.2f}"
+
+
+def render_markdown(result: SuiteResult) -> str:
+    lines = [
+        "# Bench results: multiarch (ours) vs buildah, same machine, same run",
+        "",
+        f"- started: {result.started}",
+        f"- command: `{result.command}`",
+        f"- host: {result.host}",
+        f"- storage: {result.storage}",
+        f"- runs per workload: {result.runs}{' (quick)' if result.quick else ''}, alternating sides",
+        "",
+        "Wall seconds for build + push to the local registry: median (min–max). Peak RSS in MiB:",
+        "whole process tree (sampled every 20 ms) / largest single process (exact). Pushed: MiB",
+        "sent to the registry by the timed commands (median). kaniko/buildah is the anchor ratio",
+        "from shared/anchors.md (same kind of machine, another session): hold ours/buildah",
+        "against it.",
+        "",
+        "| workload | ours s | buildah s | ours/buildah time | kaniko/buildah (anchors) "
+        "| ours RSS MiB | buildah RSS MiB | ours/buildah RSS | ours pushed MiB | buildah pushed MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for w in result.workloads:
+        ours, buildah = w.side("ours"), w.side("buildah")
+        kaniko = f"{w.kaniko_ratio:.2f}" if w.kaniko_ratio is not None else "—"
+        cells = [w.title, _wall(ours), _wall(buildah), _ratio(ours, buildah, "time"), kaniko,
+                 _rss(ours), _rss(buildah), _ratio(ours, buildah, "rss"), _pushed(ours),
+                 _pushed(buildah)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Commands (timed steps of the last run)", ""]
+    for w in result.workloads:
+        for side in w.sides:
+            for command in side.commands:
+                lines.append(f"- {w.key} {side.side}: `{command}`")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,145 @@
+"""The two contenders, each running one workload once: buildah and multiarch ("ours").
+
+A side turns (workload, context, run number) into a list of commands; the suite measures them.
+Each side keeps all its storage under one work dir on tmpfs that the suite wipes between runs,
+so every run is a cold build (the rebuild workload keeps it between its warm-up and the timed
+build, which is the point of that workload).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.workloads import Kind, Workload
+
+
+@dataclass(frozen=True)
+class Step:
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    warmup: tuple[Step, ...]  # run untimed first (the rebuild workload's first build)
+    timed: tuple[Step, ...]
+    between: bool = False  # wipe the side's local state between warm-up and timed steps
+
+
+@dataclass(frozen=True)
+class Target:
+    workload: Workload
+    context: Path
+    registry: str  # host:port
+    run: int
+
+    def destination(self, side: str, suffix: str = "") -> str:
+        return f"{self.registry}/bench/{self.workload.key}-{side}:run{self.run}{suffix}"
+
+    def build_args(self) -> list[tuple[str, str]]:
+        return [("REGISTRY", self.registry), *self.workload.build_args]
+
+
+class Buildah:
+    name = "buildah"
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+
+    def unavailable(self, kind: Kind) -> str | None:
+        return None if shutil.which("buildah") else "buildah is not installed"
+
+    def _base(self) -> list[str]:
+        return ["buildah", "--root", str(self.work / "root"), "--runroot", str(self.work / "runroot"),
+                "--storage-driver", "vfs"]
+
+    def _build(self, t: Target, layers: bool, extra: list[str]) -> Step:
+        args = [a for k, v in t.build_args() for a in ("--build-arg", f"{k}={v}")]
+        return Step((*self._base(), "build", "--quiet", "--isolation", "chroot",
+                     f"--layers={'true' if layers else 'false'}", "--tls-verify=false", *args,
+                     *extra, "-f", str(t.context / "Dockerfile"), str(t.context)))
+
+    def _push(self, image: str, dest: str) -> Step:
+        return Step((*self._base(), "push", "--quiet", "--tls-verify=false", image, f"docker://{dest}"))
+
+    def plan(self, t: Target) -> Plan:
+        image = f"localhost/bench-{t.workload.key}:run{t.run}"
+        if t.workload.kind is Kind.MULTI:
+            build = self._build(t, False, ["--platform", ",".join(t.workload.platforms),
+                                                  "--manifest", image])
+            push = Step((*self._base(), "manifest", "push", "--quiet", "--all", "--tls-verify=false",
+                         image, f"docker://{t.destination(self.name)}"))
+            return Plan((), (build, push))
+        if t.workload.kind is Kind.REBUILD:
+            warm = (self._build(t, True, ["-t", image]),
+                    self._push(image, t.destination(self.name, "-warm")))
+            timed = (self._build(t, True, ["-t", image]),
+                     self._push(image, t.destination(self.name)))
+            return Plan(warm, timed)
+        return Plan((), (self._build(t, False, ["-t", image]),
+                         self._push(image, t.destination(self.name))))
+
+
+class Ours:
+    name = "ours"
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.exe = _our_executable()
+
+    @functools.cached_property
+    def _help(self) -> dict[str, str]:
+        texts = {}
+        for sub in ("executor", "build"):
+            done = subprocess.run([self.exe, sub, "--help"], capture_output=True, text=True)
+            texts[sub] = done.stdout if done.returncode == 0 else ""
+        return texts
+
+    def unavailable(self, kind: Kind) -> str | None:
+        sub = "build" if kind is Kind.MULTI else "executor"
+        if self._help[sub]:
+            return None
+        done = subprocess.run([self.exe, sub, "--help"], capture_output=True, text=True)
+        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+        return f"`multiarch {sub}` " + (lines[-1].strip() if lines else f"exit {done.returncode}")
+
+    def _insecure(self, sub: str, registry: str) -> list[str]:
+        text = self._help[sub]
+        if "--insecure-registry" in text:
+            return ["--insecure-registry", registry]
+        if "--insecure" in text:
+            return ["--insecure"]
+        return []
+
+    def _env(self) -> tuple[tuple[str, str], ...]:
+        return (("MULTIARCH_CACHE_DIR", str(self.work / "cache")),)
+
+    def _executor(self, t: Target, dest: str, cache: bool) -> Step:
+        args = [a for k, v in t.build_args() for a in ("--build-arg", f"{k}={v}")]
+        extra = ["--cache=true", f"--cache-repo={t.registry}/bench/{t.workload.key}-cache"] if cache else []
+        return Step((self.exe, "executor", "--context", str(t.context), "--dockerfile",
+                     str(t.context / "Dockerfile"), "--destination", dest,
+                     *self._insecure("executor", t.registry), *args, *extra), self._env())
+
+    def plan(self, t: Target) -> Plan:
+        if t.workload.kind is Kind.MULTI:
+            args = [a for k, v in t.build_args() for a in ("--build-arg", f"{k}={v}")]
+            return Plan((), (Step((self.exe, "build", "--platform", ",".join(t.workload.platforms),
+                                   "-t", t.destination(self.name), "-f", str(t.context / "Dockerfile"),
+                                   *self._insecure("build", t.registry), *args, str(t.context)),
+                                  self._env()),))
+        if t.workload.kind is Kind.REBUILD:
+            # A CI runner starts empty: the timed rebuild has only the registry cache.
+            return Plan((self._executor(t, t.destination(self.name, "-warm"), cache=True),),
+                        (self._executor(t, t.destination(self.name), cache=True),), between=True)
+        return Plan((), (self._executor(t, t.destination(self.name), cache=False),))
+
+
+def _our_executable() -> str:
+    beside = Path(sys.executable).parent / "multiarch"
+    return str(beside) if beside.exists() else (shutil.which("multiarch") or "multiarch")

@@ -1,0 +1,159 @@
+"""Run the workloads N times, alternating ours and buildah, and collect the figures."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.host import ensure_arm64_emulation, ensure_tools, remove_tree
+from bench.images import BaseImages
+from bench.measure import Measurement, measure
+from bench.registry import LocalRegistry
+from bench.results import RunResult, SideResult, SuiteResult, WorkloadResult
+from bench.sides import Buildah, Ours, Plan, Step, Target
+from bench.workloads import Kind, Workload
+
+STEP_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Options:
+    cache: Path  # tmpfs dir for base images and all build storage
+    logs: Path
+    runs: int | None
+    quick: bool
+    workloads: tuple[Workload, ...]
+    ours: bool
+    buildah: bool
+
+
+class _StepFailed(Exception):
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _show(step: Step) -> str:
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env)
+    return (env + " " if env else "") + shlex.join(step.argv)
+
+
+def _run_steps(steps: tuple[Step, ...], log: Path) -> list[Measurement]:
+    done = []
+    for step in steps:
+        m = measure(step.argv, env=dict(step.env), log=log, timeout_s=STEP_TIMEOUT_S)
+        if not m.ok:
+            raise _StepFailed(m.first_error_line())
+        done.append(m)
+    return done
+
+
+def _run_once(side: Buildah | Ours, plan: Plan, target: Target, registry: LocalRegistry,
+              log: Path) -> RunResult:
+    remove_tree(side.work)
+    try:
+        _run_steps(plan.warmup, log)
+        if plan.between:
+            remove_tree(side.work)
+        before = registry.traffic()
+        measured = _run_steps(plan.timed, log)
+        traffic = registry.traffic() - before
+    finally:
+        remove_tree(side.work)
+    return RunResult(
+        run=target.run,
+        wall_s=sum(m.wall_s for m in measured),
+        step_walls_s=tuple(m.wall_s for m in measured),
+        tree_rss_peak=max(m.tree_rss_peak for m in measured),
+        proc_rss_peak=max(m.proc_rss_peak for m in measured),
+        bytes_up=traffic.up,
+        bytes_down=traffic.down,
+    )
+
+
+_NOT_BUILT = re.compile(r"not (yet )?(implemented|supported|available)|no such (command|option)|"
+                        r"no module named|unknown (option|flag)", re.IGNORECASE)
+
+
+def _failure_kind(side: Buildah | Ours, line: str) -> str:
+    return "not available yet" if isinstance(side, Ours) and _NOT_BUILT.search(line) else "failed"
+
+
+def _runs_for(w: Workload, opts: Options) -> int:
+    if opts.runs is not None:
+        return opts.runs
+    return w.quick_runs if opts.quick else 5
+
+
+def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegistry,
+                  opts: Options) -> WorkloadResult:
+    context = w.prepare_context(opts.cache / "work" / "contexts" / w.key)
+    runs: dict[str, list[RunResult]] = {s.name: [] for s in sides}
+    errors: dict[str, str | None] = {}
+    commands: dict[str, tuple[str, ...]] = {}
+    for s in sides:
+        missing = s.unavailable(w.kind)
+        errors[s.name] = f"not available yet: {missing}" if missing else None
+    for i in range(1, _runs_for(w, opts) + 1):
+        order = sides if i % 2 else list(reversed(sides))
+        for s in order:
+            if errors[s.name]:
+                continue
+            target = Target(w, context, registry.host, i)
+            plan = s.plan(target)
+            commands[s.name] = tuple(_show(step) for step in plan.timed)
+            log = opts.logs / f"{w.key}-{s.name}-run{i}.log"
+            log.unlink(missing_ok=True)
+            try:
+                r = _run_once(s, plan, target, registry, log)
+            except _StepFailed as failed:
+                errors[s.name] = f"{_failure_kind(s, failed.line)}: {failed.line} (log: {log})"
+                print(f"  {w.key} {s.name} run {i}: {errors[s.name]}", flush=True)
+                continue
+            runs[s.name].append(r)
+            print(f"  {w.key} {s.name} run {i}: {r.wall_s:.2f} s, tree RSS "
+                  f"{r.tree_rss_peak / 2**20:.0f} MiB, pushed {r.bytes_up / 2**20:.1f} MiB", flush=True)
+    return WorkloadResult(
+        key=w.key, title=w.title, kaniko_ratio=w.kaniko_ratio,
+        sides=tuple(SideResult(side=s.name, commands=commands.get(s.name, ()),
+                               runs=tuple(runs[s.name]), error=errors[s.name]) for s in sides),
+    )
+
+
+def run_suite(opts: Options) -> SuiteResult:
+    ensure_tools()
+    if any(w.kind is Kind.MULTI for w in opts.workloads):
+        ensure_arm64_emulation()
+    opts.logs.mkdir(parents=True, exist_ok=True)
+    base = BaseImages(opts.cache)
+    base.ensure_built()
+    work = opts.cache / "work"
+    remove_tree(work)
+    sides: list[Buildah | Ours] = []
+    if opts.ours:
+        sides.append(Ours(work / "ours"))
+    if opts.buildah:
+        sides.append(Buildah(work / "buildah"))
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results = []
+    with LocalRegistry(work / "registry") as registry:
+        base.push(registry.host)
+        for w in opts.workloads:
+            print(f"bench: {w.title}", flush=True)
+            results.append(_run_workload(w, sides, registry, opts))
+    remove_tree(work)
+    return SuiteResult(
+        started=started,
+        command="python -m bench " + shlex.join(sys.argv[1:]),
+        host=f"{platform.node()} {platform.platform()}, {os.cpu_count()} CPUs",
+        storage=f"tmpfs ({opts.cache})",
+        runs=max((_runs_for(w, opts) for w in opts.workloads), default=0),
+        quick=opts.quick,
+        workloads=tuple(results),
+    )
