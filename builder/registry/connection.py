@@ -1,0 +1,267 @@
+"""One registry host: its httpx client (TLS, proxies), scheme, auth, redirects and retries.
+
+`send()` returns the final response whatever its status (callers decide what is an error)
+after: answering auth challenges (once per request, with a fresh token), following
+redirects (dropping Authorization when the host changes, e.g. to blob storage) and retrying
+with backoff on connection errors, 408, 429 (Retry-After honoured) and 5xx.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import httpx
+import tenacity
+
+from builder.errors import RegistryError, TLSError
+from builder.registry.auth import Authenticator
+from builder.registry.credentials import DOCKER_HUB, find_credential
+from builder.registry.options import RegistryOptions, RetryPolicy
+from builder.registry.responses import registry_error
+
+log = logging.getLogger(__name__)
+
+KANIKO_CA_BUNDLE = Path("/kaniko/ssl/certs/ca-certificates.crt")
+DOCKER_HUB_API_HOST = "registry-1.docker.io"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_REDIRECTS = 5
+
+Content = bytes | Iterable[bytes]
+ContentFactory = Callable[[], Content]
+
+
+def ssl_context(host: str, options: RegistryOptions) -> ssl.SSLContext:
+    """System CAs (SSL_CERT_FILE honoured by OpenSSL) plus kaniko's bundle and the host's
+    extra CA files; no verification only for hosts named insecure or skip-verify."""
+    if host in options.skip_verify or host in options.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context = ssl.create_default_context()
+    extra = list(options.ca_files.get(host, ()))
+    if KANIKO_CA_BUNDLE.is_file():
+        extra.append(KANIKO_CA_BUNDLE)
+    for path in extra:
+        try:
+            context.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as err:
+            raise TLSError(f"cannot load CA file {path} for {host}: {err}") from None
+    return context
+
+
+def _is_cert_failure(err: BaseException) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(err) or isinstance(err.__cause__, ssl.SSLCertVerificationError)
+
+
+def _is_plain_http_answer(err: BaseException) -> bool:
+    text = str(err)
+    return "WRONG_VERSION_NUMBER" in text or "record layer failure" in text or "packet length too long" in text
+
+
+def transport_error(host: str, err: httpx.HTTPError) -> RegistryError:
+    if _is_cert_failure(err):
+        reason = str(err).split("certificate verify failed:", 1)[-1].strip(" )") or str(err)
+        return TLSError(
+            f"TLS certificate of {host} is not trusted: {reason}",
+            hint=f"add its CA with --registry-certificate {host}=/path/to/ca.crt or SSL_CERT_FILE "
+            f"(or skip verification with --skip-tls-verify-registry {host})",
+        )
+    if _is_plain_http_answer(err):
+        return TLSError(
+            f"{host} does not speak TLS: {err}",
+            hint=f"if it serves plain HTTP, name it insecure: --insecure-registry {host}",
+        )
+    return RegistryError(f"cannot reach registry {host}: {type(err).__name__}: {err}")
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _retryable_error(err: BaseException) -> bool:
+    return isinstance(err, httpx.TransportError) and not _is_cert_failure(err) and not _is_plain_http_answer(err)
+
+
+def _retryable_response(response: httpx.Response) -> bool:
+    return response.status_code in RETRY_STATUSES
+
+
+def retrying(policy: RetryPolicy, what: str) -> tenacity.Retrying:
+    backoff = tenacity.wait_random_exponential(multiplier=policy.initial_delay, max=policy.max_delay)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            after = retry_after_seconds(outcome.result())
+            if after is not None:
+                return min(after, policy.max_delay)
+        return backoff(state)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is None:
+            return
+        if outcome.failed:
+            problem = f"{type(outcome.exception()).__name__}: {outcome.exception()}"
+        else:
+            response = outcome.result()
+            response.close()
+            problem = f"status {response.status_code}"
+        log.warning("%s: %s; retry %d in %.1fs", what, problem, state.attempt_number, state.upcoming_sleep)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.max_seconds),
+        wait=wait,
+        retry=tenacity.retry_if_exception(_retryable_error) | tenacity.retry_if_result(_retryable_response),
+        before_sleep=before_sleep,
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        reraise=True,
+    )
+
+
+class HostConnection:
+    """Everything about talking to one registry host. Thread-safe."""
+
+    def __init__(self, host: str, options: RegistryOptions, env: Mapping[str, str] | None = None) -> None:
+        self.host = host
+        self.options = options
+        self.network_host = DOCKER_HUB_API_HOST if host == DOCKER_HUB else host
+        self._client = httpx.Client(
+            verify=ssl_context(host, options),
+            http2=host not in options.insecure,
+            trust_env=True,
+            timeout=httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0)),
+            follow_redirects=False,
+        )
+        self.auth = Authenticator(host, find_credential(host, options, env), self._client)
+        self._base: str | None = None
+        self._base_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def base_url(self) -> str:
+        with self._base_lock:
+            if self._base is None:
+                self._base = self._ping()
+            return self._base
+
+    def _ping(self) -> str:
+        """Pick the scheme (HTTP only for insecure hosts that do not speak TLS) and learn
+        the auth challenge up front, so no request body is sent only to be refused."""
+        ping = retrying(self.options.retry, f"connect to {self.host}")
+        base = f"https://{self.network_host}"
+        try:
+            response = ping(self._send_raw, "GET", f"{base}/v2/", {}, None, False)
+        except httpx.HTTPError as err:
+            if self.host not in self.options.insecure or _is_cert_failure(err):
+                raise transport_error(self.host, err) from None
+            base = f"http://{self.network_host}"
+            try:
+                response = ping(self._send_raw, "GET", f"{base}/v2/", {}, None, False)
+            except httpx.HTTPError as err2:
+                raise transport_error(self.host, err2) from None
+        if response.status_code == 401:
+            self.auth.learn(response)
+        return base
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base_url}{path}"
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: tuple[str, ...],
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        content: ContentFactory | None = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """`retry=False` for requests whose repetition needs the caller's judgement (a
+        chunk of an upload: the registry may have stored part of it)."""
+        url = self.url(path)
+        call_args = (method, url, scopes, dict(headers or {}), content, stream)
+        try:
+            if not retry:
+                return self._send_authorized(*call_args)
+            return retrying(self.options.retry, what)(self._send_authorized, *call_args)
+        except httpx.HTTPError as err:
+            raise transport_error(self.host, err) from None
+
+    def check(
+        self, response: httpx.Response, ok: Iterable[int], what: str, scopes: tuple[str, ...]
+    ) -> httpx.Response:
+        """Return `response` if its status is in `ok`, else raise the matching error."""
+        if response.status_code in ok:
+            return response
+        response.read()
+        response.close()
+        raise registry_error(response, what, scopes=scopes, credential_source=self.auth.credential_source)
+
+    def _send_authorized(
+        self,
+        method: str,
+        url: str,
+        scopes: tuple[str, ...],
+        headers: dict[str, str],
+        content: ContentFactory | None,
+        stream: bool,
+    ) -> httpx.Response:
+        for retry_auth in (True, False):
+            authorization = self.auth.header(scopes)
+            if authorization:
+                headers["Authorization"] = authorization
+            response = self._send_raw(method, url, headers, content, stream)
+            if response.status_code != 401 or not retry_auth or not self.auth.learn(response):
+                return response
+            # A rejected token may just have expired: drop it and ask once more.
+            self.auth.forget(scopes)
+            response.close()
+        return response
+
+    def _send_raw(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: ContentFactory | None,
+        stream: bool,
+    ) -> httpx.Response:
+        origin = httpx.URL(url).netloc
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self._client.build_request(
+                method, url, headers=headers, content=content() if content else None
+            )
+            response = self._client.send(request, stream=stream)
+            location = response.headers.get("Location")
+            if response.status_code not in (301, 302, 303, 307, 308) or not location:
+                return response
+            response.close()
+            url = str(request.url.join(location))
+            if httpx.URL(url).netloc != origin:
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if response.status_code == 303:
+                method, content = "GET", None
+        raise RegistryError(f"{self.host}: more than {MAX_REDIRECTS} redirects for {url}")
