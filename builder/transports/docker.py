@@ -55,7 +55,7 @@ class RegistryDestination:
             return False
         if source.ref.registry != self.ref.registry or source.ref.repository == self.ref.repository:
             return False
-        return self.client.mount_blob(self.repo, desc, source.ref.repository)
+        return self.client.mount_blob(self.repo, desc, source.ref.repository_ref())
 
     def put_manifest(self, raw: RawManifest, tag: str | None, *, root: bool = True) -> None:
         if root and self.ref.digest and raw.digest != self.ref.digest:
