@@ -1,0 +1,59 @@
+"""The change list a snapshot produces and the layer writer consumes.
+
+A `Change` names an image path (relative, no leading '/': "etc/passwd") and what happened:
+- `ADD`: added or modified (any file type, incl. directories that are parents of changes);
+  content and metadata come from `source` (a path on disk), or for `source=None` a
+  synthesised directory. `uid`/`gid`/`mode` override the source's metadata (COPY --chown/--chmod).
+- `DELETE`: removed since the lower layers (written as `.wh.NAME`).
+- `OPAQUE`: a directory that replaced the lower one wholesale (written as the directory plus
+  `.wh..wh..opq`); its new contents follow as ADD changes.
+
+Snapshotters return changes sorted by path with every ancestor directory of a change present,
+so two snapshotters agree entry for entry. `is_ignored(path, ignore)` is the shared rule for
+paths a build never captures (a path equal to or below an ignore entry).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+# What a RUN step must never capture: kernel filesystems and files the sandbox bind-mounts.
+DEFAULT_IGNORES = ("/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname")
+
+
+class ChangeKind(enum.Enum):
+    ADD = "add"
+    DELETE = "delete"
+    OPAQUE = "opaque"
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    kind: ChangeKind
+    source: Path | None = None
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
+
+
+def normalize_ignores(ignore: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({p.strip("/") for p in ignore if p.strip("/")}))
+
+
+def is_ignored(path: str, ignore: tuple[str, ...]) -> bool:
+    """`path` and `ignore` entries are relative image paths (see `normalize_ignores`)."""
+    return any(path == ig or path.startswith(ig + "/") for ig in ignore)
+
+
+def with_ancestors(changes: dict[str, Change], source_root: Path) -> list[Change]:
+    """Add an ADD change for every missing ancestor directory, then sort by path."""
+    for path in list(changes):
+        parent = path.rpartition("/")[0]
+        while parent and parent not in changes:
+            changes[parent] = Change(parent, ChangeKind.ADD, source_root / parent)
+            parent = parent.rpartition("/")[0]
+    return [changes[p] for p in sorted(changes)]

@@ -1,0 +1,252 @@
+"""Layer writer: a change list -> a deterministic tar, hashed and compressed in one pass.
+
+API:
+- `write_layer(changes, store, *, compression="gzip", level=None, source_date_epoch=None,
+  docker_media_type=False) -> LayerResult(diff_id, descriptor, path)`: streams
+  tar -> sha256 (diffID) -> compressor -> sha256 (digest) -> temp file -> renamed into the
+  blob store. Memory stays bounded (1 MiB chunks, a few compression blocks per thread).
+- `copy_changes(items, *, parents=True) -> list[Change]`: the changes for a COPY-style layer
+  from `CopyItem(source, dest, uid, gid, mode)` values; a directory source is copied
+  recursively (its contents land in `dest`), missing parents of `dest` become synthesised
+  0755 root-owned directories.
+
+Determinism: entries sorted by tar name (parents before children), PAX format with
+empty uname/gname, integer mtimes, xattrs in sorted order as `SCHILY.xattr.*` records
+(`trusted.overlay.*` never written), hardlinks among written files as link entries (the first
+name in sort order carries the data). With `source_date_epoch` every mtime is clamped to at
+most that value (SOURCE_DATE_EPOCH / --reproducible), so the same tree gives the same digest
+on any machine. Whiteout and opaque markers are empty root-owned files with mtime 0 (or the
+epoch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Iterable
+
+from builder.errors import LayerError
+from builder.fs.changes import Change, ChangeKind
+from builder.fs.compression import Compression, compressor
+from builder.oci.mediatypes import layer_media_type
+from builder.oci.models import Descriptor
+
+if TYPE_CHECKING:
+    from builder.store import Store
+
+CHUNK = 1 << 20
+OPAQUE_MARKER = ".wh..wh..opq"
+WHITEOUT_PREFIX = ".wh."
+SKIPPED_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    diff_id: str
+    descriptor: Descriptor
+    path: Path
+    tar_size: int
+
+
+@dataclass(frozen=True)
+class CopyItem:
+    source: Path
+    dest: str
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    change: Change
+    marker: bool = False  # a whiteout / opaque marker rather than the change's own path
+
+
+def _entries(changes: Iterable[Change]) -> list[_Entry]:
+    by_name: dict[str, _Entry] = {}
+    for change in changes:
+        path = change.path.strip("/")
+        if not path:
+            continue
+        if change.kind is ChangeKind.DELETE:
+            parent, _, base = path.rpartition("/")
+            name = f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base
+            by_name[name] = _Entry(name, change, marker=True)
+            continue
+        by_name[path] = _Entry(path, change)
+        if change.kind is ChangeKind.OPAQUE:
+            by_name[f"{path}/{OPAQUE_MARKER}"] = _Entry(f"{path}/{OPAQUE_MARKER}", change, marker=True)
+    return [by_name[n] for n in sorted(by_name, key=lambda n: n.encode("utf-8", "surrogateescape"))]
+
+
+class _TarStream:
+    """Writes tar records into `out` while hashing the uncompressed bytes (the diffID)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hash.update(data)
+        self.size += len(data)
+        self._out.write(data)
+
+    def add(self, info: tarfile.TarInfo, source: Path | None = None) -> None:
+        self.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        if info.size == 0 or source is None:
+            return
+        remaining = info.size
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            while remaining > 0:
+                chunk = os.read(fd, min(CHUNK, remaining))
+                if not chunk:
+                    raise LayerError(f"{source} shrank while it was being written into a layer")
+                self.write(chunk)
+                remaining -= len(chunk)
+        finally:
+            os.close(fd)
+        if info.size % 512:
+            self.write(b"\0" * (512 - info.size % 512))
+
+    def finish(self) -> None:
+        self.write(b"\0" * 1024)
+
+
+def _xattrs(path: Path) -> dict[str, str]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    return {
+        "SCHILY.xattr." + n: os.getxattr(path, n, follow_symlinks=False).decode("utf-8", "surrogateescape")
+        for n in sorted(names)
+        if not n.startswith(SKIPPED_XATTR_PREFIXES)
+    }
+
+
+class _InfoMaker:
+    def __init__(self, source_date_epoch: int | None) -> None:
+        self.epoch = source_date_epoch
+        self.links: dict[tuple[int, int], str] = {}
+
+    def mtime(self, value: float) -> int:
+        t = int(value)
+        return min(t, self.epoch) if self.epoch is not None else t
+
+    def marker(self, name: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.mode = 0
+        info.mtime = self.epoch if self.epoch is not None else 0
+        info.uname = info.gname = ""
+        return info
+
+    def of(self, entry: _Entry) -> tuple[tarfile.TarInfo, Path | None]:
+        change = entry.change
+        info = tarfile.TarInfo(entry.name)
+        info.uname = info.gname = ""
+        data: Path | None = None
+        if change.source is None:
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            info.mtime = self.epoch if self.epoch is not None else 0
+        else:
+            st = os.lstat(change.source)
+            info.mode = stat.S_IMODE(st.st_mode)
+            info.uid, info.gid = st.st_uid, st.st_gid
+            info.mtime = self.mtime(st.st_mtime)
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in self.links:
+                    info.type = tarfile.LNKTYPE
+                    info.linkname = self.links[key]
+                else:
+                    if st.st_nlink > 1:
+                        self.links[key] = entry.name
+                    info.size = st.st_size
+                    data = change.source
+            elif stat.S_ISDIR(mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(change.source)
+            elif stat.S_ISFIFO(mode):
+                info.type = tarfile.FIFOTYPE
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            else:
+                raise LayerError(f"{change.source}: sockets cannot be stored in a layer")
+            info.pax_headers = _xattrs(change.source)
+        if change.uid is not None:
+            info.uid = change.uid
+        if change.gid is not None:
+            info.gid = change.gid
+        if change.mode is not None:
+            info.mode = change.mode & 0o7777
+        return info, data
+
+
+def write_tar(changes: Iterable[Change], out: BinaryIO, *, source_date_epoch: int | None = None) -> tuple[str, int]:
+    """Write the deterministic tar of `changes` into `out`; returns (diff_id, tar size)."""
+    tar = _TarStream(out)
+    maker = _InfoMaker(source_date_epoch)
+    for entry in _entries(changes):
+        if entry.marker:
+            tar.add(maker.marker(entry.name))
+        else:
+            tar.add(*maker.of(entry))
+    tar.finish()
+    return "sha256:" + tar.hash.hexdigest(), tar.size
+
+
+def write_layer(
+    changes: Iterable[Change],
+    store: "Store",
+    *,
+    compression: Compression = "gzip",
+    level: int | None = None,
+    source_date_epoch: int | None = None,
+    docker_media_type: bool = False,
+) -> LayerResult:
+    media_type = layer_media_type(compression, docker=docker_media_type)
+    with store.blobs.writer() as blob:
+        stream = compressor(blob, compression, level)  # type: ignore[arg-type]
+        try:
+            diff_id, tar_size = write_tar(changes, stream, source_date_epoch=source_date_epoch)
+        finally:
+            stream.close()
+        digest = blob.commit()
+        size = blob.size
+    descriptor = Descriptor(mediaType=media_type, digest=digest, size=size)
+    return LayerResult(diff_id, descriptor, store.blobs.path(digest), tar_size)
+
+
+def copy_changes(items: Iterable[CopyItem], *, parents: bool = True) -> list[Change]:
+    found: dict[str, Change] = {}
+    for item in items:
+        dest = item.dest.strip("/")
+        over = {"uid": item.uid, "gid": item.gid, "mode": item.mode}
+        if parents:
+            parent = dest.rpartition("/")[0]
+            while parent:
+                found.setdefault(parent, Change(parent, ChangeKind.ADD, None, item.uid, item.gid))
+                parent = parent.rpartition("/")[0]
+        if dest:
+            found[dest] = Change(dest, ChangeKind.ADD, item.source, **over)
+        if item.source.is_dir() and not item.source.is_symlink():
+            for dirpath, dirnames, filenames in os.walk(item.source):
+                rel_dir = os.path.relpath(dirpath, item.source)
+                for name in dirnames + filenames:
+                    rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                    path = f"{dest}/{rel}" if dest else rel
+                    found[path] = Change(path, ChangeKind.ADD, Path(dirpath) / name, **over)
+    return [found[p] for p in sorted(found)]

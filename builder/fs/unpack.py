@@ -1,0 +1,389 @@
+"""Safe unpacking of layer tars into a root directory.
+
+API:
+- `unpack_layer(blob_path, media_type, root, *, mode=UnpackMode.MERGED, expect_diff_id=None)
+  -> UnpackResult(diff_id, tar_size, bytes_on_disk, entries)`: unpack one layer blob
+  (tar, tar+gzip, tar+zstd; the media type must agree with the magic bytes).
+  `UnpackMode.MERGED` applies OCI whiteouts by deleting from what earlier layers left in
+  `root` (unpack a base image by calling it once per layer, bottom first).
+  `UnpackMode.OVERLAY_LOWER` unpacks into an empty dir meant as an overlay lower dir:
+  `.wh.NAME` becomes a 0/0 character device, `.wh..wh..opq` the xattr
+  `trusted.overlay.opaque=y` on its directory (needs root).
+  With `expect_diff_id` the uncompressed stream is hashed and checked (DigestMismatchError).
+- `unpack_tar(stream, root, *, mode)`: the same from an already-uncompressed tar stream.
+
+Safety: every name and hardlink target is resolved inside `root` as a chroot would (see
+`builder.fs.paths`); absolute names are made relative, names with `..` are rejected with a
+LayerError, a symlink in a parent is followed but cannot leave the root, the last component is
+never followed, and hardlinks can only point at files inside the root. Whiteouts (as the OCI
+spec says) only hide content of earlier layers. Duplicate entries: the last one wins.
+Ownership (numeric), modes incl. setuid/setgid/sticky, mtimes (directories after their
+contents) and xattrs (incl. security.capability) are applied; `trusted.overlay.*` xattrs from
+the tar are dropped. Devices are created only as root (skipped with a warning otherwise).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import hashlib
+import logging
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from builder.errors import DigestMismatchError, LayerError
+from builder.fs.compression import open_layer_tar
+from builder.fs.paths import RootDir, remove_tree, split_name
+
+log = logging.getLogger(__name__)
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+XATTR_PAX_PREFIX = "SCHILY.xattr."
+CHUNK = 1 << 20
+FD_CACHE_SIZE = 64
+
+
+class UnpackMode(enum.Enum):
+    MERGED = "merged"
+    OVERLAY_LOWER = "overlay-lower"
+
+
+@dataclass(frozen=True)
+class UnpackResult:
+    diff_id: str
+    tar_size: int
+    bytes_on_disk: int
+    entries: int
+
+
+class _HashingReader:
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self._raw.read(n)
+        except Exception as err:  # zlib, isal, zstd and gzip-header errors alike
+            raise LayerError(f"cannot decompress layer: {err}") from err
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class _Created:
+    """The set of real paths this layer created (a trie, so memory follows the entry count)."""
+
+    def __init__(self) -> None:
+        self.tree: dict[str, dict] = {}
+
+    def add(self, parts: tuple[str, ...]) -> None:
+        node = self.tree
+        for p in parts:
+            node = node.setdefault(p, {})
+
+    def node(self, parts: tuple[str, ...]) -> dict | None:
+        node: dict | None = self.tree
+        for p in parts:
+            node = node.get(p) if node is not None else None
+        return node
+
+
+def xattrs_of(ti: tarfile.TarInfo) -> dict[str, bytes]:
+    return {
+        key[len(XATTR_PAX_PREFIX):]: value.encode("utf-8", "surrogateescape")
+        for key, value in ti.pax_headers.items()
+        if key.startswith(XATTR_PAX_PREFIX)
+        and not key[len(XATTR_PAX_PREFIX):].startswith("trusted.overlay.")
+    }
+
+
+class _Unpacker:
+    def __init__(self, root: Path, mode: UnpackMode) -> None:
+        self.root = RootDir(root)
+        self.mode = mode
+        self.is_root = os.geteuid() == 0
+        self.created = _Created()
+        self.dir_mtimes: list[tuple[tuple[str, ...], int]] = []
+        self._fds: dict[tuple[str, ...], tuple[int, tuple[str, ...]]] = {}
+        self.bytes_on_disk = 0
+        self.entries = 0
+        self._warned: set[str] = set()
+
+    def close(self) -> None:
+        self._forget_fds()
+        self.root.close()
+
+    def _forget_fds(self, keep: int = -1) -> None:
+        for key, (fd, _) in list(self._fds.items()):
+            if fd != keep:
+                os.close(fd)
+                del self._fds[key]
+
+    def _warn_once(self, what: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            log.warning("unpacking without root: %s skipped", what)
+
+    def _parent(self, parts: tuple[str, ...], *, create: bool) -> tuple[int, tuple[str, ...]] | None:
+        cached = self._fds.get(parts)
+        if cached is not None:
+            return cached
+        opened = self.root.open_dir(parts, create=create)
+        if opened is None:
+            return None
+        if len(self._fds) >= FD_CACHE_SIZE:
+            self._forget_fds()
+        self._fds[parts] = opened
+        return opened
+
+    def _remove(self, dir_fd: int, name: str) -> None:
+        """Remove `name` in `dir_fd`; cached fds below it become stale, `dir_fd` stays valid."""
+        remove_tree(dir_fd, name)
+        self._forget_fds(keep=dir_fd)
+
+    # --- entries -------------------------------------------------------------------------
+
+    def add(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+        self.entries += 1
+        parts = split_name(ti.name)
+        if not parts:
+            if ti.isdir():
+                self._apply_dir_meta(self.root.fd, ".", (), ti)
+            return
+        *parent, name = parts
+        if name == OPAQUE_MARKER:
+            self._opaque(tuple(parent))
+            return
+        if name.startswith(WHITEOUT_PREFIX):
+            self._whiteout(tuple(parent), name[len(WHITEOUT_PREFIX):])
+            return
+        opened = self._parent(tuple(parent), create=True)
+        assert opened is not None
+        dir_fd, real_parent = opened
+        real = real_parent + (name,)
+        try:
+            existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not (ti.isdir() and stat.S_ISDIR(existing.st_mode)):
+            self._remove(dir_fd, name)
+        if ti.isdir():
+            if existing is None or not stat.S_ISDIR(existing.st_mode):
+                os.mkdir(name, 0o700, dir_fd=dir_fd)
+            self._apply_dir_meta(dir_fd, name, real, ti)
+        elif ti.isreg():
+            self._write_file(tf, ti, dir_fd, name)
+        elif ti.issym():
+            os.symlink(ti.linkname, name, dir_fd=dir_fd)
+            self._apply_link_meta(dir_fd, name, ti)
+        elif ti.islnk():
+            self._hardlink(ti, dir_fd, name)
+        elif ti.isfifo() or ti.ischr() or ti.isblk():
+            if not self._special(ti, dir_fd, name):
+                return
+        else:
+            raise LayerError(f"tar entry {ti.name!r} has unsupported type {ti.type!r}")
+        self.created.add(real)
+
+    def _write_file(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, dir_fd: int, name: str) -> None:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        try:
+            src = tf.extractfile(ti)
+            assert src is not None
+            while chunk := src.read(CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            self.bytes_on_disk += ti.size
+            if self.is_root:
+                os.fchown(fd, ti.uid, ti.gid)
+            os.fchmod(fd, ti.mode & 0o7777)
+            self._set_xattrs(f"/proc/self/fd/{fd}", xattrs_of(ti), follow=True)
+            os.utime(fd, ns=(_ns(ti.mtime), _ns(ti.mtime)))
+        finally:
+            os.close(fd)
+
+    def _apply_dir_meta(self, dir_fd: int, name: str, real: tuple[str, ...], ti: tarfile.TarInfo) -> None:
+        if self.is_root:
+            os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
+        os.chmod(name, ti.mode & 0o7777, dir_fd=dir_fd)
+        path = f"/proc/self/fd/{dir_fd}/{name}" if name != "." else f"/proc/self/fd/{dir_fd}"
+        self._set_xattrs(path, xattrs_of(ti), follow=False)
+        self.dir_mtimes.append((real, _ns(ti.mtime)))
+
+    def _apply_link_meta(self, dir_fd: int, name: str, ti: tarfile.TarInfo) -> None:
+        if self.is_root:
+            os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
+        self._set_xattrs(f"/proc/self/fd/{dir_fd}/{name}", xattrs_of(ti), follow=False)
+        os.utime(name, ns=(_ns(ti.mtime), _ns(ti.mtime)), dir_fd=dir_fd, follow_symlinks=False)
+
+    def _set_xattrs(self, path: str, xattrs: dict[str, bytes], *, follow: bool) -> None:
+        for key, value in xattrs.items():
+            try:
+                os.setxattr(path, key, value, follow_symlinks=follow)
+            except OSError as err:
+                if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EACCES):
+                    raise
+                self._warn_once(f"xattr {key}")
+
+    def _hardlink(self, ti: tarfile.TarInfo, dir_fd: int, name: str) -> None:
+        target = split_name(ti.linkname)
+        if not target:
+            raise LayerError(f"hardlink {ti.name!r} points at the root directory")
+        opened = self.root.open_dir(target[:-1], create=False)
+        try:
+            if opened is None:
+                raise FileNotFoundError
+            st = os.stat(target[-1], dir_fd=opened[0], follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                raise LayerError(f"hardlink {ti.name!r} points at a directory")
+            os.link(target[-1], name, src_dir_fd=opened[0], dst_dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            where = "this layer" if self.mode is UnpackMode.OVERLAY_LOWER else "the root"
+            raise LayerError(
+                f"hardlink {ti.name!r} -> {ti.linkname!r}: target does not exist in {where}"
+            ) from None
+        finally:
+            if opened is not None:
+                os.close(opened[0])
+
+    def _special(self, ti: tarfile.TarInfo, dir_fd: int, name: str) -> bool:
+        if ti.isfifo():
+            os.mkfifo(name, 0o600, dir_fd=dir_fd)
+        else:
+            if not self.is_root:
+                self._warn_once(f"device node {ti.name}")
+                return False
+            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
+            os.mknod(name, kind | 0o600, os.makedev(ti.devmajor, ti.devminor), dir_fd=dir_fd)
+        if self.is_root:
+            os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
+        os.chmod(name, ti.mode & 0o7777, dir_fd=dir_fd)
+        self._set_xattrs(f"/proc/self/fd/{dir_fd}/{name}", xattrs_of(ti), follow=False)
+        os.utime(name, ns=(_ns(ti.mtime), _ns(ti.mtime)), dir_fd=dir_fd, follow_symlinks=False)
+        return True
+
+    # --- whiteouts -----------------------------------------------------------------------
+
+    def _whiteout(self, parent: tuple[str, ...], name: str) -> None:
+        if not name or name in (".", "..") or "/" in name:
+            raise LayerError(f"malformed whiteout for {name!r}")
+        overlay = self.mode is UnpackMode.OVERLAY_LOWER
+        opened = self._parent(parent, create=overlay)
+        if opened is None:
+            return
+        dir_fd, real_parent = opened
+        if self.created.node(real_parent + (name,)) is not None:
+            return
+        if overlay:
+            self._remove(dir_fd, name)
+            os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=dir_fd)
+        else:
+            self._remove(dir_fd, name)
+
+    def _opaque(self, parent: tuple[str, ...]) -> None:
+        overlay = self.mode is UnpackMode.OVERLAY_LOWER
+        opened = self._parent(parent, create=overlay)
+        if opened is None:
+            return
+        dir_fd, real = opened
+        if overlay:
+            os.setxattr(f"/proc/self/fd/{dir_fd}", OVERLAY_OPAQUE_XATTR, b"y")
+            return
+        self._forget_fds()
+        self._clear_lower(real, self.created.node(real) or {})
+
+    def _clear_lower(self, real: tuple[str, ...], keep: dict) -> None:
+        """Delete everything under `real` that this layer did not create."""
+        todo = [(real, keep)]
+        while todo:
+            path, keep = todo.pop()
+            fd = self.root._walk_real(list(path))
+            try:
+                rfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                with os.scandir(rfd) as entries:
+                    names = [e.name for e in entries]
+                os.close(rfd)
+                for child in names:
+                    if child not in keep:
+                        remove_tree(fd, child)
+                    elif keep[child] and stat.S_ISDIR(os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode):
+                        todo.append((path + (child,), keep[child]))
+            finally:
+                os.close(fd)
+
+    def finish(self) -> None:
+        self._forget_fds()
+        for real, mtime in sorted(self.dir_mtimes, key=lambda item: -len(item[0])):
+            if not real:
+                os.utime(self.root.path, ns=(mtime, mtime))
+                continue
+            try:
+                fd = self.root._walk_real(list(real[:-1]))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                os.utime(real[-1], ns=(mtime, mtime), dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+            finally:
+                os.close(fd)
+
+
+def _ns(mtime: float) -> int:
+    return int(mtime * 1_000_000_000) if isinstance(mtime, float) else int(mtime) * 1_000_000_000
+
+
+def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.MERGED) -> tuple[int, int]:
+    """Unpack an uncompressed tar stream; returns (entries, bytes_on_disk)."""
+    root.mkdir(parents=True, exist_ok=True)
+    unpacker = _Unpacker(root, mode)
+    try:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[call-overload]
+                while (ti := tf.next()) is not None:
+                    unpacker.add(tf, ti)
+                    tf.members.clear()
+        except (tarfile.TarError, EOFError) as err:
+            raise LayerError(f"corrupt layer tar: {err}") from err
+        except OSError as err:
+            if err.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
+                raise LayerError(f"unsafe or malformed layer entry: {err}") from err
+            raise
+        unpacker.finish()
+    finally:
+        unpacker.close()
+    return unpacker.entries, unpacker.bytes_on_disk
+
+
+def unpack_layer(
+    blob_path: Path,
+    media_type: str,
+    root: Path,
+    *,
+    mode: UnpackMode = UnpackMode.MERGED,
+    expect_diff_id: str | None = None,
+) -> UnpackResult:
+    with open_layer_tar(Path(blob_path), media_type) as raw:
+        reader = _HashingReader(raw)
+        entries, on_disk = unpack_tar(reader, Path(root), mode=mode)  # type: ignore[arg-type]
+        reader.drain()
+    diff_id = "sha256:" + reader.hash.hexdigest()
+    if expect_diff_id is not None and diff_id != expect_diff_id:
+        raise DigestMismatchError(
+            f"layer {Path(blob_path).name}: uncompressed content has diffID {diff_id}, "
+            f"expected {expect_diff_id}"
+        )
+    return UnpackResult(diff_id, reader.size, on_disk, entries)
