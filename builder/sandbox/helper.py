@@ -1,0 +1,529 @@
+"""The sandbox helper: a fresh single-threaded process that sets up one RUN step and execs it.
+
+Run as `python -I -S helper.py STATUS_FD` with the request as JSON on stdin; standard library
+only, so it starts fast and never imports the builder. Setup failures are written as JSON
+lines to STATUS_FD (the parent turns them into SandboxError); the helper exits with the
+step's exit code (128+N when killed by signal N).
+
+namespace mode: this process unshares mount/pid/ipc/uts namespaces, prepares the mounts under
+the root, and forks the step, which becomes PID 1 of the new pid namespace, mounts /proc,
+pivots into the root in a nested mount namespace, drops capabilities and execs. All mounts
+live in private namespaces, so they vanish with them: nothing can leak onto the host and
+teardown never walks a path the step could have redirected. Mount points the image lacked
+are created as stubs and removed afterwards from inside a chroot of the root, checked by
+inode, so a step that swaps them for symlinks cannot make us delete host files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import signal
+import stat
+import sys
+import tempfile
+from typing import NamedTuple
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+SETUP_FAILED = 125
+# glibc has no pivot_root wrapper; syscall numbers per host machine.
+PIVOT_ROOT_SYSCALL = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+# Docker's default capability set; everything else leaves the bounding set before exec.
+KEPT_CAPS = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31}  # chown dac_override fowner
+# fsetid kill setgid setuid setpcap net_bind_service net_raw sys_chroot mknod audit_write setfcap
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+PROC_READONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
+PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "latency_stats")
+REFUSED_CWD_PREFIXES = ("/proc", "/sys", "/dev")
+STAGING_PREFIX = "multiarch-sandbox-"
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SetupError(Exception):
+    pass
+
+
+def check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise SetupError(f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    check(
+        libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {source or fstype} on {target}",
+    )
+
+
+def umount(target: str) -> None:
+    libc.umount2(target.encode(), MNT_DETACH)
+
+
+def unshare(flags: int) -> None:
+    check(libc.unshare(flags), "unshare")
+
+
+def set_parent_death_signal(sig: int, parent: int) -> None:
+    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(SETUP_FAILED)
+
+
+# --- paths inside the root ---------------------------------------------------------------
+
+
+def secure_join(root: str, path: str) -> str:
+    """`path` resolved inside `root` like a chroot would (symlinks can't leave `root`)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > 40:
+                raise SetupError(f"too many symlinks resolving {path}")
+            link = os.readlink(candidate)
+            if link.startswith("/"):
+                resolved = []
+            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+class Stub(NamedTuple):
+    path: str  # inside the root
+    ino: int
+    kind: str  # "dir" | "file" | "device"
+    size: int
+    parent: str
+    parent_times: tuple[int, int]  # (atime, mtime) in ns before we touched it
+    parent_mtime_after: int
+
+
+class Stubs:
+    """Mount points created in the root for this step; removed afterwards, leaving no trace."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/") or "/"
+        self.created: list[Stub] = []
+
+    def ensure(self, target: str, kind: str, content: bytes = b"", device: int = 0) -> str:
+        """Host path of `target` inside the root, created (with parents) if missing."""
+        host_path = secure_join(self.root, target)
+        if os.path.lexists(host_path):
+            return host_path
+        parent = os.path.dirname(host_path)
+        if not os.path.lexists(parent):
+            self.ensure(os.path.relpath(parent, self.root), "dir")
+        before = os.stat(parent)
+        if kind == "dir":
+            os.mkdir(host_path, 0o755)
+        elif kind == "device":
+            os.mknod(host_path, 0o666 | stat.S_IFCHR, device)
+        else:
+            fd = os.open(host_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.write(fd, content)
+            os.close(fd)
+        after = os.stat(parent)
+        inside = "/" + os.path.relpath(host_path, self.root)
+        self.created.append(
+            Stub(inside, os.lstat(host_path).st_ino, kind, len(content),
+                 "/" + os.path.relpath(parent, self.root),
+                 (before.st_atime_ns, before.st_mtime_ns), after.st_mtime_ns)
+        )  # fmt: skip
+        return host_path
+
+    def remove_inside_chroot(self) -> None:
+        """Call after chroot(root): absolute symlinks now resolve inside the root."""
+        for stub in reversed(self.created):
+            try:
+                st = os.lstat(stub.path)
+                if st.st_ino != stub.ino or _kind(st.st_mode) != stub.kind:
+                    continue  # replaced by the step: its content now, not ours
+                if stub.kind == "dir":
+                    os.rmdir(stub.path)
+                elif stub.kind == "device" or st.st_size == stub.size:
+                    os.unlink(stub.path)
+                else:
+                    continue
+                parent = os.lstat(stub.parent)
+                if stat.S_ISDIR(parent.st_mode) and parent.st_mtime_ns == stub.parent_mtime_after:
+                    os.utime(stub.parent, ns=stub.parent_times, follow_symlinks=False)
+            except OSError:
+                continue  # the step changed it (non-empty dir, gone): leave it
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISCHR(mode):
+        return "device"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def open_path(path: str) -> int:
+    """An O_PATH fd of `path` itself (a final symlink is not followed)."""
+    return os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def mount_at(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    """Mount onto the object `target` names now, via its fd, so a swap can't redirect us."""
+    fd = open_path(target)
+    try:
+        mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def bind(source: str, target: str, readonly: bool) -> None:
+    src_fd = open_path(source)
+    try:
+        mount_at(f"/proc/self/fd/{src_fd}", target, None, MS_BIND | MS_REC)
+    finally:
+        os.close(src_fd)
+    if readonly:
+        mount_at(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+# --- namespace mode setup ------------------------------------------------------------------
+
+
+def mount_dev(dev: str) -> None:
+    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=65536k")
+    for name in DEVICES:
+        node = os.path.join(dev, name)
+        os.close(os.open(node, os.O_CREAT | os.O_WRONLY, 0o666))
+        mount(f"/dev/{name}", node, None, MS_BIND)
+    os.mkdir(os.path.join(dev, "pts"), 0o755)
+    mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=0620")  # fmt: skip
+    os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
+    os.mkdir(os.path.join(dev, "shm"), 0o1777)
+    mount("shm", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          "mode=1777,size=65536k")  # fmt: skip
+    os.mkdir(os.path.join(dev, "mqueue"), 0o755)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):  # fmt: skip
+        os.symlink(target, os.path.join(dev, name))
+
+
+def loopback_up() -> None:
+    import fcntl
+    import socket
+    import struct
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        ifreq = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def prepare_namespace(req: dict, stubs: Stubs, detach: list[str]) -> None:
+    root = req["root"]
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if req["network"] == "none":
+        flags |= CLONE_NEWNET
+    unshare(flags)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    hostname = req["hostname"].encode()
+    check(libc.sethostname(hostname, len(hostname)), "sethostname")
+    if req["network"] == "none":
+        loopback_up()
+
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX)
+    detach.append(staging)
+    mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700,size=1m")
+    for name in ("resolv.conf", "hosts"):
+        with open(os.path.join(staging, name), "w") as f:
+            f.write(req[name.replace(".", "_")])
+
+    # Stubs first (on the real root), then the root's self-bind (pivot_root needs a mount
+    # point; nodev makes device nodes the step creates unusable) and mounts on top of it.
+    targets = [(m, m["type"] == "tmpfs" or os.path.isdir(m["source"])) for m in req["mounts"]]
+    for name in ("proc", "sys", "dev"):
+        stubs.ensure(name, "dir")
+    resolv, hosts = stubs.ensure("etc/resolv.conf", "file"), stubs.ensure("etc/hosts", "file")
+    for m, is_dir in targets:
+        stubs.ensure(m["target"], "dir" if is_dir else "file")
+
+    mount(root, root, None, MS_BIND | MS_REC)
+    detach.append(root)
+    mount(None, root, None, MS_REMOUNT | MS_BIND | MS_NODEV)
+    mount_dev(secure_join(root, "dev"))
+    mount_at("sysfs", secure_join(root, "sys"), "sysfs",
+             MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)  # fmt: skip
+    bind(os.path.join(staging, "resolv.conf"), resolv, False)
+    bind(os.path.join(staging, "hosts"), hosts, False)
+    for m, _ in targets:
+        target = secure_join(root, m["target"])
+        if m["type"] == "bind":
+            bind(m["source"], target, m["readonly"])
+        else:
+            size = f",size={m['size']}" if m["size"] else ""
+            mount_at("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" + size)
+
+
+def mount_proc(root: str) -> None:
+    proc = secure_join(root, "proc")
+    mount_at("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name in PROC_READONLY:
+        path = os.path.join(proc, name)
+        if os.path.exists(path):
+            mount(path, path, None, MS_BIND | MS_REC)
+            mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for name in PROC_MASKED:
+        path = os.path.join(proc, name)
+        if os.path.isfile(path):
+            mount("/dev/null", path, None, MS_BIND)
+
+
+def enter_root(root: str) -> None:
+    """pivot_root into `root` (a mount point) and detach the old root: unreachable after."""
+    os.chdir(root)
+    number = PIVOT_ROOT_SYSCALL.get(os.uname().machine)
+    if number is None or libc.syscall(number, b".", b".") != 0:
+        os.chroot(".")
+    else:
+        umount(".")
+    os.chdir("/")
+
+
+# --- the step ------------------------------------------------------------------------------
+
+
+def drop_capabilities() -> None:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        if cap not in KEPT_CAPS and libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            if ctypes.get_errno() != errno.EINVAL:
+                return  # not permitted here (no CAP_SETPCAP): nothing stronger to do
+
+
+def enter_cwd(cwd: str) -> None:
+    """chdir to `cwd` resolved inside the (new) root; never into /proc, /sys or /dev."""
+    literal = os.path.normpath("/" + cwd)
+    resolved = os.path.realpath(literal)
+    for path in (literal, resolved):
+        top = "/" + path.split("/")[1]
+        if top in REFUSED_CWD_PREFIXES:
+            raise SetupError(f"working directory {cwd} is inside {top}: refused")
+    if not os.path.isdir(resolved):
+        os.makedirs(resolved, 0o755, exist_ok=True)
+    os.chdir(resolved)
+    if os.getcwd() != resolved:
+        raise SetupError(f"working directory {cwd} resolves outside the root: refused")
+
+
+def exec_step(req: dict, status_fd: int) -> None:
+    """Runs in the forked child, already inside its root. Never returns."""
+    try:
+        enter_cwd(req["cwd"])
+        drop_capabilities()
+        # Only change what differs, so a rootless `none` step as the builder's own user works.
+        if sorted(os.getgroups()) != sorted(req["extra_gids"]):
+            os.setgroups(req["extra_gids"])
+        if os.getgid() != req["gid"] or os.getegid() != req["gid"]:
+            os.setgid(req["gid"])
+        if os.getuid() != req["uid"] or os.geteuid() != req["uid"]:
+            os.setuid(req["uid"])
+        # A credential change clears the parent-death signal; set it again.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.umask(0o022)
+        os.closerange(3, status_fd)
+        os.closerange(status_fd + 1, 1 << 20)
+    except (OSError, SetupError) as err:
+        report(status_fd, f"preparing the step: {err}")
+        os._exit(SETUP_FAILED)
+    env = dict(item.split("=", 1) if "=" in item else (item, "") for item in req["env"])
+    argv = req["argv"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as err:
+        os.write(2, f"exec {argv[0]}: {err.strerror}\n".encode())
+        os._exit(127 if err.errno == errno.ENOENT else 126)
+
+
+def report(status_fd: int, message: str) -> None:
+    os.write(status_fd, (json.dumps({"error": message}) + "\n").encode())
+
+
+# --- the helper's main line ------------------------------------------------------------------
+
+
+def wait_exit_code(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def probe(status_fd: int) -> int:
+    """What this process may do: each capability maps to None (works) or the reason it fails."""
+    found: dict[str, str | None] = {}
+    try:
+        os.chroot("/")
+        found["chroot"] = None
+    except OSError as err:
+        found["chroot"] = f"chroot: {err.strerror}"
+    target = tempfile.mkdtemp(prefix=STAGING_PREFIX)
+    try:
+        unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+        umount(target)
+        found["namespace"] = None
+    except SetupError as err:
+        found["namespace"] = str(err)
+    finally:
+        os.rmdir(target)
+    os.write(status_fd, (json.dumps({"probe": found}) + "\n").encode())
+    return 0
+
+
+def main() -> int:
+    status_fd = int(sys.argv[1])
+    if sys.argv[2:] == ["probe"]:
+        return probe(status_fd)
+    req = json.load(sys.stdin)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    set_parent_death_signal(signal.SIGTERM, req["parent_pid"])
+    mode, root = req["mode"], req["root"]
+    stubs = Stubs(root)
+    detach: list[str] = []  # our own top-level mounts, for teardown
+    child = 0
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child:
+            kill_step(child, mode)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = SETUP_FAILED
+    try:
+        if mode == "namespace":
+            prepare_namespace(req, stubs, detach)
+        elif mode == "chroot":
+            prepare_chroot(req, stubs)
+        helper_pid = os.getpid()
+        # No stop signal may fall between the check and knowing the child's pid.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        if stopping:
+            return code
+        child = os.fork()
+        if child == 0:
+            enter_and_exec(req, status_fd, 0 if mode == "namespace" else helper_pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        code = wait_exit_code(child)
+        if mode != "namespace":
+            kill_step(child, mode)  # whatever the step left running in the background
+    except (OSError, SetupError) as err:
+        report(status_fd, f"setting up the {mode} sandbox: {err}")
+    finally:
+        teardown(root, detach, stubs)
+    return code
+
+
+def kill_step(child: int, mode: str) -> None:
+    """namespace: the step is PID 1 of its pid namespace, and killing it kills all in it.
+    Otherwise the step leads its own process group."""
+    for target in ((child,) if mode == "namespace" else (-child, child)):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def enter_and_exec(req: dict, status_fd: int, expected_parent: int) -> None:
+    """The forked step process. Never returns."""
+    root = req["root"]
+    for sig in (*STOP_SIGNALS, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        set_parent_death_signal(signal.SIGKILL, expected_parent)
+        if req["mode"] == "namespace":
+            unshare(CLONE_NEWNS)  # pivot_root must not move the helper's root too
+            mount_proc(root)
+            enter_root(root)
+        else:
+            os.setpgid(0, 0)
+            if req["mode"] == "chroot":
+                os.chroot(root)
+                os.chdir("/")
+    except (OSError, SetupError) as err:
+        report(status_fd, f"entering the root: {err}")
+        os._exit(SETUP_FAILED)
+    exec_step(req, status_fd)
+
+
+def teardown(root: str, detach: list[str], stubs: Stubs) -> None:
+    for target in reversed(detach):
+        umount(target)  # recursive: whatever was mounted on it goes too
+        if os.path.basename(target).startswith(STAGING_PREFIX):
+            os.rmdir(target)
+    if stubs.created:
+        os.chroot(root)
+        os.chdir("/")
+        stubs.remove_inside_chroot()
+
+
+def prepare_chroot(req: dict, stubs: Stubs) -> None:
+    """No mounting possible: plain files give resolv.conf and hosts, device nodes /dev."""
+    for name in ("resolv.conf", "hosts"):
+        stubs.ensure("etc/" + name, "file", req[name.replace(".", "_")].encode())
+    dev = secure_join(req["root"], "dev")
+    if os.path.lexists(dev) and not os.path.isdir(dev):
+        return
+    for name in DEVICES:
+        host_device = os.stat(f"/dev/{name}")
+        try:
+            stubs.ensure(f"dev/{name}", "device", device=host_device.st_rdev)
+        except PermissionError:
+            return  # no CAP_MKNOD here: the step runs without device nodes
+
+
+if __name__ == "__main__":
+    sys.exit(main())

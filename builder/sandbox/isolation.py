@@ -1,0 +1,98 @@
+"""Which isolation modes work here, found by trying them once in a throwaway helper."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import SandboxError
+from builder.sandbox.spec import Isolation
+
+log = logging.getLogger(__name__)
+
+HELPER = Path(__file__).with_name("helper.py")
+HELPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+
+
+def helper_command(status_fd: int, *extra: str) -> list[str]:
+    # -I -S: no user environment, no site: the helper is standard library only.
+    return [sys.executable, "-I", "-S", str(HELPER), str(status_fd), *extra]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """None when a mode works, else why not."""
+
+    namespace: str | None
+    chroot: str | None
+
+
+@functools.cache
+def probe() -> Capabilities:
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.run(
+            helper_command(write_fd, "probe"),
+            pass_fds=(write_fd,),
+            env=HELPER_ENV,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as status:
+            report = status.read()
+    finally:
+        for fd in (read_fd, write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    if proc.returncode != 0 or not report:
+        raise SandboxError(
+            f"the sandbox helper failed to start: {proc.stderr.decode(errors='replace').strip()}"
+        )
+    found = json.loads(report)["probe"]
+    return Capabilities(namespace=found["namespace"], chroot=found["chroot"])
+
+
+_NAMESPACE_HINT = (
+    "namespace isolation needs root with CAP_SYS_ADMIN (a VM, a bare host or a privileged "
+    "container); pass --isolation chroot (needs CAP_SYS_CHROOT) or, in a disposable "
+    "container, --isolation none"
+)
+_CHROOT_HINT = "in a disposable container pass --isolation none (the container is the build root)"
+
+
+def resolve_isolation(requested: Isolation | str) -> Isolation:
+    """The concrete mode to use: `requested` if it works here, or for auto the strongest one.
+
+    Raises SandboxError saying why a requested mode is impossible and what to pass instead.
+    Decide before preparing the root: `none` runs steps in "/" itself.
+    """
+    mode = Isolation(requested)
+    if mode is Isolation.NONE:
+        return mode
+    caps = probe()
+    if mode is Isolation.NAMESPACE and caps.namespace:
+        raise SandboxError(
+            f"--isolation namespace is not possible here ({caps.namespace})", hint=_NAMESPACE_HINT
+        )
+    if mode is Isolation.CHROOT and caps.chroot:
+        raise SandboxError(f"--isolation chroot is not possible here ({caps.chroot})", hint=_CHROOT_HINT)
+    if mode is not Isolation.AUTO:
+        return mode
+    if caps.namespace is None:
+        picked, why = Isolation.NAMESPACE, "namespaces and mounts are permitted"
+    elif caps.chroot is None:
+        picked, why = Isolation.CHROOT, f"no namespaces ({caps.namespace})"
+    else:
+        picked, why = Isolation.NONE, f"no namespaces ({caps.namespace}) and no {caps.chroot}"
+    log.info("isolation auto: using %s (%s)", picked.value, why)
+    return picked
