@@ -1,0 +1,479 @@
+"""The YAML specs: the build spec (`multiarch build SPEC.yaml`) and manifest-tool's spec
+(`multiarch manifest push from-spec SPEC.yaml`).
+
+Both are validated with pydantic; every error names file:line:column and the field path
+(`platforms[1].runner: unknown scheme 'sshh'`). Relative paths in a build spec are relative
+to the spec file's directory. `${VAR}` in a build spec's strings is replaced from the
+environment (unset: empty; `${VAR:-default}`; `$$` for a literal `$`), and a tag that
+expands to nothing is dropped, so `- ${CI_COMMIT_TAG}` only tags tag pipelines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import click
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from builder.oci.models import Platform
+
+IndexType = Literal["oci", "docker"]
+DEFAULT_OUTPUT = "oci:multiarch-out"
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def _parse_platform(value: Any) -> Any:
+    if isinstance(value, str):
+        from builder.oci.platform import parse_platform
+
+        return _as_value_error(parse_platform, value)
+    return value
+
+
+def _as_value_error(parse: Any, value: str) -> Any:
+    """Our parsers raise MultiarchError; pydantic reports only ValueError with a location."""
+    from builder.errors import MultiarchError
+
+    try:
+        return parse(value)
+    except MultiarchError as err:
+        raise ValueError(err.message) from None
+
+
+def _format_platform(value: Platform) -> str:
+    from builder.oci.platform import format_platform
+
+    return format_platform(value)
+
+
+PlatformField = Annotated[
+    Platform,
+    BeforeValidator(_parse_platform),
+    PlainSerializer(_format_platform),
+    WithJsonSchema({"type": "string", "examples": ["linux/amd64", "linux/arm64", "linux/arm/v7"]}),
+]
+
+
+def _check_reference(value: str) -> str:
+    from builder.reference import parse_reference
+
+    _as_value_error(parse_reference, value)
+    return value
+
+
+# ----------------------------------------------------------------------- runners
+
+
+class LocalRunner(SpecModel):
+    """Build in this process: natively, or QEMU-emulated when the host cannot run it."""
+
+    kind: Literal["local"] = "local"
+
+    def __str__(self) -> str:
+        return "local"
+
+
+class SSHRunner(SpecModel):
+    """Build on a remote host through the system `ssh` client."""
+
+    kind: Literal["ssh"] = "ssh"
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def __str__(self) -> str:
+        return f"ssh://{self.destination}" + (f":{self.port}" if self.port else "")
+
+
+class GitLabRunner(SpecModel):
+    """A job of a GitLab child pipeline, on runners with the platform's `runner_tags`."""
+
+    kind: Literal["gitlab"] = "gitlab"
+
+    def __str__(self) -> str:
+        return "gitlab"
+
+
+RunnerTarget = LocalRunner | SSHRunner | GitLabRunner
+
+
+def parse_runner(text: str) -> RunnerTarget:
+    """`local`, `gitlab`, or `ssh://[user@]host[:port]`."""
+    if text in ("local", "gitlab"):
+        return LocalRunner() if text == "local" else GitLabRunner()
+    if "://" not in text:
+        raise ValueError(f"unknown runner {text!r}: use local, gitlab or ssh://[user@]host[:port]")
+    scheme = text.split("://", 1)[0]
+    if scheme != "ssh":
+        raise ValueError(f"unknown scheme {scheme!r}: use ssh://[user@]host[:port]")
+    parts = urlsplit(text)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{text!r}: an ssh runner is ssh://[user@]host[:port], nothing after")
+    if parts.password is not None:
+        raise ValueError("do not put a password in an ssh runner URL; use keys or an agent")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ValueError(f"{text!r}: the host is missing")
+    return SSHRunner(host=parts.hostname, user=parts.username, port=port)
+
+
+def _runner_before(value: Any) -> Any:
+    return parse_runner(value) if isinstance(value, str) else value
+
+
+RunnerField = Annotated[
+    RunnerTarget,
+    BeforeValidator(_runner_before),
+    PlainSerializer(str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^(local|gitlab|ssh://([^@/:]+@)?[^@/:]+(:[0-9]+)?)$",
+            "examples": ["local", "ssh://builder@arm-host:22", "gitlab"],
+        }
+    ),
+]
+
+
+# ----------------------------------------------------------------------- build spec
+
+
+class SecretSpec(SpecModel):
+    """A build secret for RUN --mount=type=secret: from an environment variable or a file."""
+
+    id: str = Field(min_length=1)
+    env: str | None = None
+    src: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SecretSpec":
+        if (self.env is None) == (self.src is None):
+            raise ValueError(f"secret {self.id!r} needs exactly one of env or src")
+        return self
+
+    def as_flag(self) -> str:
+        return f"id={self.id}," + (f"env={self.env}" if self.env else f"src={self.src}")
+
+
+class CacheSpec(SpecModel):
+    """Layer cache settings passed to every platform's build (kaniko's --cache* flags)."""
+
+    enabled: bool = False
+    repo: str | None = None
+    dir: Path | None = None
+    ttl: str | None = Field(default=None, pattern=r"^\d+(h|m|s)$")
+
+    def executor_flags(self) -> list[str]:
+        if not self.enabled:
+            return []
+        flags = ["--cache=true"]
+        flags += [f"--cache-repo={self.repo}"] if self.repo else []
+        flags += [f"--cache-dir={self.dir}"] if self.dir else []
+        flags += [f"--cache-ttl={self.ttl}"] if self.ttl else []
+        return flags
+
+
+class SSHSettings(SpecModel):
+    config_file: Path | None = None
+    """An ssh_config file (`ssh -F`); default: the user's ~/.ssh/config."""
+    executor: str = "multiarch"
+    """The multiarch command on the remote hosts."""
+    options: list[str] = Field(default_factory=list)
+    """Extra `-o Key=Value` options."""
+
+
+class GitLabSettings(SpecModel):
+    image: str | None = None
+    """The image the child pipeline's jobs run in (multiarch's own image); none: the
+    runner's shell."""
+    executor: str = "multiarch"
+    """The multiarch command inside the jobs."""
+
+
+def _platform_or_shorthand(schema: dict[str, Any]) -> None:
+    full = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [{"type": "string", "description": "a platform, built locally"}, full]
+
+
+class PlatformSpec(SpecModel):
+    """A platform, with how to build it; a bare string `linux/arm64` builds it locally."""
+
+    model_config = ConfigDict(json_schema_extra=_platform_or_shorthand)
+
+    platform: PlatformField
+    runner: RunnerField = LocalRunner()
+    runner_tags: list[str] = Field(default_factory=list)
+    """GitLab runner tags for this platform's job (e.g. your arm64 runner's tags)."""
+    build_args: dict[str, str] = Field(default_factory=dict)
+    dockerfile: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"platform": value} if isinstance(value, str) else value
+
+    @field_validator("build_args", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return _stringify_values(value)
+
+    @field_validator("dockerfile")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _existing_file(value, info)
+
+
+class BuildSpec(SpecModel):
+    """One multi-arch image: what to build, for which platforms, where to put it."""
+
+    image: str | None = None
+    """Registry repository (with or without a tag) that gets the index under every tag."""
+    destinations: list[str] = Field(default_factory=list)
+    """More places: REG/IMG[:TAG], oci:DIR[:TAG], docker-archive:FILE (one file per platform,
+    named FILE-OS-ARCH[-VARIANT].tar)."""
+    tags: list[str] = Field(default_factory=list)
+    context: Path = Path(".")
+    dockerfile: Path | None = Field(default=None, validate_default=True)
+    target: str | None = None
+    build_args: dict[str, str] = Field(default_factory=dict)
+    secrets: list[SecretSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Index annotations; org.opencontainers.image.{source,revision,created} are added from
+    GitLab CI variables when present."""
+    index_type: IndexType = "oci"
+    cache: CacheSpec = CacheSpec()
+    platforms: list[PlatformSpec] = Field(min_length=1)
+    allow_missing: bool = False
+    """Publish an index of the platforms that succeeded when some fail."""
+    ssh: SSHSettings = SSHSettings()
+    gitlab: GitLabSettings = GitLabSettings()
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _drop_empty_tags(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [tag for tag in value if tag not in ("", None)]
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+                raise ValueError(f"{tag!r} is not a valid tag")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, value: str | None) -> str | None:
+        return None if value is None else _check_reference(value)
+
+    @field_validator("destinations")
+    @classmethod
+    def _valid_destinations(cls, value: list[str]) -> list[str]:
+        from builder.transports.names import parse_location
+
+        for name in value:
+            _as_value_error(parse_location, name)
+        return value
+
+    @field_validator("build_args", "labels", "annotations", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return _stringify_values(value)
+
+    @field_validator("context")
+    @classmethod
+    def _context_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _relative(value, info)
+        if not path.is_dir():
+            raise ValueError(f"context directory {str(value)!r} does not exist")
+        return path
+
+    @field_validator("dockerfile")
+    @classmethod
+    def _dockerfile_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None:
+            return _existing_file(value, info)
+        context = info.data.get("context")
+        if context is not None and not (context / "Dockerfile").is_file():
+            raise ValueError(f"no Dockerfile in the context {str(context)!r}; set dockerfile")
+        return None
+
+    @field_validator("platforms")
+    @classmethod
+    def _unique_platforms(cls, value: list[PlatformSpec]) -> list[PlatformSpec]:
+        seen: set[str] = set()
+        for entry in value:
+            name = _format_platform(entry.platform)
+            if name in seen:
+                raise ValueError(f"platform {name} is listed twice")
+            seen.add(name)
+        return value
+
+    def dockerfile_for(self, entry: PlatformSpec) -> Path:
+        return entry.dockerfile or self.dockerfile or self.context / "Dockerfile"
+
+    def build_args_for(self, entry: PlatformSpec) -> dict[str, str]:
+        return {**self.build_args, **entry.build_args}
+
+    def outputs(self) -> list[str]:
+        """Every destination name; the default oci: layout when none is given."""
+        names = ([self.image] if self.image else []) + list(self.destinations)
+        return names or [DEFAULT_OUTPUT]
+
+
+def _stringify_values(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, (int, float)) else v)
+            for k, v in value.items()
+        }
+    return value
+
+
+def _relative(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    path = _relative(value, info)
+    if not path.is_file():
+        raise ValueError(f"file {str(value)!r} does not exist")
+    return path
+
+
+# ----------------------------------------------------------------------- manifest-tool spec
+
+
+class ManifestPlatform(SpecModel):
+    """manifest-tool's platform block; any field left out is read from the image's config."""
+
+    architecture: str | None = None
+    os: str | None = None
+    variant: str | None = None
+    features: list[str] | None = None
+    osversion: str | None = None
+    osfeatures: list[str] | None = None
+
+
+class ManifestEntry(SpecModel):
+    image: str
+    platform: ManifestPlatform | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, value: str) -> str:
+        return _check_reference(value)
+
+
+class ManifestSpec(SpecModel):
+    """manifest-tool's YAML (`image`, `tags`, `manifests`), plus index `annotations`."""
+
+    image: str
+    tags: list[str] = Field(default_factory=list)
+    manifests: list[ManifestEntry] = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, value: str) -> str:
+        return _check_reference(value)
+
+
+# ----------------------------------------------------------------------- loading
+
+
+_VAR_RE = re.compile(r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> str:
+    """`$VAR`, `${VAR}`, `${VAR:-default}` from `env`; unset is empty; `$$` is `$`."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("braced") or match.group("bare")
+        value = env.get(name, "")
+        if not value and match.group("default") is not None:
+            return match.group("default")
+        return value
+
+    return _VAR_RE.sub(replace, text)
+
+
+def load_build_spec(path: Path, env: Mapping[str, str] | None = None) -> BuildSpec:
+    from multiarch.yamlsource import load_marked, validate
+
+    environment = os.environ if env is None else env
+    document = load_marked(path, transform=lambda text: expand_env(text, environment))
+    return validate(document, BuildSpec, {"base_dir": path.parent})
+
+
+def load_manifest_spec(path: Path) -> ManifestSpec:
+    from multiarch.yamlsource import load_marked, validate
+
+    return validate(load_marked(path), ManifestSpec, {"base_dir": path.parent})
+
+
+SCHEMAS: dict[str, type[SpecModel]] = {"build": BuildSpec, "manifest": ManifestSpec}
+
+
+@click.group("spec")
+def spec_command() -> None:
+    """The YAML specs: JSON Schema for editors, validation."""
+
+
+@spec_command.command("schema")
+@click.option(
+    "--kind",
+    type=click.Choice(sorted(SCHEMAS)),
+    default="build",
+    show_default=True,
+    help="build: `multiarch build` specs; manifest: manifest-tool specs.",
+)
+def schema_command(kind: str) -> None:
+    """Print the JSON Schema of a spec (for yaml-language-server and other editors)."""
+    schema = SCHEMAS[kind].model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    click.echo(json.dumps(schema, indent=2))
+
+
+@spec_command.command("check")
+@click.argument("spec_file", type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(sorted(SCHEMAS)), default="build", show_default=True)
+def check_command(spec_file: Path, kind: str) -> None:
+    """Validate a spec; prints the first problem as FILE:LINE:COLUMN: FIELD: MESSAGE."""
+    spec = load_build_spec(spec_file) if kind == "build" else load_manifest_spec(spec_file)
+    count = len(spec.platforms) if isinstance(spec, BuildSpec) else len(spec.manifests)
+    click.echo(f"{spec_file}: ok ({count} {'platforms' if kind == 'build' else 'manifests'})")
