@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.fixtures.registry import RegistryHandle, RegistryServer, unique_repo
+from tests.fixtures.scripted_server import ScriptedServer
 from tests.fixtures.tcp_proxy import BreakingProxy
 from tests.fixtures.tls import issue_server_certs
 from tests.fixtures.token_server import Grant, TokenPolicy, TokenServer
@@ -83,16 +84,17 @@ def token_registry(
 
 
 @pytest.fixture
-def short_tokens(token_server: TokenServer) -> Iterator[Callable[[float], None]]:
-    """Call with a lifetime in seconds to make the token server issue short-lived tokens;
-    restored after the test."""
-    before = token_server.policy.lifetime
+def short_tokens(token_server: TokenServer) -> Iterator[Callable[..., None]]:
+    """Call with a lifetime in seconds (and optionally the longer lifetime the token server
+    claims in `expires_in`) to make it issue short-lived tokens; restored after the test."""
+    policy = token_server.policy
+    before = (policy.lifetime, policy.advertised_lifetime)
 
-    def set_lifetime(seconds: float) -> None:
-        token_server.policy.lifetime = seconds
+    def set_lifetime(seconds: float, advertised: float | None = None) -> None:
+        policy.lifetime, policy.advertised_lifetime = seconds, advertised
 
     yield set_lifetime
-    token_server.policy.lifetime = before
+    policy.lifetime, policy.advertised_lifetime = before
 
 
 @pytest.fixture
@@ -125,3 +127,11 @@ def breaking_proxy() -> Iterator[Callable[[RegistryHandle], tuple[BreakingProxy,
 def repo_name(request: pytest.FixtureRequest) -> str:
     """A fresh repository name for this test."""
     return unique_repo("test")
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """A scripted HTTP server for faults a real registry cannot produce on demand."""
+    server = ScriptedServer().start()
+    yield server
+    server.stop()
