@@ -1,0 +1,106 @@
+"""ExecutorOptions: every `multiarch executor` flag (kaniko's surface) as one typed value."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SnapshotMode(str, Enum):
+    FULL = "full"
+    REDO = "redo"
+    TIME = "time"
+
+
+class Compression(str, Enum):
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
+
+class Isolation(str, Enum):
+    AUTO = "auto"
+    NAMESPACE = "namespace"
+    CHROOT = "chroot"
+    NONE = "none"
+
+
+class Progress(str, Enum):
+    AUTO = "auto"
+    PLAIN = "plain"
+    TTY = "tty"
+    QUIET = "quiet"
+
+
+class Verbosity(str, Enum):
+    PANIC = "panic"
+    FATAL = "fatal"
+    ERROR = "error"
+    WARN = "warn"
+    INFO = "info"
+    DEBUG = "debug"
+    TRACE = "trace"
+
+
+class LogFormat(str, Enum):
+    TEXT = "text"
+    COLOR = "color"
+    JSON = "json"
+
+
+class SecretSource(BaseModel):
+    """`--secret id=ID,src=PATH` or `--secret id=ID,env=VAR`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    src: str | None = None
+    env: str | None = None
+
+
+class ExecutorOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    context: str = "/workspace/"
+    dockerfile: str = "Dockerfile"
+    destinations: tuple[str, ...] = ()
+    no_push: bool = False
+    tar_path: str | None = None
+    oci_layout_path: str | None = None
+    digest_file: str | None = None
+    image_name_with_digest_file: str | None = None
+    image_name_tag_with_digest_file: str | None = None
+    build_args: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    custom_platform: str | None = None
+    reproducible: bool = False
+    single_snapshot: bool = False
+    snapshot_mode: SnapshotMode = SnapshotMode.FULL
+    insecure: bool = False
+    insecure_registries: tuple[str, ...] = ()
+    skip_tls_verify: bool = False
+    skip_tls_verify_registries: tuple[str, ...] = ()
+    registry_certificates: dict[str, str] = Field(default_factory=dict)  # host -> CA file
+    registry_mirrors: tuple[str, ...] = ()
+    insecure_pull: bool = False
+    skip_tls_verify_pull: bool = False
+    push_retry: int = Field(default=0, ge=0)
+    compression: Compression = Compression.GZIP
+    compression_level: int = -1
+    ignore_paths: tuple[str, ...] = ()
+    cleanup: bool = False
+    verbosity: Verbosity = Verbosity.INFO
+    log_format: LogFormat = LogFormat.COLOR
+    cache: bool = False
+    cache_repo: str | None = None
+    cache_dir: str = "/cache"
+    cache_ttl: str = "336h"
+    cache_run_layers: bool = True
+    cache_copy_layers: bool = False
+    secrets: tuple[SecretSource, ...] = ()
+    isolation: Isolation = Isolation.AUTO
+    metadata_file: str | None = None
+    json_result: str | None = None
+    progress: Progress = Progress.AUTO
+    check: bool = False
