@@ -133,17 +133,17 @@ class Stub(NamedTuple):
     ino: int
     kind: str  # "dir" | "file" | "device"
     size: int
-    parent: str
-    parent_times: tuple[int, int]  # (atime, mtime) in ns before we touched it
-    parent_mtime_after: int
 
 
 class Stubs:
-    """Mount points created in the root for this step; removed afterwards, leaving no trace."""
+    """Mount points created in the root for this step; removed afterwards, leaving no trace:
+    the directories they were created in get their times back unless the step changed them."""
 
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/") or "/"
         self.created: list[Stub] = []
+        # parent inside the root -> ((atime, mtime) before we touched it, mtime after)
+        self.parents: dict[str, tuple[tuple[int, int], int]] = {}
 
     def ensure(self, target: str, kind: str, content: bytes = b"", device: int = 0) -> str:
         """Host path of `target` inside the root, created (with parents) if missing."""
@@ -157,22 +157,28 @@ class Stubs:
         if kind == "dir":
             os.mkdir(host_path, 0o755)
         elif kind == "device":
-            os.mknod(host_path, 0o666 | stat.S_IFCHR, device)
+            os.mknod(host_path, stat.S_IFCHR, device)
+            os.chmod(host_path, 0o666)
         else:
             fd = os.open(host_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             os.write(fd, content)
             os.close(fd)
-        after = os.stat(parent)
-        inside = "/" + os.path.relpath(host_path, self.root)
-        self.created.append(
-            Stub(inside, os.lstat(host_path).st_ino, kind, len(content),
-                 "/" + os.path.relpath(parent, self.root),
-                 (before.st_atime_ns, before.st_mtime_ns), after.st_mtime_ns)
-        )  # fmt: skip
+        inside_parent = self._inside(parent)
+        original = self.parents.get(inside_parent, ((before.st_atime_ns, before.st_mtime_ns), 0))[0]
+        self.parents[inside_parent] = (original, os.stat(parent).st_mtime_ns)
+        self.created.append(Stub(self._inside(host_path), os.lstat(host_path).st_ino, kind, len(content)))
         return host_path
+
+    def _inside(self, host_path: str) -> str:
+        return os.path.normpath("/" + os.path.relpath(host_path, self.root))
 
     def remove_inside_chroot(self) -> None:
         """Call after chroot(root): absolute symlinks now resolve inside the root."""
+        untouched = [
+            (parent, times)
+            for parent, (times, mtime_after) in self.parents.items()
+            if _mtime(parent) == mtime_after
+        ]
         for stub in reversed(self.created):
             try:
                 st = os.lstat(stub.path)
@@ -182,13 +188,21 @@ class Stubs:
                     os.rmdir(stub.path)
                 elif stub.kind == "device" or st.st_size == stub.size:
                     os.unlink(stub.path)
-                else:
-                    continue
-                parent = os.lstat(stub.parent)
-                if stat.S_ISDIR(parent.st_mode) and parent.st_mtime_ns == stub.parent_mtime_after:
-                    os.utime(stub.parent, ns=stub.parent_times, follow_symlinks=False)
             except OSError:
                 continue  # the step changed it (non-empty dir, gone): leave it
+        for parent, times in untouched:
+            try:
+                os.utime(parent, ns=times, follow_symlinks=False)
+            except OSError:
+                continue  # a stub itself, removed above
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns if stat.S_ISDIR(st.st_mode) else None
 
 
 def _kind(mode: int) -> str:
@@ -330,17 +344,25 @@ def enter_root(root: str) -> None:
 # --- the step ------------------------------------------------------------------------------
 
 
-def drop_capabilities() -> None:
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last = int(f.read())
+def last_capability() -> int:
+    """Read before entering the root: a chroot has no /proc."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return 63
+
+
+def drop_capabilities(last: int) -> None:
     for cap in range(last + 1):
         if cap not in KEPT_CAPS and libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             if ctypes.get_errno() != errno.EINVAL:
                 return  # not permitted here (no CAP_SETPCAP): nothing stronger to do
 
 
-def enter_cwd(cwd: str) -> None:
-    """chdir to `cwd` resolved inside the (new) root; never into /proc, /sys or /dev."""
+def enter_cwd(cwd: str, uid: int, gid: int) -> None:
+    """chdir to `cwd` resolved inside the (new) root; never into /proc, /sys or /dev.
+    Missing directories are created for the step's user, as BuildKit does for WORKDIR."""
     literal = os.path.normpath("/" + cwd)
     resolved = os.path.realpath(literal)
     for path in (literal, resolved):
@@ -348,17 +370,22 @@ def enter_cwd(cwd: str) -> None:
         if top in REFUSED_CWD_PREFIXES:
             raise SetupError(f"working directory {cwd} is inside {top}: refused")
     if not os.path.isdir(resolved):
-        os.makedirs(resolved, 0o755, exist_ok=True)
+        path = "/"
+        for part in resolved.strip("/").split("/"):
+            path = os.path.join(path, part)
+            if not os.path.lexists(path):
+                os.mkdir(path, 0o755)
+                os.chown(path, uid, gid)
     os.chdir(resolved)
     if os.getcwd() != resolved:
         raise SetupError(f"working directory {cwd} resolves outside the root: refused")
 
 
-def exec_step(req: dict, status_fd: int) -> None:
+def exec_step(req: dict, status_fd: int, last_cap: int) -> None:
     """Runs in the forked child, already inside its root. Never returns."""
     try:
-        enter_cwd(req["cwd"])
-        drop_capabilities()
+        enter_cwd(req["cwd"], req["uid"], req["gid"])
+        drop_capabilities(last_cap)
         # Only change what differs, so a rootless `none` step as the builder's own user works.
         if sorted(os.getgroups()) != sorted(req["extra_gids"]):
             os.setgroups(req["extra_gids"])
@@ -479,6 +506,7 @@ def kill_step(child: int, mode: str) -> None:
 def enter_and_exec(req: dict, status_fd: int, expected_parent: int) -> None:
     """The forked step process. Never returns."""
     root = req["root"]
+    last_cap = last_capability()
     for sig in (*STOP_SIGNALS, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -496,7 +524,7 @@ def enter_and_exec(req: dict, status_fd: int, expected_parent: int) -> None:
     except (OSError, SetupError) as err:
         report(status_fd, f"entering the root: {err}")
         os._exit(SETUP_FAILED)
-    exec_step(req, status_fd)
+    exec_step(req, status_fd, last_cap)
 
 
 def teardown(root: str, detach: list[str], stubs: Stubs) -> None:
