@@ -13,17 +13,10 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 _CHUNK = 1 << 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -36,8 +29,8 @@ class Traffic:
 
 
 class CountingProxy:
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
+    def __init__(self, target: Path) -> None:
+        self.target = target
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -60,7 +53,8 @@ class CountingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(str(self.target))
             for src, dst, upward in ((client, upstream, True), (upstream, client, False)):
                 threading.Thread(target=self._pump, args=(src, dst, upward), daemon=True).start()
 
@@ -91,28 +85,41 @@ class CountingProxy:
                     pass
 
 
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2)
+        s.connect(str(path))
+        s.sendall(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        return s.recv(64).split(b" ")[1:2] == [b"200"]
+
+
 class LocalRegistry:
-    """docker-registry on 127.0.0.1 with storage in `root`; use `.host` (the proxy) everywhere."""
+    """docker-registry with storage in `root`; use `.host` (the proxy on 127.0.0.1) everywhere.
+
+    The registry itself listens on a unix socket: a TCP port picked by a "free port" probe
+    can be taken by another process before docker-registry binds it, and then our clients
+    would silently talk to someone else's registry.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.storage = root / "storage"
         self.storage.mkdir(parents=True, exist_ok=True)
-        self.registry_port = free_port()
+        self.socket = root / "registry.sock"
         config = root / "config.yml"
         config.write_text(
             "version: 0.1\n"
             "log: {level: error, accesslog: {disabled: true}}\n"
             f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}},"
             " maintenance: {uploadpurging: {enabled: false}}}\n"
-            f"http: {{addr: '127.0.0.1:{self.registry_port}'}}\n"
+            f"http: {{net: unix, addr: '{self.socket}'}}\n"
         )
         self._log = open(root / "registry.log", "ab")
         self._proc = subprocess.Popen(
             ["docker-registry", "serve", str(config)], stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        self.proxy = CountingProxy(self.registry_port)
+        self.proxy = CountingProxy(self.socket)
         self.host = f"127.0.0.1:{self.proxy.port}"
         self._wait_ready()
 
@@ -122,12 +129,13 @@ class LocalRegistry:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited; see {self.root / 'registry.log'}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.registry_port}/v2/", timeout=1):
+                if _answers(self.socket):
                     return
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("docker-registry did not answer in time") from None
-                time.sleep(0.05)
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("docker-registry did not answer in time")
+            time.sleep(0.05)
 
     def traffic(self) -> Traffic:
         return self.proxy.traffic()

@@ -8,13 +8,11 @@ build, which is the point of that workload).
 
 from __future__ import annotations
 
-import functools
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import ourcli
 from bench.workloads import Kind, Workload
 
 
@@ -90,31 +88,13 @@ class Ours:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        self.exe = _our_executable()
-
-    @functools.cached_property
-    def _help(self) -> dict[str, str]:
-        texts = {}
-        for sub in ("executor", "build"):
-            done = subprocess.run([self.exe, sub, "--help"], capture_output=True, text=True)
-            texts[sub] = done.stdout if done.returncode == 0 else ""
-        return texts
+        self.exe = ourcli.executable()
 
     def unavailable(self, kind: Kind) -> str | None:
-        sub = "build" if kind is Kind.MULTI else "executor"
-        if self._help[sub]:
-            return None
-        done = subprocess.run([self.exe, sub, "--help"], capture_output=True, text=True)
-        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-        return f"`multiarch {sub}` " + (lines[-1].strip() if lines else f"exit {done.returncode}")
+        return ourcli.unavailable("build" if kind is Kind.MULTI else "executor")
 
     def _insecure(self, sub: str, registry: str) -> list[str]:
-        text = self._help[sub]
-        if "--insecure-registry" in text:
-            return ["--insecure-registry", registry]
-        if "--insecure" in text:
-            return ["--insecure"]
-        return []
+        return ourcli.insecure_flags(sub, [registry])
 
     def _env(self) -> tuple[tuple[str, str], ...]:
         return (("MULTIARCH_CACHE_DIR", str(self.work / "cache")),)
@@ -139,7 +119,3 @@ class Ours:
                         (self._executor(t, t.destination(self.name), cache=True),), between=True)
         return Plan((), (self._executor(t, t.destination(self.name), cache=False),))
 
-
-def _our_executable() -> str:
-    beside = Path(sys.executable).parent / "multiarch"
-    return str(beside) if beside.exists() else (shutil.which("multiarch") or "multiarch")
