@@ -186,6 +186,8 @@ class _Unpacker:
         elif ti.isreg():
             self._write_file(tf, ti, dir_fd, name)
         elif ti.issym():
+            if not ti.linkname:
+                raise LayerError(f"symlink {ti.name!r} has an empty target")
             os.symlink(ti.linkname, name, dir_fd=dir_fd)
             self._apply_link_meta(dir_fd, name, ti)
         elif ti.islnk():

@@ -1,0 +1,141 @@
+"""Walk snapshotter: the fallback when overlayfs cannot be mounted (unprivileged container).
+
+API: `WalkSnapshot(root, ignore=DEFAULT_IGNORES, full=False)` records a metadata index of
+`root` when created; after the step, `changes() -> list[Change]` compares the tree with the
+index and records the new state as the baseline for the next step.
+
+Index per path: type+mode, uid, gid, size, mtime ns, ctime ns, inode, symlink target,
+xattrs (directories), and with `full=True` the sha256 of regular files (kaniko's
+`--snapshot-mode full`). A non-directory whose ctime (or any other field) moved is ADD;
+a directory is ADD when its mode, owner, mtime or xattrs changed (a directory's ctime moves
+whenever a child comes or goes, which is not a change of the directory itself), OPAQUE when
+it was replaced (new inode, or it used to be something else); a vanished path under a
+surviving directory is DELETE. Ancestors of changes are added, so the list matches what
+`OverlaySnapshot.changes()` gives for the same step (sources here point into `root`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from builder.fs.changes import (
+    DEFAULT_IGNORES,
+    Change,
+    ChangeKind,
+    is_ignored,
+    normalize_ignores,
+    with_ancestors,
+)
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    link: str | None
+    xattrs: tuple[tuple[str, bytes], ...] | None
+    digest: bytes | None
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+
+def _xattrs(path: str) -> tuple[tuple[str, bytes], ...]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return ()
+    return tuple(sorted((n, os.getxattr(path, n, follow_symlinks=False)) for n in names))
+
+
+def _content_digest(path: str) -> bytes:
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        while chunk := os.read(fd, CHUNK):
+            h.update(chunk)
+    finally:
+        os.close(fd)
+    return h.digest()
+
+
+class WalkSnapshot:
+    def __init__(self, root: Path, ignore: Iterable[str] = DEFAULT_IGNORES, *, full: bool = False) -> None:
+        self.root = Path(root)
+        self.ignore = normalize_ignores(ignore)
+        self.full = full
+        self.index = self._scan()
+
+    def _scan(self) -> dict[str, _Meta]:
+        index: dict[str, _Meta] = {}
+        todo = [""]
+        base = str(self.root)
+        while todo:
+            rel_dir = todo.pop()
+            with os.scandir(f"{base}/{rel_dir}" if rel_dir else base) as entries:
+                for entry in entries:
+                    rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                    if is_ignored(rel, self.ignore):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    mode = st.st_mode
+                    is_dir = stat.S_ISDIR(mode)
+                    index[rel] = _Meta(
+                        mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                        st.st_ino,
+                        os.readlink(entry.path) if stat.S_ISLNK(mode) else None,
+                        _xattrs(entry.path) if is_dir else None,
+                        _content_digest(entry.path) if self.full and stat.S_ISREG(mode) else None,
+                    )
+                    if is_dir:
+                        todo.append(rel)
+        return index
+
+    def changes(self) -> list[Change]:
+        old_index, new_index = self.index, self._scan()
+        found: dict[str, Change] = {}
+        replaced: set[str] = set()  # dirs whose old contents are gone wholesale
+        for rel in sorted(new_index):
+            new = new_index[rel]
+            old = old_index.get(rel)
+            parent = rel.rpartition("/")[0]
+            if old is None or parent in replaced:
+                kind = ChangeKind.ADD
+            elif new.is_dir and (not old.is_dir or old.ino != new.ino):
+                kind = ChangeKind.OPAQUE
+            elif new.is_dir:
+                if (new.mode, new.uid, new.gid, new.mtime_ns, new.xattrs) == (
+                    old.mode, old.uid, old.gid, old.mtime_ns, old.xattrs
+                ):
+                    continue
+                kind = ChangeKind.ADD
+            elif new == old:
+                continue
+            else:
+                kind = ChangeKind.ADD
+            if new.is_dir and (kind is ChangeKind.OPAQUE or parent in replaced):
+                replaced.add(rel)
+            found[rel] = Change(rel, kind, self.root / rel)
+        for rel, old in old_index.items():
+            if rel in new_index:
+                continue
+            parent = rel.rpartition("/")[0]
+            survivor = new_index.get(parent) if parent else None
+            if parent and (survivor is None or not survivor.is_dir or parent in replaced):
+                continue
+            found[rel] = Change(rel, ChangeKind.DELETE)
+        self.index = new_index
+        return with_ancestors(found, self.root)
