@@ -96,7 +96,7 @@ def _rss(side: SideResult | None) -> str:
 
 
 def _pushed(side: SideResult | None) -> str:
-    return f"{side.pushed_mib:.1f}" if side is not None and side.usable else "—"
+    return f"{side.pushed_mib:.2f}" if side is not None and side.usable else "—"
 
 
 def _ratio(ours: SideResult | None, buildah: SideResult | None, value: str) -> str:

@@ -39,9 +39,11 @@ class _StepFailed(Exception):
         self.line = line
 
 
-def _show(step: Step) -> str:
+def _show(step: Step, cache: Path, registry: str) -> str:
+    """The command as a reader can reuse it: the run's paths and port become variables."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env)
-    return (env + " " if env else "") + shlex.join(step.argv)
+    line = (env + " " if env else "") + shlex.join(step.argv)
+    return line.replace(str(cache), "$BENCH_DIR").replace(registry, "$REGISTRY")
 
 
 def _run_steps(steps: tuple[Step, ...], log: Path) -> list[Measurement]:
@@ -107,7 +109,7 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
                 continue
             target = Target(w, context, registry.host, i)
             plan = s.plan(target)
-            commands[s.name] = tuple(_show(step) for step in plan.timed)
+            commands[s.name] = tuple(_show(step, opts.cache, registry.host) for step in plan.timed)
             log = opts.logs / f"{w.key}-{s.name}-run{i}.log"
             log.unlink(missing_ok=True)
             try:

@@ -1,0 +1,63 @@
+"""The bench results table renders from a saved results.json (no benchmark is run here)."""
+
+from __future__ import annotations
+
+import json
+
+from bench.results import SuiteResult, render_markdown
+
+MIB = 1 << 20
+
+
+def _run(run: int, wall: float, rss_mib: int, up: int = 0) -> dict[str, object]:
+    return {"run": run, "wall_s": wall, "step_walls_s": [wall], "tree_rss_peak": rss_mib * MIB,
+            "proc_rss_peak": (rss_mib // 2) * MIB, "bytes_up": up, "bytes_down": 0}
+
+
+FIXED = {
+    "started": "2025-01-01T00:00:00+00:00",
+    "command": "python -m bench --quick",
+    "host": "test 2 CPUs",
+    "storage": "tmpfs (/dev/shm/multiarch-bench)",
+    "runs": 3,
+    "quick": True,
+    "workloads": [
+        {"key": "w1", "title": "w1 small", "kaniko_ratio": 0.12, "sides": [
+            {"side": "ours", "commands": ["multiarch executor --context c"],
+             "runs": [_run(1, 0.5, 40, MIB), _run(2, 0.3, 50, 3 * MIB), _run(3, 0.4, 45, 2 * MIB)]},
+            {"side": "buildah", "commands": ["buildah build c", "buildah push x"],
+             "runs": [_run(1, 2.0, 80), _run(2, 1.6, 100), _run(3, 1.9, 90)]},
+        ]},
+        {"key": "w6", "title": "w6 multiarch", "kaniko_ratio": None, "sides": [
+            {"side": "ours", "error": "not available yet: `multiarch build` No such command 'build'."},
+            {"side": "buildah", "runs": [_run(1, 6.0, 98)]},
+        ]},
+    ],
+}
+
+
+def _row(table: str, title: str) -> list[str]:
+    line = next(ln for ln in table.splitlines() if ln.startswith(f"| {title} |"))
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def test_table_has_medians_ranges_and_ratios() -> None:
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
+    row = _row(table, "w1 small")
+    assert row[1:5] == ["0.40 (0.30–0.50)", "1.90 (1.60–2.00)", "0.21", "0.12"]
+    assert row[5:8] == ["50 / 25", "100 / 50", "0.50"]
+    assert row[8:] == ["2.00", "0.00"]
+
+
+def test_unavailable_side_is_reported_not_skipped() -> None:
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
+    row = _row(table, "w6 multiarch")
+    assert row[1] == "not available yet: `multiarch build` No such command 'build'."
+    assert row[2] == "6.00 (6.00–6.00)"
+    assert row[3] == row[4] == "—"
+    assert "- w1 buildah: `buildah push x`" in table
+
+
+def test_json_round_trip_is_lossless() -> None:
+    result = SuiteResult.model_validate_json(json.dumps(FIXED))
+    assert SuiteResult.model_validate_json(result.model_dump_json()) == result
