@@ -97,7 +97,11 @@ class BuildPlan:
         return self.stages[-1]
 
     def stage(self, index: int) -> PlannedStage:
-        return next(s for s in self.stages if s.index == index)
+        """The planned stage with this Dockerfile index (KeyError if the build skips it)."""
+        for stage in self.stages:
+            if stage.index == index:
+                return stage
+        raise KeyError(index)
 
     def scope(self, base_env: tuple[str, ...] | list[str] = ()) -> StageScope:
         """A fresh ARG/ENV state for executing one stage over a base with `base_env`."""

@@ -220,6 +220,8 @@ class _Word:
             raise ShellSyntaxError("syntax error: bad substitution")
         name = self.name()
         ch = self.next()
+        if ch == _EOF:
+            raise ShellSyntaxError("syntax error: missing '}'")
         if ch == "}":
             value, found = self.get_env(name)
             if not found and self.lex.skip_unset:
