@@ -1,0 +1,170 @@
+"""Overlay and walk snapshotters on real overlay mounts: round trips, agreement, stubs, umoci."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder.fs.changes import DEFAULT_IGNORES, ChangeKind
+from builder.fs.layer import write_layer
+from builder.fs.overlay import OverlaySnapshot
+from builder.fs.stubs import MountTarget, create_mount_stubs
+from builder.fs.unpack import UnpackMode, unpack_layer
+from builder.fs.walk import WalkSnapshot
+from builder.oci.models import Descriptor, ImageManifest
+from tests.integration.fs.conftest import typical_step
+from tests.unit.fs.helpers import tree_state
+
+EXPECTED = [
+    ("d", ChangeKind.OPAQUE), ("d/new", ChangeKind.ADD),
+    ("etc", ChangeKind.ADD), ("etc/a", ChangeKind.ADD), ("etc/b", ChangeKind.DELETE),
+    ("gone_dir", ChangeKind.DELETE), ("link", ChangeKind.ADD),
+    ("new", ChangeKind.ADD), ("new/deep", ChangeKind.ADD), ("new/deep/f", ChangeKind.ADD),
+    ("new/hard", ChangeKind.ADD), ("owned", ChangeKind.ADD),
+    ("usr", ChangeKind.ADD), ("usr/bin", ChangeKind.ADD), ("usr/bin/tool", ChangeKind.ADD),
+]
+
+
+def overlay_step(shm: Path, lowers: list[Path], overlays: list, name: str = "step") -> OverlaySnapshot:
+    snap = OverlaySnapshot(lowers, shm / name)
+    overlays.append(snap)
+    typical_step(snap.mount())
+    return snap
+
+
+def kinds(changes) -> list[tuple[str, ChangeKind]]:
+    return [(c.path, c.kind) for c in changes]
+
+
+def test_overlay_changes_are_exactly_the_step(shm, store, base_layer, overlays):
+    snap = overlay_step(shm, [base_layer[1]], overlays)
+    assert kinds(snap.changes()) == EXPECTED
+
+
+def test_round_trip_merged_and_as_overlay_lowers(shm, store, base_layer, overlays):
+    base, base_dir = base_layer
+    snap = overlay_step(shm, [base_dir], overlays)
+    want = tree_state(snap.merged, skip=("dev",))
+    layer = write_layer(snap.changes(), store, compression="zstd")
+
+    flat = shm / "flat"
+    unpack_layer(base.path, base.descriptor.media_type, flat)
+    unpack_layer(layer.path, layer.descriptor.media_type, flat, expect_diff_id=layer.diff_id)
+    assert tree_state(flat, skip=("dev",)) == want
+
+    step_dir = store.layers.get_or_extract(layer.diff_id, layer.path, layer.descriptor.media_type)
+    stacked = OverlaySnapshot([step_dir, base_dir], shm / "stacked")
+    overlays.append(stacked)
+    assert tree_state(stacked.mount(), skip=("dev",)) == want
+    assert kinds(stacked.changes()) == []
+
+
+def test_overlay_and_walk_agree(shm, store, base_layer, overlays):
+    base, base_dir = base_layer
+    walk_root = shm / "walkroot"
+    unpack_layer(base.path, base.descriptor.media_type, walk_root)
+    for full in (False, True):
+        root = shm / f"walk-{full}"
+        shutil.copytree(walk_root, root, symlinks=True)
+        walk = WalkSnapshot(root, full=full)
+        typical_step(root)
+        walk_changes = walk.changes()
+        assert kinds(walk_changes) == EXPECTED
+        assert walk.changes() == []  # the index moved on to the new state
+    snap = overlay_step(shm, [base_dir], overlays)
+    overlay_changes = snap.changes()
+    assert kinds(overlay_changes) == kinds(walk_changes)
+    a = write_layer(overlay_changes, store, compression="none", source_date_epoch=0)
+    b = write_layer(walk_changes, store, compression="none", source_date_epoch=0)
+    assert a.diff_id == b.diff_id
+
+
+def test_walk_full_mode_sees_content_changes_hidden_from_metadata(shm):
+    root = shm / "r"
+    root.mkdir()
+    (root / "f").write_text("aaaa")
+    st = os.stat(root / "f")
+    full, quick = WalkSnapshot(root, full=True), WalkSnapshot(root)
+    (root / "f").write_text("bbbb")
+    os.utime(root / "f", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert kinds(full.changes()) == [("f", ChangeKind.ADD)]
+    # the quick walk notices too: a write always moves ctime, which no one can set back
+    assert kinds(quick.changes()) == [("f", ChangeKind.ADD)]
+
+
+@pytest.mark.parametrize("snapshotter", ["overlay", "walk"])
+def test_mount_stubs_leave_no_trace(shm, store, base_layer, overlays, snapshotter):
+    base, base_dir = base_layer
+    targets = [
+        MountTarget("/etc/resolv.conf", is_dir=False),
+        MountTarget("/run/secrets/token", is_dir=False),
+        MountTarget("/root/.cache/pip", is_dir=True),
+    ]
+    ignore = DEFAULT_IGNORES + tuple(t.path for t in targets)
+    if snapshotter == "overlay":
+        snap = OverlaySnapshot([base_dir], shm / "step")
+        overlays.append(snap)
+        root = snap.mount()
+    else:
+        root = shm / "walkroot"
+        unpack_layer(base.path, base.descriptor.media_type, root)
+        snap = WalkSnapshot(root, ignore)
+    stubs = create_mount_stubs(root, targets)
+    assert sorted("/".join(p) for p, _ in stubs.created) == [
+        "etc/resolv.conf", "root/.cache", "root/.cache/pip", "run", "run/secrets", "run/secrets/token",
+    ]
+    host = shm / "resolv.conf"
+    host.write_text("nameserver 127.0.0.1\n")
+    subprocess.run(["mount", "--bind", host, root / "etc/resolv.conf"], check=True)
+    try:
+        (root / "etc/resolv.conf").write_text("nameserver 10.0.0.1\n")  # the step writes the mount
+    finally:
+        subprocess.run(["umount", root / "etc/resolv.conf"], check=True)
+    (root / "etc/passwd").write_text("changed\n")  # and really changes one file
+    stubs.remove()
+    assert kinds(snap.changes(ignore) if snapshotter == "overlay" else snap.changes()) == [
+        ("etc", ChangeKind.ADD), ("etc/passwd", ChangeKind.ADD),
+    ]
+
+
+def test_umoci_unpacks_our_layers_to_the_same_tree(shm, store, base_layer, overlays):
+    base, base_dir = base_layer
+    snap = overlay_step(shm, [base_dir], overlays)
+    want = tree_state(snap.merged, skip=("dev",), mtimes=False)
+    layer = write_layer(snap.changes(), store, compression="gzip")
+    layout = shm / "layout"
+    (layout / "blobs/sha256").mkdir(parents=True)
+    for result in (base, layer):
+        shutil.copy(result.path, layout / "blobs/sha256" / result.descriptor.digest.split(":")[1])
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [base.diff_id, layer.diff_id]},
+    }).encode()
+    config_desc = Descriptor.of_bytes(config, "application/vnd.oci.image.config.v1+json")
+    manifest = ImageManifest(config=config_desc, layers=[base.descriptor, layer.descriptor]).to_json()
+    manifest_desc = Descriptor.of_bytes(
+        manifest, "application/vnd.oci.image.manifest.v1+json", annotations={"org.opencontainers.image.ref.name": "t"}
+    )
+    for data, desc in ((config, config_desc), (manifest, manifest_desc)):
+        (layout / "blobs/sha256" / desc.digest.split(":")[1]).write_bytes(data)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [manifest_desc.to_dict()]}))
+    bundle = shm / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", bundle], check=True, capture_output=True)
+    assert tree_state(bundle / "rootfs", skip=("dev",), mtimes=False) == want
+
+
+def test_overlay_lower_mode_converts_whiteouts(shm, store, base_layer, overlays):
+    snap = overlay_step(shm, [base_layer[1]], overlays)
+    layer = write_layer(snap.changes(), store, compression="none")
+    lower = shm / "lower"
+    unpack_layer(layer.path, layer.descriptor.media_type, lower, mode=UnpackMode.OVERLAY_LOWER)
+    assert os.stat(lower / "etc/b").st_rdev == 0 and os.path.isfile(lower / "etc/a")
+    assert os.getxattr(lower / "d", "trusted.overlay.opaque") == b"y"
+    assert os.getxattr(lower / "usr/bin/tool", "security.capability").startswith(b"\x01")
+    assert os.stat(lower / "usr/bin/tool").st_mode & 0o7777 == 0o4755
