@@ -17,7 +17,7 @@ from builder.oci import mediatypes as mt
 from builder.oci.models import Descriptor, Platform
 from builder.oci.platform import host_platform, select_manifest
 from builder.oci.raw import RawManifest
-from builder.transports.base import ImageDestination, ImageSource, blob_opener
+from builder.transports.base import ImageDestination, ImageSource, SharedBlobReader
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,11 @@ def copy_image(
     dst: ImageDestination,
     platform: Platform | None = None,
     all_platforms: bool = False,
+    as_child: bool = False,
 ) -> CopyResult:
     """Copy src's image to dst. An index source is copied whole with `all_platforms`, else
-    its entry for `platform` (default: this host's platform) is copied as a single image."""
+    its entry for `platform` (default: this host's platform) is copied as a single image.
+    `as_child` stores the top manifest untagged (root=False), for an index written later."""
     top = src.get_manifest()
     if top.is_index and not all_platforms:
         top = fetch_child(src, select_manifest(top.index(), platform or host_platform()))
@@ -56,7 +58,7 @@ def copy_image(
     _copy_blobs(src, dst, blobs, counter)
     for raw in manifests[:-1]:
         dst.put_manifest(raw, None, root=False)
-    dst.put_manifest(top, dst.tag)
+    dst.put_manifest(top, None if as_child else dst.tag, root=not as_child)
     log.info(
         "copied %s to %s: %d blobs copied, %d mounted, %d already present",
         src.description, dst.description, counter.copied, counter.mounted, counter.skipped,
@@ -119,7 +121,8 @@ def _copy_blob(src: ImageSource, dst: ImageDestination, desc: Descriptor, counte
     elif dst.try_mount(desc, src):
         counter.add("mounted", desc.size)
     else:
-        dst.put_blob(desc, blob_opener(src, desc))
+        with SharedBlobReader(src, desc) as reader:
+            dst.put_blob(desc, reader.open)
         counter.add("copied", desc.size)
 
 
