@@ -90,7 +90,7 @@ class BlobUpload:
         self._failures += 1
         if isinstance(err, (AuthError, TLSError)) or self._failures >= self.conn.options.retry.attempts:
             raise err
-        log.warning("%s: %s; resuming", self.what, err)
+        log.warning("%s; resuming", err)
 
     def _finished(self, response: httpx.Response) -> None:
         self.conn.check(response, (201, 204), self.what, self.scopes)

@@ -66,3 +66,15 @@ def test_monolithic_upload_is_retried_after_broken_connection(
         push_blob(client, via.ref(repo), blob)
     assert proxy.cuts == 1
     check_stored(registry, repo, blob)
+
+
+def test_download_resumes_with_a_range_request(registry: RegistryHandle, breaking_proxy: MakeProxy) -> None:
+    repo, blob = unique_repo(), random_blob(SIZE)
+    with RegistryClient(registry.options(), env={}) as direct:
+        push_blob(direct, registry.ref(repo), blob)
+    proxy, via = breaking_proxy(registry)
+    with RegistryClient(via.options(retry=FAST), env={}) as client:
+        proxy.cut_download_after(SIZE // 2)
+        with client.open_blob(via.ref(repo), blob.descriptor) as chunks:
+            assert b"".join(chunks) == blob.data
+    assert proxy.cuts == 1
