@@ -105,7 +105,8 @@ def run(runs: int, work: Path, log: Path) -> str:
                              [source.host], log)
                 for case, r in (("between two registries", cross), ("between two repos, one registry", same)):
                     if not r.measurement.ok:
-                        errors[tool] = f"failed: {r.measurement.first_error_line()} (log: {log})"
+                        shown = os.path.relpath(log, Path(__file__).resolve().parent.parent)
+                        errors[tool] = f"failed: {r.measurement.first_error_line()} (log: {shown})"
                     results.setdefault((case, tool), []).append(r)
     remove_tree(work)
     lines = [

@@ -78,6 +78,8 @@ class SuiteResult(_Frozen):
     storage: str
     runs: int
     quick: bool
+    load_before: float  # 1-minute load average: other work on the machine skews both sides
+    load_after: float
     workloads: tuple[WorkloadResult, ...]
 
 
@@ -115,6 +117,7 @@ def render_markdown(result: SuiteResult) -> str:
         f"- command: `{result.command}`",
         f"- host: {result.host}",
         f"- storage: {result.storage}",
+        f"- load average (1 min) before / after: {result.load_before:.2f} / {result.load_after:.2f}",
         f"- runs per workload: {result.runs}{' (quick)' if result.quick else ''}, alternating sides",
         "",
         "Wall seconds for build + push to the local registry: median (min–max). Peak RSS in MiB:",

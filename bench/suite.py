@@ -20,6 +20,7 @@ from bench.sides import Buildah, Ours, Plan, Step, Target
 from bench.workloads import Kind, Workload
 
 STEP_TIMEOUT_S = 900
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
             try:
                 r = _run_once(s, plan, target, registry, log)
             except _StepFailed as failed:
-                errors[s.name] = f"{_failure_kind(s, failed.line)}: {failed.line} (log: {log})"
+                shown = os.path.relpath(log, REPO)
+                errors[s.name] = f"{_failure_kind(s, failed.line)}: {failed.line} (log: {shown})"
                 print(f"  {w.key} {s.name} run {i}: {errors[s.name]}", flush=True)
                 continue
             runs[s.name].append(r)
@@ -143,6 +145,7 @@ def run_suite(opts: Options) -> SuiteResult:
     if opts.buildah:
         sides.append(Buildah(work / "buildah"))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_before = os.getloadavg()[0]
     results = []
     with LocalRegistry(work / "registry") as registry:
         base.push(registry.host)
@@ -157,5 +160,7 @@ def run_suite(opts: Options) -> SuiteResult:
         storage=f"tmpfs ({opts.cache})",
         runs=max((_runs_for(w, opts) for w in opts.workloads), default=0),
         quick=opts.quick,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
         workloads=tuple(results),
     )

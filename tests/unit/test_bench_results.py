@@ -21,6 +21,8 @@ FIXED = {
     "storage": "tmpfs (/dev/shm/multiarch-bench)",
     "runs": 3,
     "quick": True,
+    "load_before": 0.5,
+    "load_after": 1.25,
     "workloads": [
         {"key": "w1", "title": "w1 small", "kaniko_ratio": 0.12, "sides": [
             {"side": "ours", "commands": ["multiarch executor --context c"],
@@ -56,6 +58,7 @@ def test_unavailable_side_is_reported_not_skipped() -> None:
     assert row[2] == "6.00 (6.00–6.00)"
     assert row[3] == row[4] == "—"
     assert "- w1 buildah: `buildah push x`" in table
+    assert "before / after: 0.50 / 1.25" in table
 
 
 def test_json_round_trip_is_lossless() -> None:
