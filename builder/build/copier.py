@@ -1,0 +1,240 @@
+"""Write COPY/ADD sources into a step's root without ever leaving it.
+
+Destination directories are resolved inside the root (`builder.fs.paths.RootDir`: symlinks in
+the image are followed as a chroot would, never out of it); below that, entries are created
+relative to directory descriptors with O_NOFOLLOW. Missing destination directories are
+created 0755 and owned like the copied files. Files keep their mode (or --chmod), mtime and
+xattrs; owner is --chown, else 0:0 for the build context, else the source's own.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.build.copysources import Target
+from builder.build.patterns import ExcludeMatcher
+from builder.errors import BuildError
+from builder.fs.paths import RootDir
+
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    owner: tuple[int, int] | None = None
+    """uid, gid for everything written; None keeps the source's owner."""
+    mode: int | None = None
+    exclude: ExcludeMatcher | None = None
+    ignored: object = None
+    """Callable[[str], bool] on paths below the source root (.dockerignore), or None."""
+
+
+def copy_targets(root: Path, targets: list[Target], options: CopyOptions) -> None:
+    rootdir = RootDir(root)
+    try:
+        for target in targets:
+            _copy_target(rootdir, target, options)
+    finally:
+        rootdir.close()
+
+
+def _dest_parts(path: str) -> tuple[str, ...]:
+    return tuple(p for p in path.split("/") if p)
+
+
+def ensure_dir(rootdir: RootDir, parts: tuple[str, ...], owner: tuple[int, int] | None) -> int:
+    """fd (O_RDONLY) of the directory `parts` inside the root, created as needed."""
+    fd = os.open(".", _O_DIR, dir_fd=rootdir.fd)
+    try:
+        for i, name in enumerate(parts):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.mkdir(name, 0o755, dir_fd=fd)
+                uid, gid = owner or (0, 0)
+                os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+                st = None
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                # Resolve the rest through the root, as a chroot would.
+                opened = rootdir.open_dir(parts[: i + 1], create=True)
+                assert opened is not None
+                path_fd, real = opened
+                os.close(path_fd)
+                os.close(fd)
+                return ensure_dir(rootdir, real + parts[i + 1 :], owner)
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                raise BuildError(f"cannot copy to /{'/'.join(parts[: i + 1])}: not a directory")
+            nfd = os.open(name, _O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _copy_target(rootdir: RootDir, target: Target, options: CopyOptions) -> None:
+    src = target.source
+    dest = _dest_parts(target.dest)
+    if src.is_dir:
+        fd = ensure_dir(rootdir, dest, options.owner)
+        try:
+            _copy_tree(src.path, fd, "", options)
+        finally:
+            os.close(fd)
+        return
+    if target.into_dir or not dest:
+        parent, name = dest, src.path.name
+    else:
+        parent, name = dest[:-1], dest[-1]
+        existing = rootdir.open_dir(dest, create=False) if _is_dir_or_link(rootdir, dest) else None
+        if existing is not None:  # an existing directory: the file goes inside it
+            os.close(existing[0])
+            parent, name = existing[1], src.path.name
+    fd = ensure_dir(rootdir, parent, options.owner)
+    try:
+        _copy_entry(src.path, os.lstat(src.path), fd, name, options)
+    finally:
+        os.close(fd)
+
+
+def _is_dir_or_link(rootdir: RootDir, parts: tuple[str, ...]) -> bool:
+    try:
+        opened = rootdir.open_dir(parts, create=False)
+    except BuildError:
+        return False
+    except Exception:
+        return False
+    if opened is None:
+        return False
+    os.close(opened[0])
+    return True
+
+
+def _copy_tree(src_dir: Path, dst_fd: int, rel: str, options: CopyOptions) -> None:
+    with os.scandir(src_dir) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        child_rel = f"{rel}/{entry.name}" if rel else entry.name
+        st = entry.stat(follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if _skipped(child_rel, is_dir, options):
+            continue
+        _copy_entry(Path(entry.path), st, dst_fd, entry.name, options, child_rel)
+
+
+def _skipped(rel: str, is_dir: bool, options: CopyOptions) -> bool:
+    for matcher in (options.exclude, options.ignored):
+        if not matcher:
+            continue
+        excluded = matcher.excluded(rel) if isinstance(matcher, ExcludeMatcher) else matcher(rel)
+        has_exceptions = getattr(matcher, "has_exceptions", False)
+        if excluded and not (is_dir and has_exceptions):
+            return True
+    return False
+
+
+def _owner(st: os.stat_result, options: CopyOptions) -> tuple[int, int]:
+    return options.owner if options.owner is not None else (st.st_uid, st.st_gid)
+
+
+def _copy_entry(
+    src: Path, st: os.stat_result, dst_fd: int, name: str, options: CopyOptions, rel: str = ""
+) -> None:
+    uid, gid = _owner(st, options)
+    mode = options.mode if options.mode is not None else stat.S_IMODE(st.st_mode)
+    try:
+        existing = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if stat.S_ISDIR(st.st_mode):
+        if existing is not None and not stat.S_ISDIR(existing.st_mode):
+            os.unlink(name, dir_fd=dst_fd)
+            existing = None
+        if existing is None:
+            os.mkdir(name, 0o700, dir_fd=dst_fd)
+        fd = os.open(name, _O_DIR, dir_fd=dst_fd)
+        try:
+            _copy_tree(src, fd, rel or name, options)
+            _xattrs(src, fd)
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+            os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fd)
+        return
+    if existing is not None:
+        if stat.S_ISDIR(existing.st_mode):
+            raise BuildError(f"cannot replace directory {name!r} with a file")
+        os.unlink(name, dir_fd=dst_fd)
+    if stat.S_ISREG(st.st_mode):
+        _copy_file(src, dst_fd, name, uid, gid, mode, st)
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), name, dir_fd=dst_fd)
+        os.chown(name, uid, gid, dir_fd=dst_fd, follow_symlinks=False)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
+    else:
+        os.mknod(name, stat.S_IFMT(st.st_mode) | mode, st.st_rdev, dir_fd=dst_fd)
+        os.chown(name, uid, gid, dir_fd=dst_fd, follow_symlinks=False)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
+
+
+def _copy_file(
+    src: Path, dst_fd: int, name: str, uid: int, gid: int, mode: int, st: os.stat_result
+) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    out = os.open(name, flags, 0o600, dir_fd=dst_fd)
+    try:
+        with open(src, "rb") as f:
+            _copy_data(f.fileno(), out, st.st_size)
+            _xattrs_fd(f.fileno(), out)
+        os.fchown(out, uid, gid)
+        os.fchmod(out, mode)  # after chown, which clears setuid bits
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(out)
+
+
+def _copy_data(src_fd: int, dst_fd: int, size: int) -> None:
+    remaining = size
+    try:
+        while remaining > 0:
+            n = os.copy_file_range(src_fd, dst_fd, min(remaining, 1 << 30))
+            if n == 0:
+                break
+            remaining -= n
+    except OSError:
+        os.lseek(src_fd, size - remaining, os.SEEK_SET)
+        while chunk := os.read(src_fd, 1 << 20):
+            os.write(dst_fd, chunk)
+
+
+def _xattrs(src: Path, dst_fd: int) -> None:
+    try:
+        names = os.listxattr(src, follow_symlinks=False)
+    except OSError:
+        return
+    for n in names:
+        if n.startswith(("trusted.overlay.", "user.overlay.")):
+            continue
+        try:
+            os.setxattr(dst_fd, n, os.getxattr(src, n, follow_symlinks=False))
+        except OSError:
+            pass
+
+
+def _xattrs_fd(src_fd: int, dst_fd: int) -> None:
+    try:
+        names = os.listxattr(src_fd)
+    except OSError:
+        return
+    for n in names:
+        if n.startswith(("trusted.overlay.", "user.overlay.")):
+            continue
+        try:
+            os.setxattr(dst_fd, n, os.getxattr(src_fd, n))
+        except OSError:
+            pass

@@ -1,0 +1,195 @@
+"""`multiarch executor` end to end: context -> plan -> stages -> image -> outputs -> report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from builder.build.image import BuiltImage
+from builder.build.imageconfig import ImageState
+from builder.build.progress import PlainProgress, Progress, QuietProgress
+from builder.build.report import BuildReport
+from builder.errors import UsageError
+from builder.oci.models import Platform
+from builder.options import ExecutorOptions
+from builder.registry.options import RegistryOptions, RetryPolicy
+from builder.transports import TransportContext
+
+log = logging.getLogger(__name__)
+
+_CACHE_FLAGS = ("cache", "cache_repo")
+
+
+def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> BuildReport:
+    _check_options(options)
+    from builder.build.context import prepared_context
+    from builder.build.output import BuiltImageSource, write_digest_files, write_outputs, write_report
+    from builder.build.session import BuildSession
+    from builder.build.snapshot import LayerOptions, Snapshotter
+    from builder.build.stage import StageExecutor
+    from builder.build.steps import secret_values
+    from builder.dockerfile import parse_dockerfile, plan_build
+    from builder.dockerfile.dockerignore import load_dockerignore
+    from builder.oci.platform import host_platform
+    from builder.sandbox.spec import Isolation
+    from builder.store import default_store
+
+    started = time.monotonic()
+    progress = progress or (QuietProgress() if options.progress.value == "quiet" else PlainProgress())
+    platform = _platform(options)
+    secrets = secret_values(options.secrets)
+    epoch = _epoch(options)
+    store = default_store()
+    scratch = store.tmp_dir / f"build-{uuid.uuid4().hex[:12]}"
+    ctx = TransportContext(_registry_options(options))
+    try:
+        with prepared_context(options.context, scratch / "context") as context_dir:
+            dockerfile_path = _dockerfile_path(options, context_dir)
+            dockerfile = parse_dockerfile(_read(dockerfile_path), str(options.dockerfile))
+            plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
+            for warning in plan.warnings:
+                log.warning("warning: %s", warning)
+            snapshotter = Snapshotter(
+                scratch / "steps",
+                store,
+                LayerOptions(
+                    compression=options.compression.value,
+                    level=options.compression_level if options.compression_level >= 0 else None,
+                    source_date_epoch=int(epoch.timestamp()) if epoch else None,
+                    ignore_paths=tuple(options.ignore_paths),
+                ),
+            )
+            session = BuildSession(
+                store=store,
+                snapshotter=snapshotter,
+                transport=ctx,
+                progress=progress,
+                context_dir=context_dir,
+                dockerignore=load_dockerignore(context_dir, dockerfile_path),
+                secrets=secrets,
+                build_args=dict(options.build_args),
+                isolation=Isolation(options.isolation.value),
+                epoch=epoch,
+                cache_mounts=store.root / "run-cache",
+            )
+            try:
+                for planned in plan.stages:
+                    session.stages[planned.index] = StageExecutor(session, plan, planned).run()
+                target = session.stages[plan.target.index]
+                state: ImageState = target.state
+                state.add_labels_silently(dict(options.labels))
+                state.finalize(plan.target.platform)
+                image = BuiltImage(state.config, target.rootfs)
+                source = BuiltImageSource(image, store)
+                vertex = progress.start("exporting to image")
+                written = write_outputs(
+                    source,
+                    ctx,
+                    destinations=tuple(options.destinations),
+                    push=not options.no_push,
+                    oci_layout_path=options.oci_layout_path,
+                    tar_path=options.tar_path,
+                )
+                progress.done(vertex)
+            finally:
+                session.close()
+                snapshotter.cleanup()
+        manifest = source.raw.descriptor()
+        write_digest_files(
+            manifest.digest,
+            tuple(options.destinations),
+            digest_file=options.digest_file,
+            name_with_digest_file=options.image_name_with_digest_file,
+            name_tag_with_digest_file=options.image_name_tag_with_digest_file,
+        )
+        report = BuildReport(
+            platform=plan.target.platform,
+            manifest=manifest,
+            config_digest=source.config_digest,
+            destinations=written,
+            steps=session.steps,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        write_report(report, options.metadata_file, options.json_result)
+        return report
+    finally:
+        ctx.close()
+        store.close()
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_options(options: ExecutorOptions) -> None:
+    if options.cache or options.cache_repo:
+        raise UsageError(
+            "--cache and --cache-repo are not yet supported",
+            "build without them; layer caching is coming (issue 7)",
+        )
+    if not options.destinations and not options.no_push and not (options.tar_path or options.oci_layout_path):
+        raise UsageError(
+            "no --destination given",
+            "pass --destination REF, or --no-push (with --tar-path/--oci-layout-path to keep the image)",
+        )
+
+
+def _platform(options: ExecutorOptions) -> Platform:
+    from builder.errors import PlatformError
+    from builder.oci.platform import host_platform, parse_platform
+
+    if not options.custom_platform:
+        return host_platform()
+    try:
+        return parse_platform(options.custom_platform)
+    except PlatformError as err:
+        raise UsageError(f"--custom-platform: {err}", err.hint) from None
+
+
+def _epoch(options: ExecutorOptions) -> datetime | None:
+    value = options.build_args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None and not options.reproducible:
+        return None
+    try:
+        seconds = int(value) if value else 0
+    except ValueError:
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds") from None
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _registry_options(options: ExecutorOptions) -> RegistryOptions:
+    from builder.reference import parse_reference
+
+    push_hosts = {parse_reference(d).registry for d in options.destinations}
+    insecure = set(options.insecure_registries) | (push_hosts if options.insecure else set())
+    skip_verify = set(options.skip_tls_verify_registries) | (push_hosts if options.skip_tls_verify else set())
+    if options.insecure_pull or options.skip_tls_verify_pull:
+        log.debug("pull flags apply to every registry pulled from")
+    return RegistryOptions(
+        insecure=frozenset(insecure),
+        skip_verify=frozenset(skip_verify),
+        ca_files={host: (Path(path),) for host, path in options.registry_certificates.items()},
+        mirrors={"docker.io": tuple(options.registry_mirrors)} if options.registry_mirrors else {},
+        retry=RetryPolicy(attempts=options.push_retry + 1) if options.push_retry else RetryPolicy(),
+    )
+
+
+def _dockerfile_path(options: ExecutorOptions, context_dir: Path) -> Path:
+    given = Path(options.dockerfile)
+    for candidate in (given, context_dir / given):
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        f"Dockerfile {options.dockerfile!r} not found",
+        f"looked in the current directory and in the context {options.context!r}",
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read Dockerfile {str(path)!r}: {err}") from None

@@ -1,0 +1,108 @@
+"""Write a built image to its destinations (registry, oci: layout, docker-archive) through
+the transports, and the digest/metadata files kaniko users script against."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from builder.build.image import BuiltImage
+from builder.build.report import BuildReport
+from builder.oci.models import Descriptor
+from builder.oci.raw import RawManifest
+from builder.reference import parse_reference
+from builder.store import Store
+from builder.transports import TransportContext, copy_image, open_destination
+from builder.transports.base import verified_file_chunks
+
+log = logging.getLogger(__name__)
+
+
+class BuiltImageSource:
+    """The built image as an ImageSource: manifest and config in memory, layers in the store."""
+
+    description = "built image"
+
+    def __init__(self, image: BuiltImage, store: Store) -> None:
+        self.raw: RawManifest = image.manifest()
+        self.config = image.config_bytes()
+        self.config_digest = self.raw.manifest().config.digest
+        self.store = store
+
+    def get_manifest(self, digest: str | None = None) -> RawManifest:
+        return self.raw
+
+    @contextmanager
+    def open_blob(self, desc: Descriptor) -> Iterator[Iterator[bytes]]:
+        if desc.digest == self.config_digest:
+            yield iter([self.config])
+            return
+        with verified_file_chunks(self.store.blobs.path(desc.digest), desc, f"layer {desc.digest}") as chunks:
+            yield chunks
+
+    def close(self) -> None:
+        pass
+
+
+def write_outputs(
+    source: BuiltImageSource,
+    ctx: TransportContext,
+    *,
+    destinations: tuple[str, ...],
+    push: bool,
+    oci_layout_path: str | None,
+    tar_path: str | None,
+) -> list[str]:
+    """Copy the image everywhere it should go; returns the location names written."""
+    names = []
+    if push:
+        names.extend(f"docker://{d}" for d in destinations)
+    if oci_layout_path:
+        names.append(f"oci:{oci_layout_path}")
+    if tar_path:
+        tag = f":{parse_reference(destinations[0])}" if destinations else ""
+        names.append(f"docker-archive:{tar_path}{tag}")
+    for name in names:
+        destination = open_destination(name, ctx)
+        try:
+            result = copy_image(source, destination)
+        finally:
+            destination.close()
+        log.info("wrote %s (%d blobs uploaded, %d present)", name, result.copied, result.skipped)
+    return names
+
+
+def write_digest_files(
+    digest: str,
+    destinations: tuple[str, ...],
+    *,
+    digest_file: str | None,
+    name_with_digest_file: str | None,
+    name_tag_with_digest_file: str | None,
+) -> None:
+    if digest_file:
+        Path(digest_file).write_text(digest)
+    refs = [parse_reference(d) for d in destinations]
+    if name_with_digest_file:
+        Path(name_with_digest_file).write_text(
+            "".join(f"{r.repository_ref()}@{digest}\n" for r in refs)
+        )
+    if name_tag_with_digest_file:
+        Path(name_tag_with_digest_file).write_text(
+            "".join(f"{r.repository_ref()}:{r.tag or 'latest'}@{digest}\n" for r in refs)
+        )
+
+
+def write_report(report: BuildReport, metadata_file: str | None, json_result: str | None) -> None:
+    data = json.dumps(report.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2)
+    if metadata_file:
+        Path(metadata_file).write_text(data + "\n")
+    if json_result == "-":
+        sys.stdout.write(data + "\n")
+        sys.stdout.flush()
+    elif json_result:
+        Path(json_result).write_text(data + "\n")

@@ -1,0 +1,37 @@
+"""What a build did, step by step: the record behind --metadata-file, --json-result and
+the cache tests (which assert on `cached`/`ran` per step, never on timing)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from builder.oci.models import Descriptor, Platform
+
+
+class StepReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    index: int
+    """1-based position of the step in its stage, as in `[stage 2/5]`."""
+    instruction: str
+    cached: bool = False
+    duration_s: float
+    layer: str | None = None
+    """Digest of the layer the step added (None for metadata-only steps)."""
+    cache_key: str | None = None
+
+    @property
+    def ran(self) -> bool:
+        return not self.cached
+
+
+class BuildReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    platform: Platform
+    manifest: Descriptor
+    config_digest: str
+    destinations: list[str] = []
+    steps: list[StepReport] = []
+    duration_s: float

@@ -1,0 +1,72 @@
+"""What every stage of one build shares: store, scratch space, base images, finished stages,
+secrets, the build context, progress and the step report."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from builder.build.base import BaseImage, pull_base
+from builder.build.image import Rootfs
+from builder.build.imageconfig import ImageState
+from builder.build.progress import Progress
+from builder.build.report import StepReport
+from builder.build.snapshot import MountedView, Snapshotter
+from builder.dockerfile.dockerignore import DockerIgnore
+from builder.oci.models import Platform
+from builder.oci.platform import format_platform
+from builder.sandbox.spec import Isolation
+from builder.store import Store
+from builder.transports import TransportContext
+
+
+@dataclass(frozen=True)
+class StageResult:
+    state: ImageState
+    rootfs: Rootfs
+    key: str
+    """Cache key of the stage's last step (what a child stage's keys chain from)."""
+    onbuild: tuple[str, ...] = ()
+    """ONBUILD expressions declared in the stage (run by a stage built FROM it)."""
+
+
+@dataclass
+class BuildSession:
+    store: Store
+    snapshotter: Snapshotter
+    transport: TransportContext
+    progress: Progress
+    context_dir: Path
+    dockerignore: DockerIgnore
+    secrets: dict[str, bytes]
+    build_args: dict[str, str]
+    isolation: Isolation
+    epoch: datetime | None
+    cache_mounts: Path
+    stages: dict[int, StageResult] = field(default_factory=dict)
+    steps: list[StepReport] = field(default_factory=list)
+    _bases: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
+    _views: dict[tuple[Path, ...], MountedView] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def base_image(self, name: str, platform: Platform) -> BaseImage:
+        key = (name, format_platform(platform))
+        with self._lock:
+            if key not in self._bases:
+                self._bases[key] = pull_base(name, platform, self.store, self.transport)
+            return self._bases[key]
+
+    def view(self, rootfs: Rootfs) -> Path:
+        """A mounted read-only-in-spirit view of a finished filesystem (COPY --from, bind)."""
+        with self._lock:
+            token = tuple(rootfs.lowers_top_first)
+            if token not in self._views:
+                self._views[token] = self.snapshotter.view(rootfs)
+            return self._views[token].root
+
+    def close(self) -> None:
+        for view in self._views.values():
+            view.close()
+        self._views.clear()

@@ -1,0 +1,299 @@
+"""The filesystem-changing instructions: RUN, WORKDIR, COPY and ADD.
+
+Each returns `(created_by, layer)`: the history text (None when the step wrote its own
+history entry) and the new layer (None when nothing changed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from builder.build import addsources
+from builder.build.copier import CopyOptions, copy_targets, ensure_dir
+from builder.build.copysources import Target, dest_path, plan_targets, resolve_in_root
+from builder.build.image import Layer
+from builder.build.imageconfig import run_created_by
+from builder.build.patterns import ExcludeMatcher
+from builder.build.users import resolve_chown, resolve_run_user
+from builder.dockerfile import AddInstruction, CopyInstruction, Mount, MountType, RunInstruction, WorkdirInstruction
+from builder.errors import BuildError
+from builder.fs.paths import RootDir
+from builder.log import register_secret
+from builder.sandbox import BindMount, RunSpec, TmpfsMount
+from builder.sandbox import run as sandbox_run
+
+if TYPE_CHECKING:
+    from builder.build.stage import StageExecutor
+
+StepResult = tuple[str | None, Layer | None]
+
+
+# --- RUN -----------------------------------------------------------------------------------
+
+
+def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
+        output: Callable[[str], None]) -> StepResult:
+    if ins.security == "insecure":
+        raise BuildError("RUN --security=insecure is not supported", "remove the flag")
+    argv_spec = ins.run_argv(tuple(ex.state.shell))
+    env = list(ex.scope.run_env())
+    mounts: list[BindMount | TmpfsMount] = []
+    for mount in ins.mounts:
+        mounts.extend(_sandbox_mounts(ex, mount, env))
+    if argv_spec.script is not None:
+        script_dir = ex.session.snapshotter.new_dir("script")
+        script = script_dir / argv_spec.script.name
+        script.write_text(argv_spec.script.body)
+        script.chmod(0o755)
+        mounts.append(BindMount(script, "/dev/pipes/" + argv_spec.script.name, readonly=True))
+    state = ex.state
+
+    def action(root: Path) -> list[str]:
+        user = resolve_run_user(root, state.user)
+        _make_dirs(root, state.workdir, None)
+        spec = RunSpec(
+            root=root,
+            argv=argv_spec.argv,
+            env=tuple(env),
+            cwd=state.workdir,
+            uid=user.uid,
+            gid=user.gid,
+            extra_gids=user.extra_gids,
+            mounts=tuple(mounts),
+            network="none" if ins.network == "none" else "host",
+            platform=ex.platform,
+        )
+        code = sandbox_run(spec, ex.session.isolation, output)
+        if code != 0:
+            raise BuildError(
+                f'process "{" ".join(argv_spec.argv)}" did not complete successfully: '
+                f"exit code: {code}"
+            )
+        return [m.target for m in mounts]
+
+    layer = ex.session.snapshotter.step(ex.rootfs, action, sandboxed=True)
+    return run_created_by(list(argv_spec.argv), args, dict(ex.scope.env)), layer
+
+
+def _sandbox_mounts(ex: "StageExecutor", mount: Mount, env: list[str]) -> list[BindMount | TmpfsMount]:
+    session = ex.session
+    if mount.type is MountType.SECRET:
+        value = session.secrets.get(mount.id or "")
+        if value is None:
+            if mount.required:
+                raise BuildError(f"secret {mount.id} not found", "pass it with --secret id=ID,src=PATH")
+            return []
+        if mount.env:
+            env.append(f"{mount.env}={value.decode(errors='replace')}")
+        if not mount.target:
+            return []
+        path = session.snapshotter.new_dir("secret") / "value"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "wb") as f:
+            f.write(value)
+        os.chown(path, mount.uid or 0, mount.gid or 0)
+        os.chmod(path, mount.mode if mount.mode is not None else 0o400)
+        return [BindMount(path, mount.target, readonly=True)]
+    if mount.type is MountType.CACHE:
+        name = (mount.id or mount.target).strip("/").replace("/", "_") or "root"
+        path = session.cache_mounts / name
+        if not path.exists():
+            path.mkdir(parents=True, mode=mount.mode if mount.mode is not None else 0o755)
+            os.chown(path, mount.uid or 0, mount.gid or 0)
+        return [BindMount(path, mount.target, readonly=mount.readonly)]
+    if mount.type is MountType.TMPFS:
+        return [TmpfsMount(mount.target, mount.size)]
+    if mount.type is MountType.BIND:
+        root, what = _source_root(ex, mount.from_)
+        parts = [p for p in (mount.source or "").split("/") if p]
+        source = resolve_in_root(root, parts)
+        if source is None:
+            raise BuildError(f'bind mount source "/{"/".join(parts)}" not found in the {what}')
+        if not mount.readonly:  # writes are allowed but thrown away, as in BuildKit
+            copy_dir = session.snapshotter.new_dir("bind") / "src"
+            if source.is_dir():
+                shutil.copytree(source, copy_dir, symlinks=True)
+            else:
+                shutil.copy2(source, copy_dir)
+            source = copy_dir
+        return [BindMount(source, mount.target, readonly=mount.readonly)]
+    raise BuildError(f"RUN --mount=type={mount.type.value} is not supported", "use secret, cache, bind or tmpfs")
+
+
+def _source_root(ex: "StageExecutor", from_: str | None) -> tuple[Path, str]:
+    session = ex.session
+    if not from_:
+        return session.context_dir, "build context"
+    stage = ex.plan.resolve_from(from_)
+    if stage is not None:
+        return session.view(session.stages[stage.index].rootfs), f"stage {stage.display_name}"
+    return session.view(session.base_image(from_, ex.platform).rootfs), f"image {from_}"
+
+
+def _make_dirs(root: Path, path: str, owner: tuple[int, int] | None) -> None:
+    parts = tuple(p for p in path.split("/") if p)
+    if not parts:
+        return
+    rootdir = RootDir(root)
+    try:
+        os.close(ensure_dir(rootdir, parts, owner))
+    finally:
+        rootdir.close()
+
+
+# --- WORKDIR -------------------------------------------------------------------------------
+
+
+def workdir(ex: "StageExecutor", ins: WorkdirInstruction) -> StepResult:
+    wd = ex.state.set_workdir(ins.path)
+    if wd == "/":
+        ex.state.commit("WORKDIR /", layer=False)
+        return None, None
+    user_spec = ex.state.user
+
+    def action(root: Path) -> list[str]:
+        owner = None
+        if user_spec:
+            user = resolve_run_user(root, user_spec)
+            owner = (user.uid, user.gid)
+        _make_dirs(root, wd, owner)
+        return []
+
+    return f"WORKDIR {wd}", ex.session.snapshotter.step(ex.rootfs, action, sandboxed=False)
+
+
+# --- COPY / ADD ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Extract:
+    archive: Path
+    kind: str
+    dest: str
+
+
+def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResult:
+    is_add = isinstance(ins, AddInstruction)
+    from_ = ins.from_ if isinstance(ins, CopyInstruction) else None
+    parents = isinstance(ins, CopyInstruction) and ins.parents
+    if is_add and ins.checksum and not (len(ins.sources) == 1 and addsources.is_url(ins.sources[0])):
+        raise BuildError("checksum can't be specified for non-HTTP(S) sources")
+    mode = _chmod(ins.chmod)
+    exclude = ExcludeMatcher(ins.excludes) if ins.excludes else None
+    workdir_ = ex.state.workdir
+    session = ex.session
+    dest_abs, dest_is_dir = dest_path(ins.dest, workdir_)
+
+    copies: list[tuple[list[Target], bool]] = []  # (targets, keep source owner)
+    extracts: list[_Extract] = []
+    urls = [s for s in ins.sources if is_add and addsources.is_url(s)]
+    local = [s for s in ins.sources if s not in urls]
+    if not is_add and any(addsources.is_url(s) for s in ins.sources):
+        raise BuildError("source can't be a URL for COPY", "use ADD for URLs")
+    if len(ins.sources) + len(ins.inline_files) > 1 and not dest_is_dir and not parents:
+        raise BuildError(
+            "When using COPY with more than one source file, the destination must be a "
+            "directory and end with a /"
+        )
+    many = len(ins.sources) + len(ins.inline_files) > 1
+    if local:
+        root, what = _source_root(ex, from_)
+        ignored = session.dockerignore.excluded if (not from_ and session.dockerignore.patterns) else None
+        targets = plan_targets(root, tuple(local), ins.dest if not many else _as_dir(ins.dest),
+                               workdir_, parents=parents, ignored=ignored, what=what)
+        plain = []
+        for target in targets:
+            kind = addsources.archive_kind(target.source.path) if is_add and not target.source.is_dir else None
+            if kind is not None:
+                extracts.append(_Extract(target.source.path, kind, dest_abs))
+            else:
+                plain.append(target)
+        copies.append((plain, bool(from_)))
+    if urls:
+        fetch_dir = session.snapshotter.new_dir("url")
+        for url in urls:
+            addsources.download(url, fetch_dir, ins.checksum, addsources.proxies_from(session.build_args))
+        copies.append((plan_targets(fetch_dir, tuple(addsources.url_filename(u) for u in urls),
+                                    ins.dest if not many else _as_dir(ins.dest), workdir_), False))
+    if ins.inline_files:
+        doc_dir = session.snapshotter.new_dir("heredoc")
+        for doc in ins.inline_files:
+            path = doc_dir / doc.name
+            path.write_text(doc.data)
+            path.chmod(0o644)
+        copies.append((plan_targets(doc_dir, tuple(d.name for d in ins.inline_files),
+                                    ins.dest if not many else _as_dir(ins.dest), workdir_), False))
+
+    def action(root: Path) -> list[str]:
+        owner = resolve_chown(root, ins.chown) if ins.chown else None
+        for targets, keep_owner in copies:
+            default_owner = None if keep_owner else (0, 0)
+            options = CopyOptions(owner=owner or default_owner, mode=mode, exclude=exclude)
+            copy_targets(root, targets, options)
+        for item in extracts:
+            rootdir = RootDir(root)
+            try:
+                opened = rootdir.open_dir(tuple(p for p in item.dest.split("/") if p), create=True)
+                assert opened is not None
+                os.close(opened[0])
+            finally:
+                rootdir.close()
+            addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]))
+        return []
+
+    layer = session.snapshotter.step(ex.rootfs, action, sandboxed=False)
+    return _copy_created_by(ins, parents), layer
+
+
+def _as_dir(dest: str) -> str:
+    return dest if dest.endswith("/") else dest + "/"
+
+
+def _chmod(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise BuildError(f"invalid --chmod={text}: use an octal mode such as 0755") from None
+    if not 0 <= value <= 0o7777:
+        raise BuildError(f"invalid --chmod={text}: out of range")
+    return value
+
+
+def _copy_created_by(ins: CopyInstruction | AddInstruction, parents: bool) -> str:
+    words = [ins.keyword]
+    if parents:
+        words.append("--parents")
+    if ins.chown:
+        words.append(f"--chown={ins.chown}")
+    if ins.chmod:
+        words.append(f"--chmod={ins.chmod}")
+    words.extend(ins.sources)
+    words.extend(f"<<{doc.name}" for doc in ins.inline_files)
+    words.append(ins.dest)
+    return " ".join(words)
+
+
+def secret_values(sources, environ=os.environ) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    """--secret id=ID,src=PATH|env=VAR -> id -> bytes, each registered for redaction."""
+    values: dict[str, bytes] = {}
+    for source in sources:
+        if source.src is not None:
+            try:
+                data = Path(source.src).read_bytes()
+            except OSError as err:
+                raise BuildError(f"--secret id={source.id}: cannot read {source.src}: {err.strerror}") from None
+        else:
+            if source.env not in environ:
+                raise BuildError(f"--secret id={source.id}: environment variable {source.env} is not set")
+            data = environ[source.env].encode()
+        register_secret(data)
+        values[source.id] = data
+    return values
+
