@@ -18,6 +18,7 @@ _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
+_SIMPLE_FLAG = re.compile(r"--[^\s'\"\\]*(?=\s|$)")
 _EMPTY_ENV: dict[str, str] = {}
 
 
@@ -184,6 +185,13 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
             return "", words
         if not line.startswith("--", pos):
             return line[pos:], words
+        simple = _SIMPLE_FLAG.match(line, pos)
+        if simple:
+            if simple.group() == "--":
+                return line[simple.end():], words
+            words.append(simple.group())
+            pos = simple.end()
+            continue
         word: list[str] = []
         blank_ok = False
         quote = ""
@@ -220,6 +228,8 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
 def split_words(rest: str, escape: str) -> list[str]:
     """Whitespace-separated words that keep their quotes and escapes (BuildKit's
     parseWords): used for ENV/LABEL/ARG, whose values are expanded later."""
+    if "'" not in rest and '"' not in rest and escape not in rest:
+        return rest.split()
     words: list[str] = []
     word: list[str] = []
     in_word = False

@@ -8,11 +8,13 @@ Not a shell: only quotes, the escape character and `$` parameter expansion (`$v`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _EOF = ""
+_SPECIAL = re.compile(r"[$'\"]")
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
 
@@ -37,6 +39,8 @@ class ShellLex:
     skip_unset: bool = False
 
     def process(self, word: str, env: Mapping[str, str]) -> ExpansionResult:
+        if not _SPECIAL.search(word) and self.escape not in word:
+            return ExpansionResult(word, word.split())
         scanner = _Word(self, word, env)
         try:
             value, words = scanner.process_stop_on(_EOF, self.raw_escapes)
@@ -49,6 +53,12 @@ class ShellLex:
 
     def words(self, word: str, env: Mapping[str, str]) -> list[str]:
         return self.process(word, env).words
+
+
+@functools.lru_cache(maxsize=16)
+def _plain_run(escape: str, stop: str) -> re.Pattern[str]:
+    """A run of characters with no special meaning to the lexer."""
+    return re.compile("[^" + re.escape("$'\"" + escape + stop) + "]+")
 
 
 class _Words:
@@ -71,8 +81,20 @@ class _Words:
             self.add_raw(ch)
 
     def add_string(self, text: str) -> None:
-        for ch in text:
-            self.add_char(ch)
+        if not text:
+            return
+        parts = text.split()
+        if not parts:  # only whitespace: ends the current word
+            self.add_char(" ")
+            return
+        if text[0].isspace():
+            self.add_char(" ")
+        for i, part in enumerate(parts):
+            if i:
+                self.add_char(" ")
+            self.add_raw(part)
+        if text[-1].isspace():
+            self.add_char(" ")
 
     def add_raw(self, text: str) -> None:
         self.word += text
@@ -118,7 +140,15 @@ class _Word:
         words = _Words()
         escape = self.lex.escape
         quotes = not self.lex.skip_process_quotes
+        plain = _plain_run(escape, stop)
         while self.pos < len(self.text):
+            run = plain.match(self.text, self.pos)
+            if run:
+                chunk = run.group()
+                self.pos = run.end()
+                result.append(chunk)
+                words.add_string(chunk)
+                continue
             ch = self.text[self.pos]
             if stop and ch == stop:
                 self.pos += 1
