@@ -61,10 +61,24 @@ class SideResult(_Frozen):
         return statistics.median(r.bytes_up for r in self.runs) / MIB
 
 
+class Anchor(_Frozen):
+    """A workload's figures from shared/anchors.md (another session, same kind of machine)."""
+
+    kaniko_s: float | None = None
+    kaniko_rss_mib: float | None = None
+    buildah_s: float | None = None
+
+    @property
+    def kaniko_ratio(self) -> float | None:
+        if self.kaniko_s is None or self.buildah_s is None:
+            return None
+        return self.kaniko_s / self.buildah_s
+
+
 class WorkloadResult(_Frozen):
     key: str
     title: str
-    kaniko_ratio: float | None
+    anchor: Anchor = Anchor()
     sides: tuple[SideResult, ...]
 
     def side(self, name: str) -> SideResult | None:
@@ -109,6 +123,19 @@ def _ratio(ours: SideResult | None, buildah: SideResult | None, value: str) -> s
     return f"{ours.tree_rss_mib / buildah.tree_rss_mib:.2f}"
 
 
+def _num(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _speed(result: SuiteResult) -> str:
+    factors = []
+    for w in result.workloads:
+        buildah = w.side("buildah")
+        if buildah is not None and buildah.usable and w.anchor.buildah_s:
+            factors.append(buildah.median_s / w.anchor.buildah_s)
+    return f"at {statistics.median(factors):.2f}×" if factors else "at an unknown multiple of"
+
+
 def render_markdown(result: SuiteResult) -> str:
     lines = [
         "# Bench results: multiarch (ours) vs buildah, same machine, same run",
@@ -126,15 +153,19 @@ def render_markdown(result: SuiteResult) -> str:
         "from shared/anchors.md (same kind of machine, another session): hold ours/buildah",
         "against it.",
         "",
+        f"This machine ran buildah {_speed(result)} the anchor machine's time (median over "
+        "workloads): absolute seconds do not carry over, ratios do.",
+        "",
         "| workload | ours s | buildah s | ours/buildah time | kaniko/buildah (anchors) "
-        "| ours RSS MiB | buildah RSS MiB | ours/buildah RSS | ours pushed MiB | buildah pushed MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| ours RSS MiB | buildah RSS MiB | ours/buildah RSS | kaniko RSS MiB (anchors) "
+        "| ours pushed MiB | buildah pushed MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in result.workloads:
         ours, buildah = w.side("ours"), w.side("buildah")
-        kaniko = f"{w.kaniko_ratio:.2f}" if w.kaniko_ratio is not None else "—"
-        cells = [w.title, _wall(ours), _wall(buildah), _ratio(ours, buildah, "time"), kaniko,
-                 _rss(ours), _rss(buildah), _ratio(ours, buildah, "rss"), _pushed(ours),
+        cells = [w.title, _wall(ours), _wall(buildah), _ratio(ours, buildah, "time"),
+                 _num(w.anchor.kaniko_ratio, 2), _rss(ours), _rss(buildah),
+                 _ratio(ours, buildah, "rss"), _num(w.anchor.kaniko_rss_mib, 0), _pushed(ours),
                  _pushed(buildah)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "## Commands (timed steps of the last run)", ""]

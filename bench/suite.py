@@ -124,7 +124,7 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
             print(f"  {w.key} {s.name} run {i}: {r.wall_s:.2f} s, tree RSS "
                   f"{r.tree_rss_peak / 2**20:.0f} MiB, pushed {r.bytes_up / 2**20:.1f} MiB", flush=True)
     return WorkloadResult(
-        key=w.key, title=w.title, kaniko_ratio=w.kaniko_ratio,
+        key=w.key, title=w.title, anchor=w.anchor,
         sides=tuple(SideResult(side=s.name, commands=commands.get(s.name, ()),
                                runs=tuple(runs[s.name]), error=errors[s.name]) for s in sides),
     )

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from bench.results import Anchor
+
 WORKLOADS_DIR = Path(__file__).parent / "workloads"
 
 
@@ -27,8 +29,7 @@ class Workload:
     platforms: tuple[str, ...] = ("linux/amd64",)
     build_args: tuple[tuple[str, str], ...] = ()
     quick_runs: int = 2
-    # kaniko/buildah from shared/anchors.md; None where the anchors have no buildah figure.
-    kaniko_ratio: float | None = None
+    anchor: Anchor = Anchor()
     generate: Callable[[Path], None] = field(default=lambda ctx: None, compare=False)
 
     def prepare_context(self, dest: Path) -> Path:
@@ -62,18 +63,24 @@ def _args_context(ctx: Path) -> None:
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload(key="w1", title="w1 small", directory="w1_small", generate=_small_context,
-             kaniko_ratio=0.12),
-    Workload(key="w2", title="w2 big-base touch", directory="w2_big_base_touch", kaniko_ratio=0.51),
-    Workload(key="w3", title="w3 multi-stage", directory="w3_multistage", kaniko_ratio=0.61),
+             anchor=Anchor(kaniko_s=0.22, kaniko_rss_mib=49, buildah_s=1.91)),
+    Workload(key="w2", title="w2 big-base touch", directory="w2_big_base_touch",
+             anchor=Anchor(kaniko_s=1.94, kaniko_rss_mib=61, buildah_s=3.81)),
+    Workload(key="w3", title="w3 multi-stage", directory="w3_multistage",
+             anchor=Anchor(kaniko_s=2.24, kaniko_rss_mib=388, buildah_s=3.66)),
     Workload(key="w4", title="w4 512 MiB layer", directory="w4_big_layer", quick_runs=1,
-             kaniko_ratio=0.81),
+             anchor=Anchor(kaniko_s=9.03, kaniko_rss_mib=2096, buildah_s=11.20)),
     Workload(key="w5", title="w5 args", directory="w5_args", generate=_args_context,
-             build_args=(("VERSION", "1.2.3"), ("GREETING", "bench")), kaniko_ratio=0.16),
+             build_args=(("VERSION", "1.2.3"), ("GREETING", "bench")),
+             anchor=Anchor(kaniko_s=0.16, kaniko_rss_mib=46, buildah_s=0.98)),
     Workload(key="w6", title="w6 multiarch (w1 amd64+arm64+index)", directory="w1_small",
              generate=_small_context, kind=Kind.MULTI, platforms=("linux/amd64", "linux/arm64"),
-             quick_runs=1),
+             quick_runs=1,
+             # kaniko: two builds + manifest-tool, summed; buildah's anchor used --layers.
+             anchor=Anchor(kaniko_s=0.54, kaniko_rss_mib=49, buildah_s=8.87)),
     Workload(key="w7", title="w7 no-change rebuild of w1", directory="w1_small",
-             generate=_small_context, kind=Kind.REBUILD, quick_runs=1),
+             generate=_small_context, kind=Kind.REBUILD, quick_runs=1,
+             anchor=Anchor(kaniko_s=0.23, kaniko_rss_mib=47)),
 )
 
 

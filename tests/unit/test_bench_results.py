@@ -24,13 +24,13 @@ FIXED = {
     "load_before": 0.5,
     "load_after": 1.25,
     "workloads": [
-        {"key": "w1", "title": "w1 small", "kaniko_ratio": 0.12, "sides": [
+        {"key": "w1", "title": "w1 small", "anchor": {"kaniko_s": 0.24, "kaniko_rss_mib": 49, "buildah_s": 2.0}, "sides": [
             {"side": "ours", "commands": ["multiarch executor --context c"],
              "runs": [_run(1, 0.5, 40, MIB), _run(2, 0.3, 50, 3 * MIB), _run(3, 0.4, 45, 2 * MIB)]},
             {"side": "buildah", "commands": ["buildah build c", "buildah push x"],
              "runs": [_run(1, 2.0, 80), _run(2, 1.6, 100), _run(3, 1.9, 90)]},
         ]},
-        {"key": "w6", "title": "w6 multiarch", "kaniko_ratio": None, "sides": [
+        {"key": "w6", "title": "w6 multiarch", "anchor": {"kaniko_rss_mib": 49}, "sides": [
             {"side": "ours", "error": "not available yet: `multiarch build` No such command 'build'."},
             {"side": "buildah", "runs": [_run(1, 6.0, 98)]},
         ]},
@@ -47,8 +47,9 @@ def test_table_has_medians_ranges_and_ratios() -> None:
     table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
     row = _row(table, "w1 small")
     assert row[1:5] == ["0.40 (0.30–0.50)", "1.90 (1.60–2.00)", "0.21", "0.12"]
-    assert row[5:8] == ["50 / 25", "100 / 50", "0.50"]
-    assert row[8:] == ["2.00", "0.00"]
+    assert row[5:9] == ["50 / 25", "100 / 50", "0.50", "49"]
+    assert row[9:] == ["2.00", "0.00"]
+    assert "buildah at 0.95× the anchor machine's time" in table
 
 
 def test_unavailable_side_is_reported_not_skipped() -> None:
@@ -57,6 +58,7 @@ def test_unavailable_side_is_reported_not_skipped() -> None:
     assert row[1] == "not available yet: `multiarch build` No such command 'build'."
     assert row[2] == "6.00 (6.00–6.00)"
     assert row[3] == row[4] == "—"
+    assert row[8] == "49"
     assert "- w1 buildah: `buildah push x`" in table
     assert "before / after: 0.50 / 1.25" in table
 
