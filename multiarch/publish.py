@@ -91,7 +91,7 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
                 result = copy_image(src, dst, as_child=True)
             finally:
                 src.close()
-            log.info(
+            log.debug(
                 "%s: %s into %s (%d blobs copied, %d mounted, %d present)",
                 placed.entry.platform, placed.entry.manifest.digest[:19], dst.description,
                 result.copied, result.mounted, result.skipped,

@@ -1,0 +1,374 @@
+"""`multiarch build`: one multi-arch image from a spec (or buildx-style flags).
+
+Fan-out: one job per platform on its runner, at most `--jobs` at a time; each job leaves its
+image in a per-platform OCI layout. Fan-in: when every job succeeded (or `allow_missing`),
+the images go to each output — a registry (images by digest, blobs shared between platforms
+uploaded once, the index last under every tag), an `oci:` layout holding the whole index
+(the default output), or one docker archive per platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from builder.errors import BuildError, MultiarchError, UsageError
+
+DEFAULT_JOBS = 2
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Command-line settings beyond the spec."""
+
+    jobs: int = DEFAULT_JOBS
+    ignore_missing: bool = False
+    insecure_registries: tuple[str, ...] = ()
+    registry_certificates: tuple[str, ...] = ()
+    isolation: str | None = None
+    progress: str = "auto"
+    metadata_file: Path | None = None
+    dotenv: Path | None = None
+    workdir: Path | None = None
+    """Where per-platform results go while building (default: a temp dir, removed after)."""
+
+    def executor_flags(self) -> tuple[str, ...]:
+        flags: list[str] = []
+        for host in self.insecure_registries:
+            flags += ["--insecure-registry", host]
+        for pair in self.registry_certificates:
+            flags += ["--registry-certificate", pair]
+        if self.isolation:
+            flags += ["--isolation", self.isolation]
+        return tuple(flags)
+
+    def transport_context(self) -> Any:
+        from builder.registry.options import RegistryOptions
+        from builder.transports import TransportContext
+
+        ca_files: dict[str, tuple[Path, ...]] = {}
+        for pair in self.registry_certificates:
+            host, _, path = pair.partition("=")
+            ca_files[host] = (*ca_files.get(host, ()), Path(path))
+        options = RegistryOptions(insecure=frozenset(self.insecure_registries), ca_files=ca_files)
+        return TransportContext(registry_options=options)
+
+
+@dataclass(frozen=True)
+class PlatformOutcome:
+    name: str
+    runner: str
+    result: Any = None
+    """A runners.JobResult when the job succeeded."""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    index_digest: str | None
+    outputs: tuple[str, ...]
+    platforms: tuple[PlatformOutcome, ...]
+
+    @property
+    def failed(self) -> list[PlatformOutcome]:
+        return [p for p in self.platforms if p.error is not None]
+
+
+def run_build(spec: Any, options: BuildOptions) -> BuildOutcome:
+    """Build every platform of `spec` and publish the index to every output."""
+    from multiarch.plan import make_plan
+    from multiarch.progress import Reporter
+    from multiarch.spec import GitLabRunner
+
+    plan = make_plan(spec, options.executor_flags())
+    for job in plan.jobs:
+        if isinstance(job.runner, GitLabRunner):
+            raise UsageError(
+                f"{job.name} is built by a GitLab job; write the child pipeline with "
+                "`multiarch ci gitlab SPEC.yaml` instead"
+            )
+    reporter = Reporter(options.progress)
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="multiarch-build-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outcomes = _run_jobs(plan, workdir, options.jobs, reporter)
+        failed = [o for o in outcomes if o.error is not None]
+        allow_missing = spec.allow_missing or options.ignore_missing
+        if failed and (not allow_missing or len(failed) == len(outcomes)):
+            _report(reporter, outcomes)
+            raise BuildError(
+                f"{len(failed)} of {len(outcomes)} platforms failed, nothing published: "
+                + "; ".join(f"{o.name}: {o.error}" for o in failed),
+                hint=None if allow_missing else "allow_missing: true (or --ignore-missing) publishes the rest",
+            )
+        outcome = _publish(spec, options, [o for o in outcomes if o.error is None], outcomes)
+        _report(reporter, outcomes)
+    finally:
+        if options.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    _write_reports(outcome, options, spec)
+    if failed:
+        reporter.line(f"published without {', '.join(o.name for o in failed)} (allow_missing)", "yellow")
+    return outcome
+
+
+def _run_jobs(plan: Any, workdir: Path, jobs: int, reporter: Any) -> list[PlatformOutcome]:
+    from multiarch.runners.local import emulation_note, run_local
+    from multiarch.runners.ssh import run_ssh
+    from multiarch.spec import SSHRunner
+
+    def one(job: Any) -> PlatformOutcome:
+        remote = isinstance(job.runner, SSHRunner)
+        runner = str(job.runner) if remote else f"local ({emulation_note(job)})"
+        reporter.started(job.name, runner)
+        try:
+            result = (run_ssh if remote else run_local)(plan, job, workdir)
+        except MultiarchError as err:
+            reporter.failed(job.name, err.message)
+            return PlatformOutcome(job.name, runner, error=err.message)
+        reporter.finished(job.name, result.report.manifest.digest, result.duration_s)
+        return PlatformOutcome(job.name, runner, result=result)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(plan.jobs)))) as pool:
+        return list(pool.map(one, plan.jobs))
+
+
+def _publish(spec: Any, options: BuildOptions, done: list[PlatformOutcome], everything: list[PlatformOutcome]) -> BuildOutcome:
+    from builder.transports import parse_location
+    from multiarch.index import assemble_index, index_annotations
+    from multiarch.publish import PlacedImage, publish, target_tags
+    from multiarch.sources import Missing, SourceImage, resolve_source
+    from multiarch.spec import ManifestPlatform
+
+    ctx = options.transport_context()
+    try:
+        placed: list[PlacedImage] = []
+        for outcome in done:
+            job = outcome.result.job
+            p = job.platform
+            resolved = resolve_source(
+                SourceImage(str(outcome.result.image), job.name,
+                            ManifestPlatform(os=p.os, architecture=p.architecture, variant=p.variant)),
+                ctx,
+            )  # fmt: skip
+            assert not isinstance(resolved, Missing), resolved
+            placed.append(resolved)
+        index = assemble_index(
+            [p.entry for p in placed], spec.index_type, index_annotations(spec.annotations, os.environ)
+        )
+        written: list[str] = []
+        for name in spec.outputs():
+            location = parse_location(name)
+            if location.kind == "docker-archive":
+                written += _write_archives(placed, location, spec, ctx)
+                continue
+            tags = target_tags(location, spec.tags) or ["latest"]
+            publish(placed, index, location, tags, ctx)
+            written.append(name)
+    finally:
+        ctx.close()
+    return BuildOutcome(index.digest, tuple(written), tuple(everything))
+
+
+def _write_archives(placed: Sequence[Any], location: Any, spec: Any, ctx: Any) -> list[str]:
+    """One docker archive per platform: FILE.tar becomes FILE-linux-arm64.tar."""
+    from builder.transports import Location, copy_image, open_destination
+    from multiarch.publish import open_pinned
+
+    written = []
+    path: Path = location.path
+    for item in placed:
+        slug = str(item.entry.platform).replace("/", "-")
+        target = path.with_name(f"{path.stem}-{slug}{path.suffix or '.tar'}")
+        reference = location.reference
+        if reference is None and spec.image:
+            from builder.reference import parse_reference
+
+            reference = parse_reference(spec.image)
+            reference = reference.with_tag(spec.tags[0]) if spec.tags and not reference.tag else reference
+        dst = open_destination(Location("docker-archive", path=target, reference=reference), ctx)
+        src = open_pinned(item, ctx)
+        try:
+            copy_image(src, dst)
+        finally:
+            src.close()
+            dst.close()
+        written.append(f"docker-archive:{target}")
+    return written
+
+
+def _rows(outcomes: Sequence[PlatformOutcome]) -> list[Any]:
+    from multiarch.progress import SummaryRow
+
+    rows = []
+    for o in outcomes:
+        if o.result is None:
+            rows.append(SummaryRow(o.name, o.runner, "failed", None, None, None))
+            continue
+        report = o.result.report
+        rows.append(SummaryRow(o.name, o.runner, "ok", o.result.duration_s, report.manifest.digest, _image_size(o.result)))
+    return rows
+
+
+def _image_size(result: Any) -> int | None:
+    from builder.transports import open_source
+
+    source = open_source(result.image)
+    try:
+        manifest = source.get_manifest().manifest()
+    finally:
+        source.close()
+    return manifest.config.size + sum(layer.size for layer in manifest.layers)
+
+
+def _report(reporter: Any, outcomes: Sequence[PlatformOutcome]) -> None:
+    reporter.summary(_rows(outcomes))
+
+
+def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: Any) -> None:
+    if options.metadata_file:
+        data = {
+            "containerimage.digest": outcome.index_digest,
+            "image.name": ",".join(outcome.outputs),
+            "platforms": [
+                {
+                    "platform": o.name,
+                    "runner": o.runner,
+                    "status": "failed" if o.error else "ok",
+                    **({"error": o.error} if o.error else {}),
+                    **(
+                        {"digest": o.result.report.manifest.digest, "duration_s": round(o.result.duration_s, 3)}
+                        if o.result is not None
+                        else {}
+                    ),
+                }
+                for o in outcome.platforms
+            ],
+        }
+        options.metadata_file.write_text(json.dumps(data, indent=2) + "\n")
+    if options.dotenv:
+        lines = [f"IMAGE_DIGEST={outcome.index_digest}"]
+        if spec.image:
+            lines.append(f"IMAGE={spec.image}")
+        options.dotenv.write_text("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------- command
+
+
+def spec_from_flags(context: str, platforms: str, tags: Sequence[str], dockerfile: str | None,
+                    build_args: Sequence[str], target: str | None, outputs: Sequence[str],
+                    index_type: str) -> Any:  # fmt: skip
+    """A BuildSpec from buildx-style flags; validation errors name the flag."""
+    from pydantic import ValidationError
+
+    from builder.reference import parse_reference
+    from multiarch.spec import BuildSpec
+
+    images: list[str] = []
+    extra_tags: list[str] = []
+    for tag in tags:
+        ref = parse_reference(tag)
+        if images and ref.repository_ref() == parse_reference(images[0]).repository_ref():
+            extra_tags.append(ref.tag or "latest")
+        else:
+            images.append(tag)
+    args = {}
+    for pair in build_args:
+        key, eq, value = pair.partition("=")
+        args[key] = value if eq else os.environ.get(key, "")
+    data = {
+        "context": context,
+        "platforms": [p.strip() for p in platforms.split(",") if p.strip()],
+        "build_args": args,
+        "index_type": index_type,
+        "destinations": images[1:] + list(outputs),
+        "tags": extra_tags,
+        **({"image": images[0]} if images else {}),
+        **({"dockerfile": dockerfile} if dockerfile else {}),
+        **({"target": target} if target else {}),
+    }
+    try:
+        return BuildSpec.model_validate(data, context={"base_dir": Path.cwd()})
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first.get("ctx", {}).get("error", first["msg"]))
+        raise UsageError(f"{where}: {message}") from None
+
+
+@click.command("build")
+@click.argument("spec_or_context", required=False)
+@click.option("--platform", "platforms", help="Flag form: comma-separated platforms, e.g. linux/amd64,linux/arm64.")
+@click.option("-t", "--tag", "tags", multiple=True, help="Flag form: REG/IMG:TAG to push (repeatable).")
+@click.option("-f", "--file", "dockerfile", help="Flag form: the Dockerfile (default CONTEXT/Dockerfile).")
+@click.option("--build-arg", "build_args", multiple=True, help="Flag form: KEY=VALUE (repeatable).")
+@click.option("--target", help="Flag form: the stage to build.")
+@click.option("-o", "--output", "outputs", multiple=True,
+              help="Also write to: REG/IMG[:TAG], oci:DIR[:TAG], docker-archive:FILE (repeatable).")
+@click.option("--type", "index_type", type=click.Choice(["oci", "docker"]), default=None,
+              help="Index media type (default: the spec's, else oci).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+              help="Platforms built at once.")
+@click.option("--ignore-missing", is_flag=True, help="Publish the platforms that succeeded when some fail.")
+@click.option("--insecure-registry", multiple=True, help="Plain-HTTP registry host[:port] (repeatable).")
+@click.option("--registry-certificate", multiple=True, metavar="HOST=PATH", help="Extra CA file for a registry.")
+@click.option("--isolation", type=click.Choice(["auto", "namespace", "chroot", "none"]), help="RUN isolation.")
+@click.option("--progress", type=click.Choice(["auto", "plain", "tty", "quiet"]), default="auto", show_default=True)
+@click.option("--metadata-file", type=click.Path(path_type=Path), help="Write a JSON summary (like buildx).")
+@click.option("--dotenv", type=click.Path(path_type=Path), help="Write IMAGE_DIGEST=... for GitLab's dotenv reports.")
+def build(spec_or_context: str | None, platforms: str | None, tags: tuple[str, ...], dockerfile: str | None,
+          build_args: tuple[str, ...], target: str | None, outputs: tuple[str, ...], index_type: str | None,
+          jobs: int, ignore_missing: bool, insecure_registry: tuple[str, ...],
+          registry_certificate: tuple[str, ...], isolation: str | None, progress: str,
+          metadata_file: Path | None, dotenv: Path | None) -> None:  # fmt: skip
+    """Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory
+    (`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`)."""
+    from multiarch.spec import load_build_spec
+
+    given = spec_or_context or "."
+    is_spec = Path(given).is_file() and given.endswith((".yaml", ".yml"))
+    if is_spec:
+        if platforms or tags or dockerfile or build_args or target:
+            raise UsageError("--platform/-t/-f/--build-arg/--target are for the flag form; put them in the spec")
+        spec = load_build_spec(Path(given))
+        updates: dict[str, Any] = {}
+        if outputs:
+            updates["destinations"] = [*spec.destinations, *outputs]
+        if index_type:
+            updates["index_type"] = index_type
+        spec = spec.model_copy(update=updates)
+    else:
+        if not platforms:
+            raise UsageError(f"{given!r} is not a spec file; the flag form needs --platform")
+        spec = spec_from_flags(given, platforms, tags, dockerfile, build_args, target, outputs, index_type or "oci")
+    options = BuildOptions(
+        jobs=jobs,
+        ignore_missing=ignore_missing,
+        insecure_registries=insecure_registry,
+        registry_certificates=registry_certificate,
+        isolation=isolation,
+        progress=progress,
+        metadata_file=metadata_file,
+        dotenv=dotenv,
+    )
+    started = time.monotonic()
+    outcome = run_build(spec, options)
+    click.echo(f"Digest: {outcome.index_digest}")
+    for name in outcome.outputs:
+        click.echo(f"wrote {name}")
+    if outcome.failed:
+        raise BuildError(
+            f"{len(outcome.failed)} platform(s) failed: {', '.join(o.name for o in outcome.failed)} "
+            f"(the index of the rest was published in {time.monotonic() - started:.1f}s)"
+        )

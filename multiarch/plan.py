@@ -1,0 +1,72 @@
+"""Which runner builds which platform, and the `multiarch executor` flags each job runs with.
+
+One job per platform of the spec, in spec order. Every runner runs the same executor flags
+(so a platform builds the same way on this host, over ssh, or in a GitLab job); only the
+context path, the Dockerfile path and where the result goes differ per runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.oci.models import Platform
+from builder.oci.platform import format_platform
+from multiarch.spec import BuildSpec, RunnerTarget
+
+
+@dataclass(frozen=True)
+class PlatformJob:
+    position: int
+    platform: Platform
+    runner: RunnerTarget
+    dockerfile: Path
+    build_args: Mapping[str, str]
+    runner_tags: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return format_platform(self.platform)
+
+    @property
+    def slug(self) -> str:
+        """`linux-arm64`, `linux-arm-v7`: for file names and job names."""
+        return self.name.replace("/", "-")
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    spec: BuildSpec
+    jobs: tuple[PlatformJob, ...]
+    extra_flags: tuple[str, ...] = field(default=())
+    """Executor flags from the command line (registry options, isolation)."""
+
+    def flags_for(self, job: PlatformJob, *, context: str, dockerfile: str) -> list[str]:
+        """The executor flags that build `job`'s platform (outputs excluded)."""
+        spec = self.spec
+        flags = ["--context", context, "--dockerfile", dockerfile, "--custom-platform", job.name]
+        if spec.target:
+            flags += ["--target", spec.target]
+        for key, value in job.build_args.items():
+            flags += ["--build-arg", f"{key}={value}"]
+        for key, value in spec.labels.items():
+            flags += ["--label", f"{key}={value}"]
+        for secret in spec.secrets:
+            flags += ["--secret", secret.as_flag()]
+        return flags + spec.cache.executor_flags() + list(self.extra_flags)
+
+
+def make_plan(spec: BuildSpec, extra_flags: tuple[str, ...] = ()) -> BuildPlan:
+    jobs = tuple(
+        PlatformJob(
+            position=position,
+            platform=entry.platform,
+            runner=entry.runner,
+            dockerfile=spec.dockerfile_for(entry),
+            build_args=spec.build_args_for(entry),
+            runner_tags=tuple(entry.runner_tags),
+        )
+        for position, entry in enumerate(spec.platforms)
+    )
+    return BuildPlan(spec, jobs, extra_flags)

@@ -1,0 +1,126 @@
+"""The ssh runner: `multiarch executor` on a remote host through the system `ssh` client, so
+~/.ssh/config, agents and known_hosts apply as they do for the user.
+
+First `uname -m` on the host must name the platform's architecture (we never build arm64 on
+an amd64 host by accident). Then the build context goes to the host as a tar stream on
+stdin (`--context tar://stdin`), the Dockerfile inside the command line, and the host
+answers on stdout with a tar of the built image (an OCI layout) and the executor's JSON
+result, which the coordinator publishes with every other platform.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+from builder.errors import BuildError, PlatformError
+from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
+from builder.transports import Location
+from multiarch.plan import BuildPlan, PlatformJob
+from multiarch.runners import JobResult, read_report
+from multiarch.spec import SSHRunner, SSHSettings
+
+REMOTE_DOCKERFILE = "Dockerfile.multiarch"
+
+
+def ssh_command(runner: SSHRunner, settings: SSHSettings) -> list[str]:
+    argv = ["ssh", "-o", "BatchMode=yes"]
+    if settings.config_file:
+        argv += ["-F", str(settings.config_file)]
+    if runner.port:
+        argv += ["-p", str(runner.port)]
+    for option in settings.options:
+        argv += ["-o", option]
+    return argv + [runner.destination, "--"]
+
+
+def remote_machine(runner: SSHRunner, settings: SSHSettings) -> str:
+    result = subprocess.run(
+        ssh_command(runner, settings) + ["uname -m"], capture_output=True, text=True, timeout=60
+    )
+    if result.returncode != 0:
+        raise BuildError(f"ssh to {runner} failed: {_last_line(result.stderr)}")
+    return result.stdout.strip()
+
+
+def check_architecture(job: PlatformJob, machine: str) -> None:
+    arch, variant = normalize_arch(machine, None)
+    have = host_platform().model_copy(update={"os": "linux", "architecture": arch, "variant": variant})
+    if not platform_matches(have, job.platform):
+        raise PlatformError(
+            f"{job.name}: the ssh host {job.runner} is {format_platform(have)} ({machine}), "
+            f"it cannot build {job.name} natively",
+            hint="point the platform at a host of that architecture, or use the local runner (QEMU)",
+        )
+
+
+def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
+    settings = plan.spec.ssh
+    dockerfile = base64.b64encode(job.dockerfile.read_bytes()).decode()
+    flags = plan.flags_for(job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}')
+    quoted = " ".join(a if a.startswith('"$d"') else shlex.quote(a) for a in flags)
+    return (
+        "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+        f"echo {dockerfile} | base64 -d > \"$d\"/{REMOTE_DOCKERFILE}; "
+        f"{settings.executor} executor {quoted} --no-push --oci-layout-path \"$d\"/oci "
+        "--json-result \"$d\"/result.json --progress plain >&2; "
+        "tar -C \"$d\" -cf - oci result.json"
+    )
+
+
+def _send_context(context: Path, stdin: object) -> None:
+    try:
+        with tarfile.open(fileobj=stdin, mode="w|") as tar:  # type: ignore[call-overload]
+            for child in sorted(context.iterdir()):
+                tar.add(child, arcname=child.name)
+    except (BrokenPipeError, OSError):
+        pass  # the remote side ended early; its exit status and stderr say why
+    finally:
+        try:
+            stdin.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+
+def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
+    assert isinstance(job.runner, SSHRunner)
+    settings = plan.spec.ssh
+    started = time.monotonic()
+    check_architecture(job, remote_machine(job.runner, settings))
+    out_dir = workdir / job.slug
+    out_dir.mkdir(parents=True)
+    stderr_file = workdir / f"{job.slug}.ssh.log"
+    with open(stderr_file, "w+b") as stderr:
+        process = subprocess.Popen(
+            ssh_command(job.runner, settings) + [remote_script(plan, job)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+        sender = threading.Thread(target=_send_context, args=(plan.spec.context, process.stdin), daemon=True)
+        sender.start()
+        try:
+            assert process.stdout is not None
+            with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
+                tar.extractall(out_dir, filter="data")
+        except tarfile.TarError:
+            pass  # no image came back; the exit status below explains
+        finally:
+            code = process.wait()
+            sender.join()
+        stderr.seek(0)
+        log_text = stderr.read().decode(errors="replace")
+    if code != 0 or not (out_dir / "result.json").is_file():
+        raise BuildError(f"{job.name} on {job.runner} failed (exit {code}): {_last_line(log_text)}")
+    return JobResult(job, read_report(out_dir / "result.json"), Location("oci", path=out_dir / "oci"),
+                     time.monotonic() - started)  # fmt: skip
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
