@@ -3,6 +3,7 @@ and umoci."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -11,6 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.registry import RegistryHandle, unique_repo
+
+
+@pytest.fixture(autouse=True)
+def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test builds with its own store, so cache mounts and layers start empty."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("MULTIARCH_CACHE_DIR", str(store))
+    return store
 
 
 def executor(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -36,7 +45,7 @@ def unpack(registry: RegistryHandle, ref: str, dest: Path) -> Path:
 
 
 def inspect_config(ref: str) -> dict:
-    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", f"docker://{ref}"],
+    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", "--raw", f"docker://{ref}"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -73,3 +82,127 @@ CMD ["cat", "/hello"]
     assert (rootfs / "hello").read_text() == "hello\n"
     assert (rootfs / "arch").read_text() == uname + "\n"
     assert not (rootfs / "etc/resolv.conf").exists()
+
+
+
+ALL_INSTRUCTIONS = """\
+# syntax=docker/dockerfile:1
+ARG BASE
+FROM ${BASE} AS build
+ARG GREETING=hello
+ENV APP_HOME=/app
+WORKDIR $APP_HOME
+COPY src/ ./src/
+RUN echo "$GREETING from $(uname -m)" > greeting.txt && cat src/main.sh > built.sh && chmod +x built.sh
+RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /app/token-length
+RUN --mount=type=cache,target=/cache echo cached >> /cache/log && cp /cache/log /app/cache-log
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/gone
+RUN --mount=type=bind,source=src,target=/mnt/src cp /mnt/src/main.sh /app/bound.sh
+
+FROM ${BASE}
+LABEL org.example.name="demo app" org.example.stage=final
+MAINTAINER someone@example.com
+COPY --chown=builder:users --chmod=0640 config.txt /etc/app/config.txt
+COPY --from=build /app/ /app/
+COPY <<EOF /app/inline.txt
+inline $HOSTNAME
+EOF
+ADD archive.tar.gz /opt/
+ADD data.txt /opt/data.txt
+EXPOSE 8080 53/udp
+VOLUME ["/data"]
+USER builder
+WORKDIR /home/builder/work
+SHELL ["/bin/sh", "-e", "-c"]
+RUN id -u > uid && id -g > gid && pwd > cwd
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s CMD ["/app/built.sh"]
+ONBUILD RUN echo child
+ENTRYPOINT ["/app/built.sh"]
+CMD ["--flag"]
+"""
+
+
+def make_tar_gz(path: Path, files: dict[str, str]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_every_instruction(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
+    secret = "s3cr3t-" + "x" * 20
+    context = write_context(tmp_path, ALL_INSTRUCTIONS, {
+        "src/main.sh": "#!/bin/sh\necho main \"$@\"\n",
+        "config.txt": "key=value\n",
+        "data.txt": "data\n",
+        "ignored.txt": "never copied\n",
+        ".dockerignore": "ignored.txt\n",
+    })
+    make_tar_gz(context / "archive.tar.gz", {"pkg/readme": "from archive\n"})
+    (tmp_path / "token").write_text(secret)
+    ref = f"{registry.host}/{unique_repo('exec')}:all"
+    metadata = tmp_path / "meta.json"
+    digest_file = tmp_path / "digest"
+    result = executor("--context", str(context), "--destination", ref, "--insecure-registry",
+                      registry.host, "--build-arg", f"BASE={busybox_image}",
+                      "--secret", f"id=token,src={tmp_path / 'token'}",
+                      "--label", "extra=yes", "--metadata-file", str(metadata),
+                      "--digest-file", str(digest_file))
+    config = inspect_config(ref)
+    c = config["config"]
+    assert c["Entrypoint"] == ["/app/built.sh"] and c["Cmd"] == ["--flag"]
+    assert c["User"] == "builder" and c["WorkingDir"] == "/home/builder/work"
+    assert c["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert c["Volumes"] == {"/data": {}}
+    assert c["Labels"] == {"org.example.name": "demo app", "org.example.stage": "final", "extra": "yes"}
+    assert c["StopSignal"] == "SIGTERM"
+    assert c["Healthcheck"] == {"Test": ["CMD", "/app/built.sh"], "Interval": 30_000_000_000,
+                                "Timeout": 5_000_000_000}
+    assert c["OnBuild"] == ["RUN echo child"]
+    assert c["Shell"] == ["/bin/sh", "-e", "-c"]
+    assert config["author"] == "someone@example.com"
+    history = [h["created_by"] for h in config["history"]]
+    assert "RUN /bin/sh -e -c id -u > uid && id -g > gid && pwd > cwd # buildkit" in history
+    assert "COPY /app/ /app/ # buildkit" in history
+    assert 'CMD ["--flag"]' in history and "EXPOSE [8080/tcp 53/udp]" in history
+    assert len(config["rootfs"]["diff_ids"]) == sum(not h.get("empty_layer") for h in config["history"])
+
+    rootfs = unpack(registry, ref, tmp_path / "out")
+    app = rootfs / "app"
+    assert (app / "greeting.txt").read_text() == "hello from x86_64\n"
+    assert (app / "token-length").read_text().strip() == str(len(secret))
+    assert (app / "cache-log").read_text() == "cached\n"
+    assert (app / "bound.sh").read_text() == (context / "src/main.sh").read_text()
+    assert (app / "inline.txt").read_text() == "inline \n"
+    assert (rootfs / "opt/pkg/readme").read_text() == "from archive\n"
+    assert (rootfs / "opt/data.txt").read_text() == "data\n"
+    config_file = rootfs / "etc/app/config.txt"
+    assert (config_file.stat().st_uid, config_file.stat().st_gid, config_file.stat().st_mode & 0o777) == (1000, 100, 0o640)
+    assert not (rootfs / "scratch/gone").exists()
+    assert not (rootfs / "run/secrets/token").exists()
+    work = rootfs / "home/builder/work"
+    assert [(work / n).read_text().strip() for n in ("uid", "gid", "cwd")] == ["1000", "1000", "/home/builder/work"]
+    assert (work.stat().st_uid, work.stat().st_gid) == (1000, 1000)
+    assert not any("ignored" in p.name for p in rootfs.rglob("*"))
+
+    meta = json.loads(metadata.read_text())
+    assert meta["manifest"]["digest"] == digest_file.read_text()
+    build_steps = [s["instruction"].split()[0] for s in meta["steps"] if s["stage"] == "build"]
+    assert build_steps[:3] == ["FROM", "WORKDIR", "COPY"]
+    assert all(not s["cached"] for s in meta["steps"])
+
+    # The secret is nowhere: not in a layer, the config, the history or the log.
+    assert secret not in result.stdout + result.stderr
+    assert secret not in json.dumps(config)
+    for blob in (tmp_path / "out/layout/blobs/sha256").iterdir():
+        data = blob.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        assert secret.encode() not in data
