@@ -31,14 +31,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _has_quick(module: str) -> bool:
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+    return "--quick" in done.stdout
+
+
 def _run_micro(args: argparse.Namespace) -> int:
-    """Each bench/micro_*.py runs alone as `python -m bench.micro_X [--quick]` and prints
-    markdown; collect them into micro-results.md, failures included."""
+    """Each bench/micro_*.py runs alone as `python -m bench.micro_X` (with `--quick` when it
+    has that flag) and prints markdown; collect them into micro-results.md, failures included."""
     sections, failed = [], 0
     for path in sorted(HERE.glob("micro_*.py")):
         module = f"bench.{path.stem}"
         print(f"bench: {module}", flush=True)
-        argv = [sys.executable, "-m", module, *(["--quick"] if args.quick else [])]
+        argv = [sys.executable, "-m", module, *(["--quick"] if args.quick and _has_quick(module) else [])]
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode == 0:
             body = done.stdout.strip()
