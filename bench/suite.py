@@ -52,7 +52,8 @@ def _run_steps(steps: tuple[Step, ...], log: Path) -> list[Measurement]:
     for step in steps:
         m = measure(step.argv, env=dict(step.env), log=log, timeout_s=STEP_TIMEOUT_S)
         if not m.ok:
-            raise _StepFailed(m.first_error_line())
+            line = m.first_error_line()
+            raise _StepFailed(line if len(line) <= 140 else line[:139] + "…")
         done.append(m)
     return done
 
