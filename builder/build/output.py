@@ -62,7 +62,8 @@ def write_outputs(
     if push:
         names.extend(f"docker://{d}" for d in destinations)
     if oci_layout_path:
-        names.append(f"oci:{oci_layout_path}")
+        tag = parse_reference(destinations[0]).tag if destinations else None
+        names.append(f"oci:{oci_layout_path}:{tag or 'latest'}")
     if tar_path:
         tag = f":{parse_reference(destinations[0])}" if destinations else ""
         names.append(f"docker-archive:{tar_path}{tag}")

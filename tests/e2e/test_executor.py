@@ -52,7 +52,7 @@ def inspect_config(ref: str) -> dict:
 
 def write_context(tmp_path: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
     context = tmp_path / "context"
-    context.mkdir()
+    context.mkdir(parents=True)
     (context / "Dockerfile").write_text(dockerfile)
     for name, text in (files or {}).items():
         path = context / name
