@@ -5,10 +5,13 @@ API:
   docker_media_type=False) -> LayerResult(diff_id, descriptor, path)`: streams
   tar -> sha256 (diffID) -> compressor -> sha256 (digest) -> temp file -> renamed into the
   blob store. Memory stays bounded (1 MiB chunks, a few compression blocks per thread).
-- `copy_changes(items, *, parents=True) -> list[Change]`: the changes for a COPY-style layer
-  from `CopyItem(source, dest, uid, gid, mode)` values; a directory source is copied
-  recursively (its contents land in `dest`), missing parents of `dest` become synthesised
-  0755 root-owned directories.
+- `copy_changes(items, *, parents=True, base_root=None) -> list[Change]`: the changes for a
+  COPY-style layer from `CopyItem(source, dest, uid, gid, mode)` values; a directory source is
+  copied recursively (its contents land in `dest`). With `base_root` (the image's current
+  root, e.g. the overlay merged dir), `dest` is first resolved through symlinks in its parents
+  inside that root (COPY x /bin/y lands in usr/bin/y when /bin -> usr/bin), and parents that
+  exist there keep their metadata; other parents become 0755 directories owned by the
+  item's uid/gid (root by default) with mtime 0/epoch.
 
 Determinism: entries sorted by tar name (parents before children), PAX format with
 empty uname/gname, integer mtimes, xattrs in sorted order as `SCHILY.xattr.*` records
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 from builder.errors import LayerError
 from builder.fs.changes import Change, ChangeKind
 from builder.fs.compression import Compression, compressor
+from builder.fs.paths import real_path
 from builder.oci.mediatypes import layer_media_type
 from builder.oci.models import Descriptor
 
@@ -230,16 +234,37 @@ def write_layer(
     return LayerResult(diff_id, descriptor, store.blobs.path(digest), tar_size)
 
 
-def copy_changes(items: Iterable[CopyItem], *, parents: bool = True) -> list[Change]:
+def _parent_changes(dest: str, item: CopyItem, base_root: Path | None) -> list[Change]:
+    ancestors = []
+    parent = dest.rpartition("/")[0]
+    while parent:
+        ancestors.append(parent)
+        parent = parent.rpartition("/")[0]
+    changes = []
+    existing = base_root is not None
+    for path in reversed(ancestors):  # shallow first: a real directory at every step so far
+        if existing:
+            try:
+                existing = stat.S_ISDIR(os.lstat(base_root / path).st_mode)  # type: ignore[operator]
+            except FileNotFoundError:
+                existing = False
+        if existing:
+            changes.append(Change(path, ChangeKind.ADD, base_root / path))  # type: ignore[operator]
+        else:
+            changes.append(Change(path, ChangeKind.ADD, None, item.uid, item.gid))
+    return changes
+
+
+def copy_changes(
+    items: Iterable[CopyItem], *, parents: bool = True, base_root: Path | None = None
+) -> list[Change]:
     found: dict[str, Change] = {}
     for item in items:
-        dest = item.dest.strip("/")
+        dest = real_path(base_root, item.dest) if base_root is not None else item.dest.strip("/")
         over = {"uid": item.uid, "gid": item.gid, "mode": item.mode}
         if parents:
-            parent = dest.rpartition("/")[0]
-            while parent:
-                found.setdefault(parent, Change(parent, ChangeKind.ADD, None, item.uid, item.gid))
-                parent = parent.rpartition("/")[0]
+            for change in _parent_changes(dest, item, base_root):
+                found.setdefault(change.path, change)
         if dest:
             found[dest] = Change(dest, ChangeKind.ADD, item.source, **over)
         if item.source.is_dir() and not item.source.is_symlink():

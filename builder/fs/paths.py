@@ -9,7 +9,10 @@ entry, symlink or hardlink can name anything outside the root. The last componen
 entry is never followed; callers operate on it with `dir_fd=` + name.
 
 Also: `split_name(name)` (tar entry name -> components; absolute names are made relative,
-`..` components are rejected), `remove_tree(dir_fd, name)` (fd-relative, iterative, any depth).
+`..` components are rejected), `remove_tree(dir_fd, name)` (fd-relative, iterative, any depth),
+`real_path(root, path)` (an image path with the symlinks in its existing parent directories
+resolved inside `root`, e.g. "/bin/sh" -> "usr/bin/sh" when /bin -> usr/bin; the last
+component is kept as is), for COPY destinations.
 """
 
 from __future__ import annotations
@@ -51,10 +54,14 @@ class RootDir:
             fd = nfd
         return fd
 
-    def open_dir(self, parts: tuple[str, ...], *, create: bool) -> tuple[int, tuple[str, ...]] | None:
+    def open_dir(
+        self, parts: tuple[str, ...], *, create: bool, partial: bool = False
+    ) -> tuple[int, tuple[str, ...]] | None:
         """O_PATH fd of the directory at `parts` and its real (symlink-free) components.
 
-        Missing directories are created (0755) when `create`, else None is returned.
+        Missing directories are created (0755) when `create`; else None is returned, or with
+        `partial` the fd of the deepest existing directory and the real path of `parts` (the
+        missing rest cleaned lexically, since nothing there can be a symlink).
         The caller closes the fd.
         """
         pending = list(reversed(parts))
@@ -75,6 +82,15 @@ class RootDir:
                 try:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
+                    if partial:
+                        rest = [name] + pending[::-1]
+                        for part in rest:
+                            if part == "..":
+                                if real:
+                                    real.pop()
+                            elif part not in ("", "."):
+                                real.append(part)
+                        return fd, tuple(real)
                     if not create:
                         os.close(fd)
                         return None
@@ -152,3 +168,17 @@ def remove_tree(dir_fd: int, name: str) -> None:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def real_path(root: Path, path: str) -> str:
+    parts = tuple(p for p in path.split("/") if p not in ("", "."))
+    if not parts:
+        return ""
+    rootdir = RootDir(root)
+    try:
+        opened = rootdir.open_dir(parts[:-1], create=False, partial=True)
+        assert opened is not None
+        os.close(opened[0])
+        return "/".join(opened[1] + parts[-1:])
+    finally:
+        rootdir.close()

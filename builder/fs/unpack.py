@@ -289,11 +289,15 @@ class _Unpacker:
         dir_fd, real_parent = opened
         if self.created.node(real_parent + (name,)) is not None:
             return
+        self._remove(dir_fd, name)
         if overlay:
-            self._remove(dir_fd, name)
-            os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=dir_fd)
-        else:
-            self._remove(dir_fd, name)
+            try:
+                os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=dir_fd)
+            except PermissionError:
+                raise LayerError(
+                    "unpacking a layer as an overlay lower dir needs root (whiteout devices)",
+                    hint="use the walk snapshotter and UnpackMode.MERGED",
+                ) from None
 
     def _opaque(self, parent: tuple[str, ...]) -> None:
         overlay = self.mode is UnpackMode.OVERLAY_LOWER

@@ -6,6 +6,7 @@ removed_layers, freed_bytes, kept_in_use)`. Entries unused (by last-use time) fo
 `max_size` bytes. An entry is removed only while holding its lock exclusively, so anything
 leased by a running build (see `builder.store.leases`) or being written is skipped.
 An extracted layer is first renamed into tmp/ (vanishing atomically), then deleted.
+Leftovers of crashed builds in tmp/ (untouched for a day) are deleted too.
 """
 
 from __future__ import annotations
@@ -75,7 +76,20 @@ def _remove(store: "Store", entry: _Entry) -> bool:
     return True
 
 
+STALE_TMP_SECONDS = 86400
+
+
+def _remove_stale_tmp(store: "Store", now: float) -> None:
+    for entry in store.tmp_dir.iterdir():
+        if now - entry.lstat().st_mtime > STALE_TMP_SECONDS:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
 def prune(store: "Store", *, older_than: float | None = None, max_size: int | None = None) -> PruneReport:
+    _remove_stale_tmp(store, time.time())
     entries = _entries(store)
     total = sum(e.size for e in entries)
     now = time.time()

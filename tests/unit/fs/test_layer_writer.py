@@ -125,3 +125,19 @@ def test_copy_changes_applies_overrides_and_parents(tmp_path):
         x = tf.getmember("opt/app/lib/x.py")
         tool = tf.getmember("usr/local/bin/tool")
     assert (x.uid, x.gid) == (10, 20) and tool.mode == 0o755
+
+
+def test_copy_into_a_base_resolves_symlinked_parents_and_keeps_their_metadata(tmp_path):
+    base = tmp_path / "base"
+    (base / "usr/bin").mkdir(parents=True)
+    os.chmod(base / "usr", 0o750)
+    os.symlink("usr/bin", base / "bin")
+    os.symlink("/etc", base / "evil")  # absolute: must resolve inside base, not the host /etc
+    (tmp_path / "tool").write_text("t")
+    changes = copy_changes(
+        [CopyItem(tmp_path / "tool", "/bin/tool"), CopyItem(tmp_path / "tool", "/evil/passwd")],
+        base_root=base,
+    )
+    by_path = {c.path: c for c in changes}
+    assert list(by_path) == ["etc", "etc/passwd", "usr", "usr/bin", "usr/bin/tool"]
+    assert by_path["usr"].source == base / "usr" and by_path["etc"].source is None

@@ -107,6 +107,16 @@ def test_prune_never_removes_what_a_build_uses(tmp_path):
         assert not layer.exists() and not blob.exists()
 
 
+def test_prune_clears_stale_temp_files_only(tmp_path):
+    with Store(tmp_path) as store:
+        stale, fresh = store.tmp_dir / "blob-stale", store.tmp_dir / "layer-fresh"
+        stale.write_text("crashed")
+        fresh.mkdir()
+        os.utime(stale, (1, 1))
+        prune(store, max_size=1 << 30)
+    assert not stale.exists() and fresh.exists()
+
+
 def test_prune_by_size_drops_least_recently_used_first(tmp_path):
     with Store(tmp_path) as store:
         old = store.blobs.ingest(iter([b"a" * 1000]), desc_of(b"a" * 1000))
