@@ -190,6 +190,7 @@ def _write_archives(placed: Sequence[Any], location: Any, spec: Any, ctx: Any) -
     for item in placed:
         slug = str(item.entry.platform).replace("/", "-")
         target = path.with_name(f"{path.stem}-{slug}{path.suffix or '.tar'}")
+        target.parent.mkdir(parents=True, exist_ok=True)
         reference = location.reference
         if reference is None and spec.image:
             from builder.reference import parse_reference
