@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "${GREETING} from $(uname -m): $(cat /etc/built-for)"
