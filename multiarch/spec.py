@@ -214,6 +214,8 @@ class GitLabSettings(SpecModel):
     runner's shell."""
     executor: str = "multiarch"
     """The multiarch command inside the jobs."""
+    insecure_registries: list[str] = Field(default_factory=list)
+    """Plain-HTTP registries the jobs may use (a registry on the runner's own network)."""
 
 
 def _platform_or_shorthand(schema: dict[str, Any]) -> None:

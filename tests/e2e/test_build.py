@@ -179,3 +179,17 @@ def test_bad_spec_names_file_and_line(tmp_path: Path) -> None:
     result = multiarch("build", str(spec), check=False)
     assert result.returncode == 1
     assert f"error: {spec}:4:13: platforms[0].runner: unknown scheme 'sshh'" in result.stderr
+
+
+def test_worked_example_app_builds(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
+    spec = Path(__file__).resolve().parents[2] / "manifests" / "app.yaml"
+    env_base = {"BASE_IMAGE": busybox_image}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CI_")} | env_base
+    done = subprocess.run(
+        [sys.executable, "-m", "multiarch.cli", "build", str(spec), "--insecure-registry", registry.host],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    index = json.loads(skopeo("inspect", "--raw", f"oci:{tmp_path}/multiarch-out:latest"))
+    greetings = [file_in_image(tmp_path / "multiarch-out", e["digest"], "greeting") for e in index["manifests"]]
+    assert greetings == ["hello from amd64 (x86_64)", "hello from arm64 from arm64 (aarch64)"]

@@ -1,0 +1,138 @@
+"""The gitlab runner: `multiarch ci gitlab SPEC.yaml > child-pipeline.yml`.
+
+The child pipeline has one job per platform, on the runners tagged for it (the spec's
+`runner_tags`; never guessed, GitLab's own arm64 tags differ by tier), each running
+`multiarch executor` natively and keeping its JSON result as an artifact, and a final job
+that `needs:` them all and runs `multiarch manifest push from-results`. Each platform image
+is pushed under a pipeline-scoped tag (`multiarch-$CI_PIPELINE_ID-linux-arm64`); the index
+goes under the spec's tags. The parent pipeline runs it with
+
+    build-image:
+      trigger:
+        include:
+          - artifact: child-pipeline.yml
+            job: generate-pipeline
+        strategy: depend
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import click
+
+from builder.errors import UsageError
+from multiarch.plan import BuildPlan, PlatformJob, make_plan
+from multiarch.spec import BuildSpec
+
+RESULTS_DIR = "multiarch-results"
+
+
+def _project_path(path: Path) -> str:
+    """A path inside the project, as a job sees it (the pipeline runs in $CI_PROJECT_DIR)."""
+    relative = os.path.relpath(path.resolve(), Path.cwd().resolve())
+    if relative.startswith(".."):
+        raise UsageError(f"{path} is outside the project directory {Path.cwd()}")
+    return "$CI_PROJECT_DIR" if relative == "." else f"$CI_PROJECT_DIR/{relative}"
+
+
+def _shell_word(word: str) -> str:
+    """Quote for the job's shell, keeping $CI_* variables expandable."""
+    if word.startswith("$CI_PROJECT_DIR"):
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
+def job_name(job: PlatformJob) -> str:
+    return f"build:{job.slug}"
+
+
+def build_job(plan: BuildPlan, job: PlatformJob, repository: str) -> dict[str, Any]:
+    spec = plan.spec
+    flags = plan.flags_for(job, context=_project_path(spec.context), dockerfile=_project_path(job.dockerfile))
+    for host in spec.gitlab.insecure_registries:
+        flags += ["--insecure-registry", host]
+    result = f"{RESULTS_DIR}/{job.slug}.json"
+    command = " ".join(
+        [spec.gitlab.executor, "executor", *map(_shell_word, flags),
+         "--destination", f'"{repository}:multiarch-${{CI_PIPELINE_ID}}-{job.slug}"',
+         "--json-result", result]
+    )  # fmt: skip
+    body: dict[str, Any] = {
+        "stage": "build",
+        "script": [f"mkdir -p {RESULTS_DIR}", command],
+        "artifacts": {"paths": [result], "expire_in": "1 day"},
+    }
+    if job.runner_tags:
+        body["tags"] = list(job.runner_tags)
+    if spec.allow_missing:
+        body["allow_failure"] = True
+    return body
+
+
+def index_job(plan: BuildPlan, target: str) -> dict[str, Any]:
+    spec = plan.spec
+    results = [f"{RESULTS_DIR}/{job.slug}.json" for job in plan.jobs]
+    command = [spec.gitlab.executor, "manifest", "push", "from-results", "--target", target, "--type", spec.index_type]
+    if spec.tags:
+        command += ["--tags", ",".join(spec.tags)]
+    if spec.allow_missing:
+        command.append("--ignore-missing")
+    if spec.gitlab.insecure_registries:
+        command.append("--insecure")
+    for key, value in spec.annotations.items():
+        command += ["--annotation", f"{key}={value}"]
+    command += ["--digest-file", "image-digest.txt", *results]
+    return {
+        "stage": "index",
+        "needs": [{"job": job_name(job), "artifacts": True} for job in plan.jobs],
+        "script": [
+            " ".join(shlex.quote(part) for part in command),
+            'echo "IMAGE_DIGEST=$(cat image-digest.txt)" > build.env',
+        ],
+        "artifacts": {"reports": {"dotenv": "build.env"}},
+    }
+
+
+def child_pipeline(spec: BuildSpec) -> dict[str, Any]:
+    from builder.reference import parse_reference
+
+    if spec.image is None:
+        raise UsageError("a GitLab child pipeline pushes to a registry: set image: in the spec")
+    reference = parse_reference(spec.image)
+    target = str(reference.with_tag(reference.tag or (spec.tags[0] if spec.tags else "latest")))
+    plan = make_plan(spec)
+    pipeline: dict[str, Any] = {"stages": ["build", "index"]}
+    if spec.gitlab.image:
+        pipeline["default"] = {"image": {"name": spec.gitlab.image, "entrypoint": [""]}}
+    for job in plan.jobs:
+        pipeline[job_name(job)] = build_job(plan, job, str(reference.repository_ref()))
+    pipeline["index"] = index_job(plan, target)
+    return pipeline
+
+
+@click.group("ci")
+def ci() -> None:
+    """CI integration: pipelines generated from a build spec."""
+
+
+@ci.command("gitlab")
+@click.argument("spec_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def gitlab(spec_file: Path, output: Path | None) -> None:
+    """Write a GitLab child pipeline: one native job per platform, then the index."""
+    import yaml
+
+    from multiarch.spec import load_build_spec
+
+    spec = load_build_spec(spec_file)
+    text = "# generated by `multiarch ci gitlab`; run it with trigger: include: artifact:\n" + yaml.safe_dump(
+        child_pipeline(spec), sort_keys=False, width=1000
+    )
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
