@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from builder.errors import InvalidReferenceError, NotFoundError, TransportError
+from builder.errors import InvalidReferenceError, LayerError, NotFoundError, TransportError
 from builder.oci import mediatypes as mt
 from builder.oci.digest import CHUNK, VerifyingReader, hex_of
 from builder.oci.models import Descriptor, ImageManifest
@@ -212,11 +212,7 @@ class ArchiveDestination:
                     spool.write(chunk)
                 name = hex_of(desc.digest) + ".json"
             else:
-                diff = hashlib.sha256()
-                for data in _decompress(chunks, mt.layer_compression(desc.media_type)):
-                    diff.update(data)
-                    spool.write(data)
-                name = diff.hexdigest() + ".tar"
+                name = _decompress_into(spool, chunks, desc) + ".tar"
             self._add(name, spool)
         self._files[desc.digest] = name
 
@@ -267,6 +263,20 @@ def _repo_tag(reference: Reference) -> str:
     return reference.familiar if reference.tag else reference.with_tag("latest").familiar
 
 
+def _decompress_into(out: IO[bytes], chunks: VerifyingReader, desc: Descriptor) -> str:
+    """Write the layer uncompressed to `out`; return the hex sha256 of what was written."""
+    diff = hashlib.sha256()
+    try:
+        for data in _decompress(chunks, mt.layer_compression(desc.media_type)):
+            diff.update(data)
+            out.write(data)
+    except (zlib.error, ValueError) as err:
+        for _ in chunks:  # a corrupt download shows as a digest mismatch, which wins
+            pass
+        raise LayerError(f"layer {desc.digest[:19]} is not valid {desc.media_type} data: {err}") from None
+    return diff.hexdigest()
+
+
 def _decompress(chunks: VerifyingReader, compression: str) -> Iterator[bytes]:
     if compression == "none":
         yield from chunks
@@ -276,7 +286,11 @@ def _decompress(chunks: VerifyingReader, compression: str) -> Iterator[bytes]:
 
         stream = zstandard.ZstdDecompressor().decompressobj()
         for chunk in chunks:
-            yield stream.decompress(chunk)
+            try:
+                data = stream.decompress(chunk)
+            except zstandard.ZstdError as err:
+                raise ValueError(str(err)) from None
+            yield data
         return
     stream = zlib.decompressobj(wbits=47)
     for chunk in chunks:

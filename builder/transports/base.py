@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -90,26 +91,37 @@ class TransportContext:
 
 class ChunkStream(io.RawIOBase):
     """A read-only binary file over a context manager of chunks; closing it exits the
-    context (so an open blob stream is released however the reader stops)."""
+    context (so an open blob stream is released however the reader stops). `read` hands
+    whole chunks through without copying them when the caller asks for enough."""
 
     def __init__(self, chunks_cm: AbstractContextManager[Iterable[bytes]]) -> None:
         self._cm = chunks_cm
         self._chunks = iter(chunks_cm.__enter__())
         self._pending = b""
+        self._offset = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return self.readall()
+        while self._offset >= len(self._pending):
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._pending = chunk
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+                return b""
+            self._pending, self._offset = chunk, 0
+        if self._offset == 0 and size >= len(self._pending):
+            data = self._pending
+        else:
+            data = self._pending[self._offset : self._offset + size]
+        self._offset += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -117,8 +129,82 @@ class ChunkStream(io.RawIOBase):
         super().close()
 
 
-def blob_opener(source: ImageSource, desc: Descriptor) -> BlobOpener:
-    return lambda: io.BufferedReader(ChunkStream(source.open_blob(desc)), CHUNK)  # type: ignore[return-value]
+class SharedBlobReader:
+    """Opens a source blob for a destination that may open it many times (a chunked upload
+    opens it once per chunk and seeks to the chunk's offset). The opened files share one
+    forward pass over the source, so each chunk continues where the last one stopped; only
+    a seek backwards (a retried chunk) starts the source stream again."""
+
+    def __init__(self, source: ImageSource, desc: Descriptor) -> None:
+        self._source = source
+        self._desc = desc
+        self._stream: ChunkStream | None = None
+        self._position = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "SharedBlobReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> BinaryIO:
+        return _BlobView(self)  # type: ignore[return-value]
+
+    def read_at(self, position: int, size: int) -> bytes:
+        with self._lock:
+            if self._stream is None or position < self._position:
+                self.close()
+                self._stream = ChunkStream(self._source.open_blob(self._desc))
+                self._position = 0
+            while self._position < position:
+                skipped = self._stream.read(min(CHUNK, position - self._position))
+                if not skipped:
+                    return b""
+                self._position += len(skipped)
+            data = self._stream.read(size) or b""
+            self._position += len(data)
+            return data
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+class _BlobView(io.RawIOBase):
+    def __init__(self, shared: SharedBlobReader) -> None:
+        self._shared = shared
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._position
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("only absolute and relative seeks")
+        self._position = offset
+        return offset
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return self.readall()
+        data = self._shared.read_at(self._position, size)
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 @contextmanager
