@@ -9,6 +9,7 @@ what they fetched. The proxy relays with splice(2), so it costs next to no CPU e
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -17,15 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _CHUNK = 1 << 20
+_ACCESS_LINE = re.compile(rb'"(?:GET|HEAD|PUT|POST|PATCH|DELETE) /v2/')
 
 
 @dataclass(frozen=True)
 class Traffic:
     up: int
     down: int
+    requests: int = 0
 
     def __sub__(self, other: Traffic) -> Traffic:
-        return Traffic(self.up - other.up, self.down - other.down)
+        return Traffic(self.up - other.up, self.down - other.down, self.requests - other.requests)
 
 
 class CountingProxy:
@@ -109,7 +112,7 @@ class LocalRegistry:
         config = root / "config.yml"
         config.write_text(
             "version: 0.1\n"
-            "log: {level: error, accesslog: {disabled: true}}\n"
+            "log: {level: error}\n"
             f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}},"
             " maintenance: {uploadpurging: {enabled: false}}}\n"
             f"http: {{net: unix, addr: '{self.socket}'}}\n"
@@ -119,6 +122,8 @@ class LocalRegistry:
             ["docker-registry", "serve", str(config)], stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        self._log_seen = 0
+        self._requests = 0
         self.proxy = CountingProxy(self.socket)
         self.host = f"127.0.0.1:{self.proxy.port}"
         self._wait_ready()
@@ -138,7 +143,19 @@ class LocalRegistry:
             time.sleep(0.05)
 
     def traffic(self) -> Traffic:
-        return self.proxy.traffic()
+        """Bytes through the proxy; requests from the registry's access log (one line each,
+        written as each response completes)."""
+        sent = self.proxy.traffic()
+        return Traffic(sent.up, sent.down, self._count_requests())
+
+    def _count_requests(self) -> int:
+        with open(self.root / "registry.log", "rb") as log:
+            log.seek(self._log_seen)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._log_seen += len(complete)
+        self._requests += len(_ACCESS_LINE.findall(complete))
+        return self._requests
 
     def stop(self) -> None:
         self.proxy.close()

@@ -21,6 +21,7 @@ class RunResult(_Frozen):
     proc_rss_peak: int  # bytes, largest single process (wait4 rusage)
     bytes_up: int  # bytes clients sent to the registry during the timed steps
     bytes_down: int
+    requests: int = 0  # registry requests during the timed steps (its access log)
 
 
 class SideResult(_Frozen):
@@ -59,6 +60,10 @@ class SideResult(_Frozen):
     @property
     def pushed_mib(self) -> float:
         return statistics.median(r.bytes_up for r in self.runs) / MIB
+
+    @property
+    def requests(self) -> float:
+        return statistics.median(r.requests for r in self.runs)
 
 
 class Anchor(_Frozen):
@@ -112,7 +117,9 @@ def _rss(side: SideResult | None) -> str:
 
 
 def _pushed(side: SideResult | None) -> str:
-    return f"{side.pushed_mib:.2f}" if side is not None and side.usable else "—"
+    if side is None or not side.usable:
+        return "—"
+    return f"{side.pushed_mib:.2f}, {side.requests:.0f}"
 
 
 def _ratio(ours: SideResult | None, buildah: SideResult | None, value: str) -> str:
@@ -149,7 +156,8 @@ def render_markdown(result: SuiteResult) -> str:
         "",
         "Wall seconds for build + push to the local registry: median (min–max). Peak RSS in MiB:",
         "whole process tree (sampled every 20 ms) / largest single process (exact). Pushed: MiB",
-        "sent to the registry by the timed commands (median). kaniko/buildah is the anchor ratio",
+        "sent to the registry by the timed commands and the registry requests they made",
+        "(medians). kaniko/buildah is the anchor ratio",
         "from shared/anchors.md (same kind of machine, another session): hold ours/buildah",
         "against it.",
         "",
@@ -158,7 +166,7 @@ def render_markdown(result: SuiteResult) -> str:
         "",
         "| workload | ours s | buildah s | ours/buildah time | kaniko/buildah (anchors) "
         "| ours RSS MiB | buildah RSS MiB | ours/buildah RSS | kaniko RSS MiB (anchors) "
-        "| ours pushed MiB | buildah pushed MiB |",
+        "| ours pushed MiB, requests | buildah pushed MiB, requests |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in result.workloads:

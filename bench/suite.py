@@ -78,6 +78,7 @@ def _run_once(side: Buildah | Ours, plan: Plan, target: Target, registry: LocalR
         proc_rss_peak=max(m.proc_rss_peak for m in measured),
         bytes_up=traffic.up,
         bytes_down=traffic.down,
+        requests=traffic.requests,
     )
 
 
@@ -123,7 +124,8 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
                 continue
             runs[s.name].append(r)
             print(f"  {w.key} {s.name} run {i}: {r.wall_s:.2f} s, tree RSS "
-                  f"{r.tree_rss_peak / 2**20:.0f} MiB, pushed {r.bytes_up / 2**20:.1f} MiB", flush=True)
+                  f"{r.tree_rss_peak / 2**20:.0f} MiB, pushed {r.bytes_up / 2**20:.1f} MiB "
+                  f"in {r.requests} requests", flush=True)
     return WorkloadResult(
         key=w.key, title=w.title, anchor=w.anchor,
         sides=tuple(SideResult(side=s.name, commands=commands.get(s.name, ()),

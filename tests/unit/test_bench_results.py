@@ -11,7 +11,8 @@ MIB = 1 << 20
 
 def _run(run: int, wall: float, rss_mib: int, up: int = 0) -> dict[str, object]:
     return {"run": run, "wall_s": wall, "step_walls_s": [wall], "tree_rss_peak": rss_mib * MIB,
-            "proc_rss_peak": (rss_mib // 2) * MIB, "bytes_up": up, "bytes_down": 0}
+            "proc_rss_peak": (rss_mib // 2) * MIB, "bytes_up": up, "bytes_down": 0,
+            "requests": 10 + run}
 
 
 FIXED = {
@@ -48,7 +49,7 @@ def test_table_has_medians_ranges_and_ratios() -> None:
     row = _row(table, "w1 small")
     assert row[1:5] == ["0.40 (0.30–0.50)", "1.90 (1.60–2.00)", "0.21", "0.12"]
     assert row[5:9] == ["50 / 25", "100 / 50", "0.50", "49"]
-    assert row[9:] == ["2.00", "0.00"]
+    assert row[9:] == ["2.00, 12", "0.00, 12"]
     assert "buildah at 0.95× the anchor machine's time" in table
 
 
