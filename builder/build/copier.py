@@ -87,18 +87,23 @@ def _copy_target(rootdir: RootDir, target: Target, options: CopyOptions) -> None
             os.close(fd)
         return
     if target.into_dir or not dest:
-        parent, name = dest, src.path.name
+        parent, name = dest, _name(target)
     else:
         parent, name = dest[:-1], dest[-1]
         existing = rootdir.open_dir(dest, create=False) if _is_dir_or_link(rootdir, dest) else None
         if existing is not None:  # an existing directory: the file goes inside it
             os.close(existing[0])
-            parent, name = existing[1], src.path.name
+            parent, name = existing[1], _name(target)
     fd = ensure_dir(rootdir, parent, options.owner)
     try:
         _copy_entry(src.path, os.lstat(src.path), fd, name, options)
     finally:
         os.close(fd)
+
+
+def _name(target: Target) -> str:
+    """The source's own name as written or matched (a followed symlink keeps its name)."""
+    return target.source.rel.rstrip("/").rpartition("/")[2] or target.source.path.name
 
 
 def _is_dir_or_link(rootdir: RootDir, parts: tuple[str, ...]) -> bool:
