@@ -1,7 +1,15 @@
-"""How to reach registries: TLS, insecure hosts, credentials, retry bounds."""
+"""How to reach registries: TLS, insecure hosts, credentials, retry bounds.
+
+Retry bounds and the request timeout default from the environment, so a CI job (or a test
+driving the CLI) can tighten them without a flag on every command:
+MULTIARCH_RETRY_ATTEMPTS, MULTIARCH_RETRY_MAX_SECONDS, MULTIARCH_RETRY_INITIAL_DELAY,
+MULTIARCH_RETRY_MAX_DELAY, MULTIARCH_REGISTRY_TIMEOUT (seconds).
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,13 +26,28 @@ class Credential(BaseModel):
     source: str = "explicit credentials"
 
 
+def _from_env(name: str, default: float, kind: type = float) -> Callable[[], float]:
+    def read() -> float:
+        value = os.environ.get(name)
+        if not value:
+            return default
+        try:
+            return kind(value)
+        except ValueError:
+            from builder.errors import UsageError
+
+            raise UsageError(f"{name}={value!r} is not a number") from None
+
+    return read
+
+
 class RetryPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    attempts: int = 5
-    max_seconds: float = 120.0
-    initial_delay: float = 0.5
-    max_delay: float = 20.0
+    attempts: int = Field(default_factory=_from_env("MULTIARCH_RETRY_ATTEMPTS", 5, int), ge=1)
+    max_seconds: float = Field(default_factory=_from_env("MULTIARCH_RETRY_MAX_SECONDS", 120.0), ge=0)
+    initial_delay: float = Field(default_factory=_from_env("MULTIARCH_RETRY_INITIAL_DELAY", 0.5), ge=0)
+    max_delay: float = Field(default_factory=_from_env("MULTIARCH_RETRY_MAX_DELAY", 20.0), ge=0)
 
 
 class RegistryOptions(BaseModel):
@@ -47,8 +70,8 @@ class RegistryOptions(BaseModel):
     """config.json file or directory; default $DOCKER_CONFIG, ~/.docker, /kaniko/.docker."""
     credentials: dict[str, Credential] = Field(default_factory=dict)
     """Explicit logins per host; they win over config.json and CI variables."""
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
     chunked_threshold: int = 64 << 20
     """Blobs larger than this are uploaded in resumable chunks."""
     chunk_size: int = 16 << 20
-    timeout: float = 60.0
+    timeout: float = Field(default_factory=_from_env("MULTIARCH_REGISTRY_TIMEOUT", 60.0), gt=0)
