@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import BuildError
+from builder.errors import BuildError, LayerError
 from builder.fs.paths import RootDir
 
 
@@ -113,7 +113,10 @@ def _read_group(root: Path) -> list[_Group]:
 def _read_colon_file(root: Path, name: str) -> list[list[str]]:
     rootdir = RootDir(root)
     try:
-        opened = rootdir.open_dir(("etc",), create=False)
+        try:
+            opened = rootdir.open_dir(("etc",), create=False)
+        except LayerError:  # a symlink loop or a non-directory: no usable file
+            return []
         if opened is None:
             return []
         fd, _ = opened

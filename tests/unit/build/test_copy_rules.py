@@ -1,0 +1,129 @@
+"""COPY source and destination rules, and safe writing into a root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from builder.build.copier import CopyOptions, copy_targets
+from builder.build.copysources import plan_targets
+from builder.build.patterns import ExcludeMatcher, match_component
+from builder.build.users import resolve_chown, resolve_run_user
+from builder.errors import BuildError
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    (ctx / "dir/sub").mkdir(parents=True)
+    for name in ("a.txt", "b.txt", "dir/x.go", "dir/sub/c.txt"):
+        (ctx / name).write_text(name)
+    (ctx / "link").symlink_to("a.txt")
+    (ctx / "escape").symlink_to("/etc/passwd")
+    return ctx
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "etc").mkdir(parents=True)
+    (r / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n")
+    (r / "etc/group").write_text("root:x:0:\napp:x:1001:\nextra:x:50:app\n")
+    (r / "existing").mkdir()
+    (r / "to-etc").symlink_to("/etc")
+    return r
+
+
+def copy(context: Path, root: Path, sources: tuple[str, ...], dest: str, workdir: str = "/",
+         **options) -> None:
+    parents = options.pop("parents", False)
+    copy_targets(root, plan_targets(context, sources, dest, workdir, parents=parents), CopyOptions(**options))
+
+
+def files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir()} - {"etc/passwd", "etc/group"}
+
+
+@pytest.mark.parametrize(
+    "sources,dest,workdir,expected",
+    [
+        (("a.txt",), "/f", "/", {"f"}),
+        (("a.txt",), "/d/", "/", {"d/a.txt"}),
+        (("a.txt",), "/existing", "/", {"existing/a.txt"}),
+        (("a.txt",), "rel", "/w", {"w/rel"}),
+        (("a.txt", "b.txt"), "/m/", "/", {"m/a.txt", "m/b.txt"}),
+        (("*.txt",), "/g", "/", {"g/a.txt", "g/b.txt"}),
+        (("dir",), "/c", "/", {"c/x.go", "c/sub/c.txt"}),
+        (("dir/*",), "/s/", "/", {"s/x.go", "s/c.txt"}),
+        (("nomatch*",), "/n/", "/", set()),
+        (("link",), "/l", "/", {"l"}),
+        (("../../a.txt",), "/clamped", "/", {"clamped"}),
+        (("a.txt",), "/to-etc/f", "/", {"etc/f"}),
+    ],
+)
+def test_destination_rules(context: Path, root: Path, sources, dest, workdir, expected) -> None:
+    copy(context, root, sources, dest, workdir)
+    assert files(root) - {"to-etc"} == expected
+
+
+def test_parents_keep_paths_below_pivot(context: Path, root: Path) -> None:
+    copy(context, root, ("dir/./sub/c.txt", "a.txt"), "/p/", parents=True)
+    assert files(root) - {"to-etc"} == {"p/sub/c.txt", "p/a.txt"}
+
+
+def test_symlink_source_never_leaves_the_context(context: Path, root: Path) -> None:
+    with pytest.raises(BuildError, match="not found"):
+        copy(context, root, ("escape",), "/x")
+
+
+def test_several_sources_need_a_directory(context: Path, root: Path) -> None:
+    with pytest.raises(BuildError, match="must be a directory"):
+        copy(context, root, ("a.txt", "b.txt"), "/notdir")
+
+
+def test_missing_source(context: Path, root: Path) -> None:
+    with pytest.raises(BuildError, match='"/nope": not found'):
+        copy(context, root, ("nope",), "/x")
+
+
+def test_owner_mode_and_exclude(context: Path, root: Path) -> None:
+    copy(context, root, ("dir",), "/o", owner=(7, 8), mode=0o600, exclude=ExcludeMatcher(("*.go",)))
+    target = root / "o/sub/c.txt"
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (7, 8, 0o600)
+    assert not (root / "o/x.go").exists()
+    assert (root / "o").stat().st_uid == 7  # created destination dirs belong to the owner
+
+
+def test_users(root: Path) -> None:
+    assert resolve_run_user(root, "app") .__dict__ == {"uid": 1000, "gid": 1001, "extra_gids": (50,)}
+    assert resolve_run_user(root, "4242").uid == 4242 and resolve_run_user(root, "4242").gid == 0
+    assert resolve_run_user(root, "app:extra").gid == 50
+    assert resolve_chown(root, "app") == (1000, 1000)  # Docker: gid = uid when no group
+    assert resolve_chown(root, "app:app") == (1000, 1001)
+    assert resolve_chown(None, "5:6") == (5, 6)
+    with pytest.raises(BuildError, match="unable to find user nobody"):
+        resolve_run_user(root, "nobody")
+
+
+def test_passwd_through_symlink_out_of_root_is_not_read(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "etc").symlink_to("/etc")
+    with pytest.raises(BuildError):
+        resolve_run_user(root, "root")
+
+
+@pytest.mark.parametrize("pattern,name,hit", [
+    ("*.txt", "a.txt", True), ("?.txt", "ab.txt", False), ("[a-c]x", "bx", True),
+    ("[^a]x", "ax", False), ("a\\*", "a*", True),
+])
+def test_match_component(pattern: str, name: str, hit: bool) -> None:
+    assert match_component(pattern, name) is hit
+
+
+def test_exclude_matcher_double_star_and_negation() -> None:
+    m = ExcludeMatcher(("**/*.log", "!keep.log"))
+    assert m.excluded("a/b/c.log") and not m.excluded("keep.log") and not m.excluded("x.txt")
