@@ -30,7 +30,6 @@ import hashlib
 import logging
 import os
 import stat
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -38,13 +37,13 @@ from typing import BinaryIO
 from builder.errors import DigestMismatchError, LayerError
 from builder.fs.compression import open_layer_tar
 from builder.fs.paths import RootDir, remove_tree, split_name
+from builder.fs.tarreader import TarEntry, read_entries
 
 log = logging.getLogger(__name__)
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-XATTR_PAX_PREFIX = "SCHILY.xattr."
 CHUNK = 1 << 20
 FD_CACHE_SIZE = 64
 
@@ -100,13 +99,8 @@ class _Created:
         return node
 
 
-def xattrs_of(ti: tarfile.TarInfo) -> dict[str, bytes]:
-    return {
-        key[len(XATTR_PAX_PREFIX):]: value.encode("utf-8", "surrogateescape")
-        for key, value in ti.pax_headers.items()
-        if key.startswith(XATTR_PAX_PREFIX)
-        and not key[len(XATTR_PAX_PREFIX):].startswith("trusted.overlay.")
-    }
+def xattrs_of(ti: TarEntry) -> dict[str, bytes]:
+    return {k: v for k, v in ti.xattrs.items() if not k.startswith("trusted.overlay.")}
 
 
 class _Unpacker:
@@ -155,7 +149,7 @@ class _Unpacker:
 
     # --- entries -------------------------------------------------------------------------
 
-    def add(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+    def add(self, ti: TarEntry) -> None:
         self.entries += 1
         parts = split_name(ti.name)
         if not parts:
@@ -184,7 +178,7 @@ class _Unpacker:
                 os.mkdir(name, 0o700, dir_fd=dir_fd)
             self._apply_dir_meta(dir_fd, name, real, ti)
         elif ti.isreg():
-            self._write_file(tf, ti, dir_fd, name)
+            self._write_file(ti, dir_fd, name)
         elif ti.issym():
             if not ti.linkname:
                 raise LayerError(f"symlink {ti.name!r} has an empty target")
@@ -199,12 +193,10 @@ class _Unpacker:
             raise LayerError(f"tar entry {ti.name!r} has unsupported type {ti.type!r}")
         self.created.add(real)
 
-    def _write_file(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, dir_fd: int, name: str) -> None:
+    def _write_file(self, ti: TarEntry, dir_fd: int, name: str) -> None:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
-            src = tf.extractfile(ti)
-            assert src is not None
-            while chunk := src.read(CHUNK):
+            while chunk := ti.read(CHUNK):
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
@@ -217,7 +209,7 @@ class _Unpacker:
         finally:
             os.close(fd)
 
-    def _apply_dir_meta(self, dir_fd: int, name: str, real: tuple[str, ...], ti: tarfile.TarInfo) -> None:
+    def _apply_dir_meta(self, dir_fd: int, name: str, real: tuple[str, ...], ti: TarEntry) -> None:
         if self.is_root:
             os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
         os.chmod(name, ti.mode & 0o7777, dir_fd=dir_fd)
@@ -225,7 +217,7 @@ class _Unpacker:
         self._set_xattrs(path, xattrs_of(ti), follow=False)
         self.dir_mtimes.append((real, _ns(ti.mtime)))
 
-    def _apply_link_meta(self, dir_fd: int, name: str, ti: tarfile.TarInfo) -> None:
+    def _apply_link_meta(self, dir_fd: int, name: str, ti: TarEntry) -> None:
         if self.is_root:
             os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
         self._set_xattrs(f"/proc/self/fd/{dir_fd}/{name}", xattrs_of(ti), follow=False)
@@ -240,7 +232,7 @@ class _Unpacker:
                     raise
                 self._warn_once(f"xattr {key}")
 
-    def _hardlink(self, ti: tarfile.TarInfo, dir_fd: int, name: str) -> None:
+    def _hardlink(self, ti: TarEntry, dir_fd: int, name: str) -> None:
         target = split_name(ti.linkname)
         if not target:
             raise LayerError(f"hardlink {ti.name!r} points at the root directory")
@@ -261,7 +253,7 @@ class _Unpacker:
             if opened is not None:
                 os.close(opened[0])
 
-    def _special(self, ti: tarfile.TarInfo, dir_fd: int, name: str) -> bool:
+    def _special(self, ti: TarEntry, dir_fd: int, name: str) -> bool:
         if ti.isfifo():
             os.mkfifo(name, 0o600, dir_fd=dir_fd)
         else:
@@ -358,12 +350,8 @@ def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.ME
     unpacker = _Unpacker(root, mode)
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[call-overload]
-                while (ti := tf.next()) is not None:
-                    unpacker.add(tf, ti)
-                    tf.members.clear()
-        except (tarfile.TarError, EOFError) as err:
-            raise LayerError(f"corrupt layer tar: {err}") from err
+            for entry in read_entries(stream):
+                unpacker.add(entry)
         except OSError as err:
             if err.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
                 raise LayerError(f"unsafe or malformed layer entry: {err}") from err
