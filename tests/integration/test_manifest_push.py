@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -41,7 +42,11 @@ def skopeo_raw(handle: RegistryHandle, image: str) -> dict:
     if handle.username:
         flags.append(f"--creds={handle.username}:{handle.password}")
     if handle.ca_file:
-        flags.append(f"--cert-dir={handle.ca_file.parent}")
+        # a directory holding only the CA (skopeo reads *.key there as client keys)
+        cert_dir = handle.ca_file.parent.parent / "skopeo-certs"
+        cert_dir.mkdir(exist_ok=True)
+        shutil.copy(handle.ca_file, cert_dir / "ca.crt")
+        flags.append(f"--cert-dir={cert_dir}")
     out = subprocess.run(
         ["skopeo", "inspect", "--raw", *flags, f"docker://{image}"], check=True, capture_output=True, text=True
     ).stdout
@@ -293,3 +298,21 @@ def test_inspect_index_and_image(registry: RegistryHandle, two_images) -> None:
     assert arm.layers[0].descriptor.digest in image
     image_json = json.loads(multiarch("manifest", "inspect", "--insecure", "--json", registry.image(repo, "arm64")).stdout)
     assert image_json["config"]["architecture"] == "arm64"
+
+
+@pytest.mark.parametrize("variant", ["tls_registry", "token_registry"])
+def test_push_on_tls_and_token_registries(request: pytest.FixtureRequest, tmp_path: Path, variant: str) -> None:
+    handle: RegistryHandle = request.getfixturevalue(variant)
+    repo = unique_repo("mt")
+    with RegistryClient(handle.options()) as c:
+        amd = push_image(c, handle.ref(repo, "amd64"), platform=AMD64)
+        arm = push_image(c, handle.ref(repo, "arm64"), platform=ARM64)
+    login = ["--username", handle.username or "", "--password", handle.password or ""] if handle.username else []
+    env = {"SSL_CERT_FILE": str(handle.ca_file)} if handle.ca_file else {}
+    multiarch(
+        "manifest", *login, "push", "from-args", *([] if handle.tls else ["--insecure"]),
+        "--platforms", "linux/amd64,linux/arm64", "--template", handle.image(repo, "ARCH"),
+        "--target", handle.image(repo, "multi"), env=env,
+    )  # fmt: skip
+    index = skopeo_raw(handle, handle.image(repo, "multi"))
+    assert [e["digest"] for e in index["manifests"]] == [amd.manifest.digest, arm.manifest.digest]
