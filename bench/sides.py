@@ -37,7 +37,8 @@ class Target:
     run: int
 
     def destination(self, side: str, suffix: str = "") -> str:
-        return f"{self.registry}/bench/{self.workload.key}-{side}:run{self.run}{suffix}"
+        """A new repository per run, so no run finds blobs an earlier run pushed."""
+        return f"{self.registry}/bench/{self.workload.key}-{side}-run{self.run}{suffix}:latest"
 
     def build_args(self) -> list[tuple[str, str]]:
         return [("REGISTRY", self.registry), *self.workload.build_args]
