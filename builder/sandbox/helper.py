@@ -363,7 +363,7 @@ def drop_capabilities(last: int) -> None:
 def enter_cwd(cwd: str, uid: int, gid: int) -> None:
     """chdir to `cwd` resolved inside the (new) root; never into /proc, /sys or /dev.
     Missing directories are created for the step's user, as BuildKit does for WORKDIR."""
-    literal = os.path.normpath("/" + cwd)
+    literal = os.path.normpath("/" + cwd.lstrip("/"))
     resolved = os.path.realpath(literal)
     for path in (literal, resolved):
         top = "/" + path.split("/")[1]
@@ -447,6 +447,7 @@ def probe(status_fd: int) -> int:
 
 def main() -> int:
     status_fd = int(sys.argv[1])
+    os.set_inheritable(status_fd, False)  # inherited from the parent; the step must not get it
     if sys.argv[2:] == ["probe"]:
         return probe(status_fd)
     req = json.load(sys.stdin)

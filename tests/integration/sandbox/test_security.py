@@ -1,0 +1,127 @@
+"""A RUN step must not reach the builder: its files, fds, environment, or the host via teardown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from builder.errors import SandboxError
+from builder.sandbox import BindMount, TmpfsMount
+from tests.integration.sandbox.helpers import host_mounts_under, sh, tree_state
+
+
+@pytest.fixture
+def root(busybox_rootfs) -> Path:
+    return busybox_rootfs("amd64")
+
+
+@pytest.fixture
+def builder_secret(tmp_path: Path) -> Path:
+    """A credentials file where a builder keeps one, next to (outside) the build root."""
+    state = tmp_path / "kaniko" / ".docker"
+    state.mkdir(parents=True)
+    config = state / "config.json"
+    config.write_text('{"auths": {"r.example": {"auth": "c2VjcmV0LXRva2Vu"}}}')
+    return config
+
+
+@pytest.mark.parametrize("isolation", ["namespace", "chroot"])
+def test_step_cannot_find_builder_files(root: Path, builder_secret: Path, isolation: str):
+    code, out = sh(
+        root,
+        f"cat {builder_secret} ../kaniko/.docker/config.json /../../kaniko/.docker/config.json "
+        "/proc/1/root/../kaniko/.docker/config.json 2>/dev/null; "
+        "find / -path /proc -prune -o -path /sys -prune -o -name config.json -print; true",
+        isolation=isolation,
+    )
+    assert (code, out.lines) == (0, [])
+
+
+def test_no_builder_fd_leaks_into_the_step(root: Path, builder_secret: Path):
+    leaked = os.open(builder_secret, os.O_RDONLY)
+    os.set_inheritable(leaked, True)  # as a careless library might leave it
+    try:
+        code, out = sh(root, "for fd in /proc/$$/fd/*; do readlink $fd; done; true")
+    finally:
+        os.close(leaked)
+    assert code == 0
+    # The shell's own fds (e.g. a dup of its input) are fine; only /dev/null and the
+    # output pipe may come from outside.
+    outside = [t for t in out.lines if not t.startswith("/proc/") and t != "/dev/null"]
+    assert len(set(outside)) == 1 and outside[0].startswith("pipe:"), out.lines
+
+
+@pytest.mark.parametrize("workdir", ["/proc/self/fd/3", "/proc/self/cwd", "/sys/kernel", "/dev/shm"])
+def test_workdir_into_proc_is_refused(root: Path, workdir: str):
+    """runc CVE-2024-21626: WORKDIR /proc/self/fd/N used a leaked host fd as the cwd."""
+    with pytest.raises(SandboxError, match="refused"):
+        sh(root, "pwd; ls ..", cwd=workdir)
+
+
+def test_workdir_symlink_into_proc_is_refused(root: Path):
+    (root / "work").symlink_to("/proc/self/fd/3")
+    with pytest.raises(SandboxError, match="refused"):
+        sh(root, "pwd", cwd="/work/")
+
+
+def test_symlinks_in_the_image_cannot_redirect_mounts_to_the_host(root: Path, tmp_path: Path):
+    """An image whose /etc or mount target is an absolute symlink to a host path."""
+    host_dir = tmp_path / "host-etc"
+    host_dir.mkdir()
+    (host_dir / "hosts").write_text("host file\n")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (root / "etc").rename(root / "etc.real")
+    (root / "etc").symlink_to(str(host_dir))
+    (root / "cache").symlink_to(str(victim))
+    code, out = sh(root, "cat /etc/hosts; touch /cache/x", mounts=(TmpfsMount("/cache"),))
+    assert code == 0, out.text
+    assert (host_dir / "hosts").read_text() == "host file\n"
+    assert sorted(p.name for p in host_dir.iterdir()) == ["hosts"]
+    assert list(victim.iterdir()) == []
+    assert host_mounts_under(tmp_path) == []
+
+
+def test_teardown_never_deletes_host_files_through_swapped_stubs(root: Path, tmp_path: Path):
+    """BuildKit CVE-2024-23652: the step replaces the dirs holding mount stubs with symlinks
+    to host paths; removing the stubs afterwards must not follow them."""
+    host = tmp_path / "host"
+    (host / "deep").mkdir(parents=True)
+    (host / "secrets").mkdir()
+    (host / "secrets" / "token").write_text("")
+    source = tmp_path / "src"
+    source.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    mounts = (BindMount(source, "/mnt/deep"), BindMount(secret, "/run/secrets/token"))
+    code, out = sh(root, f"mv /mnt /mnt2 && ln -s {host} /mnt && mv /run /run2 && "
+                   f"ln -s {host} /run", mounts=mounts)  # fmt: skip
+    assert code == 0, out.text
+    assert (host / "deep").is_dir() and (host / "secrets" / "token").is_file()
+    assert host_mounts_under(tmp_path) == []
+
+
+def test_step_cannot_change_kernel_settings_or_use_raw_devices(root: Path):
+    code, out = sh(
+        root,
+        "echo '|/bin/sh' > /proc/sys/kernel/core_pattern || echo ro-proc; "
+        "mknod /tmp/disk b 8 0 && (head -c1 /tmp/disk >/dev/null 2>&1 || echo nodev); "
+        "mount -t tmpfs x /mnt 2>/dev/null || echo no-mount; rm -f /tmp/disk",
+    )
+    assert code == 0
+    assert out.lines[-3:] == ["ro-proc", "nodev", "no-mount"] or \
+        {"ro-proc", "nodev", "no-mount"} <= set(out.lines)  # fmt: skip
+
+
+def test_failed_setup_leaves_the_root_untouched(root: Path, tmp_path: Path):
+    before = tree_state(root)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (root / "mnt").mkdir()
+    before = tree_state(root)
+    with pytest.raises(SandboxError):
+        sh(root, "true", cwd="/proc/self/fd/3", mounts=(BindMount(fifo, "/mnt/a/b"),))
+    assert tree_state(root) == before
+    assert host_mounts_under(root) == []
