@@ -25,7 +25,7 @@ def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def executor(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "multiarch.cli", "executor", *args],
-        capture_output=True, text=True, env=env,
+        capture_output=True, text=True, env=env, cwd="/",  # kaniko reads ./Dockerfile first
     )
     if check and done.returncode != 0:
         raise AssertionError(f"executor failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

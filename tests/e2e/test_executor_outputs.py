@@ -80,7 +80,7 @@ def test_tar_context_from_stdin(tmp_path: Path, busybox_layout: Path) -> None:
     done = subprocess.run(
         ["python", "-m", "multiarch.cli", "executor", "--context", "tar://stdin", "--no-push",
          "--oci-layout-path", str(layout)],
-        input=raw.getvalue(), capture_output=True, env={**os.environ},
+        input=raw.getvalue(), capture_output=True, cwd="/",
     )
     assert done.returncode == 0, done.stderr.decode()
     rootfs = umoci_unpack(layout, _only_tag(layout), tmp_path / "bundle")
