@@ -40,8 +40,9 @@ class Target:
         """A new repository per run, so no run finds blobs an earlier run pushed."""
         return f"{self.registry}/bench/{self.workload.key}-{side}-run{self.run}{suffix}:latest"
 
-    def build_args(self) -> list[tuple[str, str]]:
-        return [("REGISTRY", self.registry), *self.workload.build_args]
+    def build_arg_flags(self) -> list[str]:
+        pairs = [("REGISTRY", self.registry), *self.workload.build_args]
+        return [flag for k, v in pairs for flag in ("--build-arg", f"{k}={v}")]
 
 
 class Buildah:
@@ -58,7 +59,7 @@ class Buildah:
                 "--storage-driver", "vfs"]
 
     def _build(self, t: Target, layers: bool, extra: list[str]) -> Step:
-        args = [a for k, v in t.build_args() for a in ("--build-arg", f"{k}={v}")]
+        args = t.build_arg_flags()
         return Step((*self._base(), "build", "--quiet", "--isolation", "chroot",
                      f"--layers={'true' if layers else 'false'}", "--tls-verify=false", *args,
                      *extra, "-f", str(t.context / "Dockerfile"), str(t.context)))
@@ -101,7 +102,7 @@ class Ours:
         return (("MULTIARCH_CACHE_DIR", str(self.work / "cache")),)
 
     def _executor(self, t: Target, dest: str, cache: bool) -> Step:
-        args = [a for k, v in t.build_args() for a in ("--build-arg", f"{k}={v}")]
+        args = t.build_arg_flags()
         extra = ["--cache=true", f"--cache-repo={t.registry}/bench/{t.workload.key}-cache"] if cache else []
         return Step((self.exe, "executor", "--context", str(t.context), "--dockerfile",
                      str(t.context / "Dockerfile"), "--destination", dest,
@@ -109,7 +110,7 @@ class Ours:
 
     def plan(self, t: Target) -> Plan:
         if t.workload.kind is Kind.MULTI:
-            args = [a for k, v in t.build_args() for a in ("--build-arg", f"{k}={v}")]
+            args = t.build_arg_flags()
             return Plan((), (Step((self.exe, "build", "--platform", ",".join(t.workload.platforms),
                                    "-t", t.destination(self.name), "-f", str(t.context / "Dockerfile"),
                                    *self._insecure("build", t.registry), *args, str(t.context)),
