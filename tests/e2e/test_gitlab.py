@@ -117,3 +117,33 @@ def test_spec_without_image_is_refused(tmp_path: Path) -> None:
 def test_the_projects_own_pipeline_is_schema_valid(path: str) -> None:
     done = check_schema(REPO_ROOT / path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _gitlab_ci_local() -> str | None:
+    import shutil
+
+    return os.environ.get("GITLAB_CI_LOCAL") or shutil.which("gitlab-ci-local")
+
+
+@pytest.mark.skipif(_gitlab_ci_local() is None, reason="gitlab-ci-local (npm, 4.55.0) not installed")
+def test_child_pipeline_runs_in_gitlab_ci_local(tmp_path: Path, registry: RegistryHandle) -> None:
+    image = f"{registry.host}/{unique_repo('gcl')}"
+    project = tmp_path / "project"
+    project.mkdir()
+    spec = write_project(project, "scratch", image, registry.host)
+    (project / "app" / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /Dockerfile\n")
+    generate(spec, project)
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=project, check=True)
+    done = subprocess.run(
+        [_gitlab_ci_local() or "", "--file", "child-pipeline.yml", "--shell-isolation"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    index = json.loads(subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{image}:v1"],
+        check=True, capture_output=True, text=True,
+    ).stdout)  # fmt: skip
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
