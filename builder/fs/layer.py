@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterable
@@ -36,6 +35,7 @@ from builder.errors import LayerError
 from builder.fs.changes import Change, ChangeKind
 from builder.fs.compression import Compression, compressor
 from builder.fs.paths import real_path
+from builder.fs.tarformat import BLK, CHR, DIR, FIFO, LNK, REG, SYM, TarEntry, encode_header
 from builder.oci.mediatypes import layer_media_type
 from builder.oci.models import Descriptor
 
@@ -102,8 +102,8 @@ class _TarStream:
         self.size += len(data)
         self._out.write(data)
 
-    def add(self, info: tarfile.TarInfo, source: Path | None = None) -> None:
-        self.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+    def add(self, info: TarEntry, source: Path | None = None) -> None:
+        self.write(encode_header(info))
         if info.size == 0 or source is None:
             return
         remaining = info.size
@@ -124,16 +124,21 @@ class _TarStream:
         self.write(b"\0" * 1024)
 
 
-def _xattrs(path: Path) -> dict[str, str]:
+def _xattrs(path: Path) -> dict[str, bytes]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
         return {}
     return {
-        "SCHILY.xattr." + n: os.getxattr(path, n, follow_symlinks=False).decode("utf-8", "surrogateescape")
-        for n in sorted(names)
+        n: os.getxattr(path, n, follow_symlinks=False)
+        for n in names
         if not n.startswith(SKIPPED_XATTR_PREFIXES)
     }
+
+
+def _entry(name: str, kind: bytes, mode: int, mtime: int) -> TarEntry:
+    return TarEntry(name=name, type=kind, size=0, mode=mode, uid=0, gid=0, mtime=mtime,
+                    linkname="", devmajor=0, devminor=0)
 
 
 class _InfoMaker:
@@ -145,32 +150,23 @@ class _InfoMaker:
         t = int(value)
         return min(t, self.epoch) if self.epoch is not None else t
 
-    def marker(self, name: str) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        info.mode = 0
-        info.mtime = self.epoch if self.epoch is not None else 0
-        info.uname = info.gname = ""
-        return info
+    def marker(self, name: str) -> TarEntry:
+        return _entry(name, REG, 0, self.epoch if self.epoch is not None else 0)
 
-    def of(self, entry: _Entry) -> tuple[tarfile.TarInfo, Path | None]:
+    def of(self, entry: _Entry) -> tuple[TarEntry, Path | None]:
         change = entry.change
-        info = tarfile.TarInfo(entry.name)
-        info.uname = info.gname = ""
         data: Path | None = None
         if change.source is None:
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            info.mtime = self.epoch if self.epoch is not None else 0
+            info = _entry(entry.name, DIR, 0o755, self.epoch if self.epoch is not None else 0)
         else:
             st = os.lstat(change.source)
-            info.mode = stat.S_IMODE(st.st_mode)
-            info.uid, info.gid = st.st_uid, st.st_gid
-            info.mtime = self.mtime(st.st_mtime)
             mode = st.st_mode
+            info = _entry(entry.name, REG, stat.S_IMODE(mode), self.mtime(st.st_mtime))
+            info.uid, info.gid = st.st_uid, st.st_gid
             if stat.S_ISREG(mode):
                 key = (st.st_dev, st.st_ino)
                 if st.st_nlink > 1 and key in self.links:
-                    info.type = tarfile.LNKTYPE
+                    info.type = LNK
                     info.linkname = self.links[key]
                 else:
                     if st.st_nlink > 1:
@@ -178,18 +174,18 @@ class _InfoMaker:
                     info.size = st.st_size
                     data = change.source
             elif stat.S_ISDIR(mode):
-                info.type = tarfile.DIRTYPE
+                info.type = DIR
             elif stat.S_ISLNK(mode):
-                info.type = tarfile.SYMTYPE
+                info.type = SYM
                 info.linkname = os.readlink(change.source)
             elif stat.S_ISFIFO(mode):
-                info.type = tarfile.FIFOTYPE
+                info.type = FIFO
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+                info.type = CHR if stat.S_ISCHR(mode) else BLK
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             else:
                 raise LayerError(f"{change.source}: sockets cannot be stored in a layer")
-            info.pax_headers = _xattrs(change.source)
+            info.xattrs = _xattrs(change.source)
         if change.uid is not None:
             info.uid = change.uid
         if change.gid is not None:

@@ -37,7 +37,7 @@ from typing import BinaryIO
 from builder.errors import DigestMismatchError, LayerError
 from builder.fs.compression import open_layer_tar
 from builder.fs.paths import RootDir, remove_tree, split_name
-from builder.fs.tarreader import TarEntry, read_entries
+from builder.fs.tarformat import TarEntry, read_entries
 
 log = logging.getLogger(__name__)
 

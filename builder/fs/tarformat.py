@@ -1,4 +1,9 @@
-"""A lean streaming tar reader for layer unpacking (ustar, PAX, GNU long names).
+"""The tar format, lean: a streaming reader for unpacking and a header encoder for writing.
+
+`encode_header(entry) -> bytes` gives the header block(s) of a `TarEntry`: ustar, preceded by
+a PAX record block when a name or link is longer than 100 bytes or not ASCII, a number does
+not fit its octal field, or xattrs are present (`SCHILY.xattr.NAME`, values raw, keys sorted).
+The output is a pure function of the entry: no user/group names, no atime/ctime.
 
 `read_entries(stream) -> Iterator[TarEntry]` yields one entry per member; while an entry is
 current, `entry.read(n)` returns its data (the reader skips what the consumer leaves unread).
@@ -217,6 +222,59 @@ class _Reader:
             self._start_data(size if kind in (REG, AREG, CONT) else 0)
             pax, long_name, long_link = {}, None, None
             yield entry
+
+
+_OCTAL_LIMITS = {8: 8**7, 12: 8**11}
+
+
+def _octal(value: int, width: int) -> bytes:
+    return b"%0*o\0" % (width - 1, value)
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    body = b" " + key + b"=" + value + b"\n"
+    length = len(body) + 1
+    while len(str(length).encode()) + len(body) != length:
+        length = len(str(length).encode()) + len(body)
+    return str(length).encode() + body
+
+
+def _ustar(name: bytes, kind: bytes, mode: int, uid: int, gid: int, size: int, mtime: int,
+           link: bytes, devmajor: int, devminor: int) -> bytes:
+    header = b"".join((
+        name[:100].ljust(100, b"\0"), _octal(mode, 8), _octal(uid, 8), _octal(gid, 8),
+        _octal(size, 12), _octal(mtime, 12), b"        ", kind, link[:100].ljust(100, b"\0"),
+        b"ustar\x0000", b"\0" * 64, _octal(devmajor, 8), _octal(devminor, 8), b"\0" * 167,
+    ))
+    checksum = b"%06o\0 " % sum(header)
+    return header[:148] + checksum + header[156:]
+
+
+def encode_header(entry: TarEntry) -> bytes:
+    name = entry.name.encode("utf-8", "surrogateescape")
+    link = entry.linkname.encode("utf-8", "surrogateescape")
+    mtime = max(0, int(entry.mtime))
+    records: list[bytes] = []
+    if len(name) > 100 or not name.isascii():
+        records.append(_pax_record(b"path", name))
+    if len(link) > 100 or not link.isascii():
+        records.append(_pax_record(b"linkpath", link))
+    numbers = {"uid": (entry.uid, 8), "gid": (entry.gid, 8), "size": (entry.size, 12), "mtime": (mtime, 12)}
+    fitting = {}
+    for key, (value, width) in numbers.items():
+        if value >= _OCTAL_LIMITS[width]:
+            records.append(_pax_record(key.encode(), str(value).encode()))
+            value = 0
+        fitting[key] = value
+    for key in sorted(entry.xattrs):
+        records.append(_pax_record(b"SCHILY.xattr." + key.encode("utf-8", "surrogateescape"), entry.xattrs[key]))
+    main = _ustar(name, entry.type, entry.mode & 0o7777, fitting["uid"], fitting["gid"], fitting["size"],
+                  fitting["mtime"], link, entry.devmajor, entry.devminor)
+    if not records:
+        return main
+    pax = b"".join(records)
+    pax_header = _ustar(b"././@PaxHeader", PAX, 0o644, 0, 0, len(pax), 0, b"", 0, 0)
+    return pax_header + pax + b"\0" * (-len(pax) % BLOCK) + main
 
 
 def read_entries(stream: BinaryIO) -> Iterator[TarEntry]:

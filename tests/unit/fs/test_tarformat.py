@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.errors import LayerError
-from builder.fs.tarreader import read_entries
+from builder.fs.tarformat import read_entries
 
 NAMES = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\0"), min_size=1, max_size=60)
 PATHS = st.lists(NAMES, min_size=1, max_size=6).map("/".join).filter(lambda p: p not in (".", ".."))
@@ -94,3 +94,28 @@ def test_corrupt_tars_raise_layer_errors():
         ours(good[:900])
     with pytest.raises(LayerError, match="truncated"):
         ours(good[:1536] + b"\x07" * 100)
+
+
+XATTRS = st.dictionaries(st.sampled_from(["user.a", "security.capability", "trusted.x"]), st.binary(max_size=40), max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=PATHS, link=PATHS, uid=st.integers(0, 2**40), size=st.integers(0, 1000),
+    mtime=st.integers(0, 2**40), xattrs=XATTRS, kind=st.sampled_from([b"0", b"2", b"5"]),
+)
+def test_encoded_headers_read_back_the_same_in_tarfile_and_ours(name, link, uid, size, mtime, xattrs, kind):
+    from builder.fs.tarformat import TarEntry, encode_header
+
+    size = size if kind == b"0" else 0
+    entry = TarEntry(name=name, type=kind, size=size, mode=0o2755, uid=uid, gid=uid // 3, mtime=mtime,
+                     linkname=link if kind == b"2" else "", devmajor=0, devminor=0, xattrs=xattrs)
+    data = encode_header(entry) + b"d" * size + b"\0" * (-size % 512) + b"\0" * 1024
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        (m,) = tf.getmembers()
+        got_xattrs = {k[13:]: v.encode("utf-8", "surrogateescape") for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}
+        assert (m.name, m.linkname, m.uid, m.gid, m.size, int(m.mtime), m.mode, got_xattrs) == (
+            name.rstrip("/") if kind == b"5" else name, entry.linkname, uid, uid // 3, size, mtime, 0o2755, xattrs
+        )
+    (back,) = [(e.name, e.uid, e.size, int(e.mtime), e.xattrs) for e in read_entries(io.BytesIO(data))]
+    assert back == (name, uid, size, mtime, xattrs)
