@@ -26,6 +26,7 @@ class Step:
 class Plan:
     warmup: tuple[Step, ...]  # run untimed first (the rebuild workload's first build)
     timed: tuple[Step, ...]
+    result: str  # the reference the timed steps push
     between: bool = False  # wipe the side's local state between warm-up and timed steps
 
 
@@ -74,15 +75,15 @@ class Buildah:
                                                   "--manifest", image])
             push = Step((*self._base(), "manifest", "push", "--quiet", "--all", "--tls-verify=false",
                          image, f"docker://{t.destination(self.name)}"))
-            return Plan((), (build, push))
+            return Plan((), (build, push), t.destination(self.name))
         if t.workload.kind is Kind.REBUILD:
             warm = (self._build(t, True, ["-t", image]),
                     self._push(image, t.destination(self.name, "-warm")))
             timed = (self._build(t, True, ["-t", image]),
                      self._push(image, t.destination(self.name)))
-            return Plan(warm, timed)
-        return Plan((), (self._build(t, False, ["-t", image]),
-                         self._push(image, t.destination(self.name))))
+            return Plan(warm, timed, t.destination(self.name))
+        return Plan((), (self._build(t, False, ["-t", image, *_platform(t, "--platform")]),
+                         self._push(image, t.destination(self.name))), t.destination(self.name))
 
 
 class Ours:
@@ -106,7 +107,8 @@ class Ours:
         extra = ["--cache=true", f"--cache-repo={t.registry}/bench/{t.workload.key}-cache"] if cache else []
         return Step((self.exe, "executor", "--context", str(t.context), "--dockerfile",
                      str(t.context / "Dockerfile"), "--destination", dest,
-                     *self._insecure("executor", t.registry), *args, *extra), self._env())
+                     *_platform(t, "--custom-platform"), *self._insecure("executor", t.registry),
+                     *args, *extra), self._env())
 
     def plan(self, t: Target) -> Plan:
         if t.workload.kind is Kind.MULTI:
@@ -114,10 +116,16 @@ class Ours:
             return Plan((), (Step((self.exe, "build", "--platform", ",".join(t.workload.platforms),
                                    "-t", t.destination(self.name), "-f", str(t.context / "Dockerfile"),
                                    *self._insecure("build", t.registry), *args, str(t.context)),
-                                  self._env()),))
+                                  self._env()),), t.destination(self.name))
         if t.workload.kind is Kind.REBUILD:
             # A CI runner starts empty: the timed rebuild has only the registry cache.
             return Plan((self._executor(t, t.destination(self.name, "-warm"), cache=True),),
-                        (self._executor(t, t.destination(self.name), cache=True),), between=True)
-        return Plan((), (self._executor(t, t.destination(self.name), cache=False),))
+                        (self._executor(t, t.destination(self.name), cache=True),),
+                        t.destination(self.name), between=True)
+        return Plan((), (self._executor(t, t.destination(self.name), cache=False),),
+                    t.destination(self.name))
 
+
+def _platform(t: Target, flag: str) -> list[str]:
+    """The platform flag for a single-platform build that is not the host's."""
+    return [flag, t.workload.platforms[0]] if t.workload.emulated else []

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench import verify
 from bench.host import ensure_arm64_emulation, ensure_tools, remove_tree
 from bench.images import BaseImages
 from bench.measure import Measurement, measure
 from bench.registry import LocalRegistry
 from bench.results import RunResult, SideResult, SuiteResult, WorkloadResult
 from bench.sides import Buildah, Ours, Plan, Step, Target
-from bench.workloads import Kind, Workload
+from bench.workloads import Workload
 
 STEP_TIMEOUT_S = 900
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +69,9 @@ def _run_once(side: Buildah | Ours, plan: Plan, target: Target, registry: LocalR
         before = registry.traffic()
         measured = _run_steps(plan.timed, log)
         traffic = registry.traffic() - before
+        wrong = verify.problem(plan.result, target.workload.platforms)
+        if wrong:
+            raise _StepFailed(f"wrong result: {wrong}")
     finally:
         remove_tree(side.work)
     return RunResult(
@@ -135,7 +139,7 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
 
 def run_suite(opts: Options) -> SuiteResult:
     ensure_tools()
-    if any(w.kind is Kind.MULTI for w in opts.workloads):
+    if any(w.emulated for w in opts.workloads):
         ensure_arm64_emulation()
     opts.logs.mkdir(parents=True, exist_ok=True)
     base = BaseImages(opts.cache)

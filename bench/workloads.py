@@ -32,6 +32,10 @@ class Workload:
     anchor: Anchor = Anchor()
     generate: Callable[[Path], None] = field(default=lambda ctx: None, compare=False)
 
+    @property
+    def emulated(self) -> bool:
+        return any(not p.startswith("linux/amd64") for p in self.platforms)
+
     def prepare_context(self, dest: Path) -> Path:
         """A fresh context dir: the static files of bench/workloads/<dir> plus generated ones."""
         if dest.exists():
@@ -64,6 +68,9 @@ def _args_context(ctx: Path) -> None:
 WORKLOADS: tuple[Workload, ...] = (
     Workload(key="w1", title="w1 small", directory="w1_small", generate=_small_context,
              anchor=Anchor(kaniko_s=0.22, kaniko_rss_mib=49, buildah_s=1.91)),
+    Workload(key="w1-arm64", title="w1 small, linux/arm64 (QEMU)", directory="w1_small",
+             generate=_small_context, platforms=("linux/arm64",),
+             anchor=Anchor(kaniko_s=0.27, kaniko_rss_mib=49)),
     Workload(key="w2", title="w2 big-base touch", directory="w2_big_base_touch",
              anchor=Anchor(kaniko_s=1.94, kaniko_rss_mib=61, buildah_s=3.81)),
     Workload(key="w3", title="w3 multi-stage", directory="w3_multistage",
