@@ -9,9 +9,7 @@ Public API (import from the submodules; this package imports nothing heavy):
 - `builder.fs.walk`: `WalkSnapshot(root, ignore, full=False)` — records a metadata index at
   creation; `changes() -> list[Change]` compares and re-records (fallback when overlayfs
   cannot be mounted).
-- `builder.fs.stubs`: `create_mount_stubs(root, targets) -> MountStubs` / `MountStubs.remove()`
-  — mountpoints the sandbox needs, created before a step and removed after it so they never
-  reach a layer.
+- Mountpoint stubs of RUN mounts: see the contract in `builder.fs.overlay`'s docstring.
 - `builder.fs.changes`: `Change(path, kind, source, uid, gid, mode)`, `ChangeKind`,
   `DEFAULT_IGNORES`.
 - `builder.fs.layer`: `write_layer(changes, store, compression, level, source_date_epoch,
@@ -19,6 +17,10 @@ Public API (import from the submodules; this package imports nothing heavy):
   `copy_changes([CopyItem(source, dest, uid, gid, mode)]) -> list[Change]` for COPY layers;
   `write_tar(changes, out)` for an uncompressed stream.
 - `builder.fs.compression`: `open_layer_tar(path, media_type)`, `compressor(sink, kind, level)`.
+- `builder.fs.paths`: `RootDir` (chroot-like resolution inside a root), `real_path`,
+  `remove_tree`; `builder.fs.tarformat`: the tar reader/header encoder the above use.
+- `builder.fs.unpack.unpack_tar(stream, root, mode=...)`: unpack an uncompressed tar stream
+  (build contexts, ADD archives) with the same safety.
 
 A RUN step with overlay, in short::
 
@@ -26,10 +28,8 @@ A RUN step with overlay, in short::
               for l in reversed(base_layers)]          # top first
     snap = OverlaySnapshot(previous_uppers[::-1] + lowers, scratch_dir)
     root = snap.mount()
-    stubs = create_mount_stubs(root, [MountTarget("/etc/resolv.conf", is_dir=False), ...])
-    ... run the step in root with its bind mounts ...   (unmount them first)
-    stubs.remove()
-    changes = snap.changes(ignore=DEFAULT_IGNORES + tuple(secret_and_cache_targets))
-    layer = write_layer(changes, store, compression="gzip")
+    ... run the step in root (the sandbox creates and removes its mountpoint stubs) ...
     snap.unmount()
+    changes = snap.changes(ignore=DEFAULT_IGNORES + mount_targets)
+    layer = write_layer(changes, store, compression="gzip")   # snap.upper: next step's lower
 """

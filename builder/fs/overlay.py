@@ -11,9 +11,16 @@ API:
 
 Conversion: an overlay whiteout (0/0 char device) becomes DELETE, a directory with
 `trusted.overlay.opaque=y` becomes OPAQUE. A directory overlay merely copied up (same mode,
-owner, mtime and xattrs as in the lower dir) and with no captured change below it is dropped,
-so a mountpoint stub that was created and removed again (see `builder.fs.stubs`) leaves no
-trace. Mount options: `index=off,metacopy=off,redirect_dir=off,xino=off` — every changed file
+owner, mtime and xattrs as in the lower dir) and with no captured change below it is dropped.
+
+Mountpoint stubs (the contract with `builder.sandbox`): to bind-mount /etc/resolv.conf,
+/etc/hosts, secrets or cache dirs, the sandbox creates the mountpoints the image lacks in the
+merged root, which writes them (and copies up their parents) into the upper dir. So the
+sandbox removes every stub it created after the step (if still its own, empty) and puts the
+parents' mtimes back; the caller passes the mount targets (plus DEFAULT_IGNORES) as `ignore`,
+so nothing at or below a target is captured even if non-empty; and the rule above drops the
+parents that were only copied up. A step's real change in such a parent is still captured.
+Targets that already exist in the image are mounted over without touching the upper dir. Mount options: `index=off,metacopy=off,redirect_dir=off,xino=off` — every changed file
 is fully copied up and a renamed directory is copied, never a redirect we could not express
 in a layer. The lowerdir option is limited to one page, so lower dirs are passed as
 `/proc/self/fd/N` of descriptors we hold (17 bytes each, ~200 lowers fit).
