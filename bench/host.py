@@ -14,7 +14,6 @@ APT_TOOLS = {
     "debootstrap": "debootstrap",
     "qemu-aarch64-static": "qemu-user-static",
     "pigz": "pigz",
-    "busybox": "busybox-static",
 }
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
