@@ -253,7 +253,6 @@ def mount_dev(dev: str) -> None:
     os.mkdir(os.path.join(dev, "shm"), 0o1777)
     mount("shm", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
           "mode=1777,size=65536k")  # fmt: skip
-    os.mkdir(os.path.join(dev, "mqueue"), 0o755)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):  # fmt: skip
         os.symlink(target, os.path.join(dev, name))
