@@ -9,6 +9,10 @@ API:
   the temp file into place and returns the digest. Leaving the block without commit discards it.
 - `BlobStore.ingest(chunks, desc) -> Path`: store a stream of chunks under `desc.digest`,
   verifying digest and size; a concurrent ingest of the same blob waits and reuses the result.
+
+Two lock files per blob: `blob-HEX.lock` carries leases (shared) and is taken exclusively only
+by the pruner; `blob-HEX.write` serialises writers. Keeping them apart means a build that holds
+a lease on a blob can ingest it again without waiting on itself.
 """
 
 from __future__ import annotations
@@ -93,13 +97,18 @@ class BlobStore:
     def lock_file(self, digest: str) -> Path:
         return self.lock_dir / f"blob-{hex_of(digest)}.lock"
 
+    def write_lock_file(self, digest: str) -> Path:
+        return self.lock_dir / f"blob-{hex_of(digest)}.write"
+
     def has(self, digest: str) -> bool:
         return self.blob_file(digest).is_file()
 
     def path(self, digest: str) -> Path:
         path = self.blob_file(digest)
-        self._leases.take(self.lock_file(digest))
         if not path.is_file():
+            raise StoreError(f"blob {digest} is not in the store at {self.dir}")
+        self._leases.take(self.lock_file(digest))
+        if not path.is_file():  # pruned between the check and the lease
             raise StoreError(f"blob {digest} is not in the store at {self.dir}")
         os.utime(path)
         return path
@@ -111,7 +120,7 @@ class BlobStore:
         return BlobWriter(self)
 
     def ingest(self, chunks: Iterable[bytes], desc: "Descriptor") -> Path:
-        with FileLock(self.lock_file(desc.digest)):
+        with FileLock(self.write_lock_file(desc.digest)):
             if not self.has(desc.digest):
                 with self.writer() as w:
                     for chunk in chunks:

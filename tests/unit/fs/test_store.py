@@ -37,6 +37,14 @@ def test_ingest_verifies_and_leaves_nothing_on_mismatch(tmp_path):
             store.blobs.path(bad.digest)
 
 
+@pytest.mark.timeout(60)
+def test_a_leased_blob_can_be_ingested_again(tmp_path):
+    with Store(tmp_path) as store:
+        desc = desc_of(b"layer")
+        leased = store.blobs.ingest(iter([b"layer"]), desc)
+        assert store.blobs.ingest(iter([b"layer"]), desc) == leased
+
+
 def test_writer_discards_unless_committed(tmp_path):
     with Store(tmp_path) as store:
         with store.blobs.writer() as w:
