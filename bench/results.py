@@ -99,6 +99,7 @@ class SuiteResult(_Frozen):
     quick: bool
     load_before: float  # 1-minute load average: other work on the machine skews both sides
     load_after: float
+    ours_startup_s: float | None = None  # `multiarch executor --help`, median of 5
     workloads: tuple[WorkloadResult, ...]
 
 
@@ -153,6 +154,8 @@ def render_markdown(result: SuiteResult) -> str:
         f"- storage: {result.storage}",
         f"- load average (1 min) before / after: {result.load_before:.2f} / {result.load_after:.2f}",
         f"- runs per workload: {result.runs}{' (quick)' if result.quick else ''}, alternating sides",
+        f"- our start-up (`multiarch executor --help`, median of 5): "
+        f"{_num(result.ours_startup_s and result.ours_startup_s * 1000, 0)} ms",
         "",
         "Wall seconds for build + push to the local registry: median (min–max). Peak RSS in MiB:",
         "whole process tree (sampled every 20 ms) / largest single process (exact). Pushed: MiB",

@@ -6,12 +6,13 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import verify
+from bench import ourcli, verify
 from bench.host import ensure_arm64_emulation, ensure_tools, remove_tree
 from bench.images import BaseImages
 from bench.measure import Measurement, measure
@@ -137,6 +138,13 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
     )
 
 
+def _startup_s() -> float | None:
+    if ourcli.unavailable("executor"):
+        return None
+    return statistics.median(measure([ourcli.executable(), "executor", "--help"]).wall_s
+                             for _ in range(5))
+
+
 def run_suite(opts: Options) -> SuiteResult:
     ensure_tools()
     if any(w.emulated for w in opts.workloads):
@@ -169,5 +177,6 @@ def run_suite(opts: Options) -> SuiteResult:
         quick=opts.quick,
         load_before=load_before,
         load_after=os.getloadavg()[0],
+        ours_startup_s=_startup_s() if opts.ours else None,
         workloads=tuple(results),
     )

@@ -24,6 +24,7 @@ FIXED = {
     "quick": True,
     "load_before": 0.5,
     "load_after": 1.25,
+    "ours_startup_s": 0.123,
     "workloads": [
         {"key": "w1", "title": "w1 small", "anchor": {"kaniko_s": 0.24, "kaniko_rss_mib": 49, "buildah_s": 2.0}, "sides": [
             {"side": "ours", "commands": ["multiarch executor --context c"],
@@ -62,6 +63,7 @@ def test_unavailable_side_is_reported_not_skipped() -> None:
     assert row[8] == "49"
     assert "- w1 buildah: `buildah push x`" in table
     assert "before / after: 0.50 / 1.25" in table
+    assert "median of 5): 123 ms" in table
 
 
 def test_json_round_trip_is_lossless() -> None:
