@@ -20,7 +20,7 @@ from builder.oci.digest import VerifyingReader, check_digest
 from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
 from builder.reference import Reference
-from builder.registry.connection import HostConnection
+from builder.registry.connection import HostConnection, transport_error
 from builder.registry.credentials import canonical_host
 from builder.registry.options import RegistryOptions
 from builder.registry.uploads import BlobUpload
@@ -93,6 +93,9 @@ class RegistryClient:
         scopes = (pull_scope(ref.repository),)
 
         def read(conn: HostConnection) -> RawManifest:
+            return conn.read(what, lambda: read_once(conn))
+
+        def read_once(conn: HostConnection) -> RawManifest:
             response = conn.send(
                 "GET",
                 f"/v2/{ref.repository}/manifests/{ref.identifier}",
@@ -201,10 +204,10 @@ class RegistryClient:
                         received += len(chunk)
                         yield chunk
                     return
-                except httpx.TransportError:
+                except httpx.TransportError as err:
                     breaks += 1
                     if breaks >= self.options.retry.attempts:
-                        raise
+                        raise transport_error(conn.host, err) from None
                     current.close()
                     current = fetch(conn, received)
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import tenacity
@@ -34,6 +35,7 @@ MAX_REDIRECTS = 5
 
 Content = bytes | Iterable[bytes]
 ContentFactory = Callable[[], Content]
+T = TypeVar("T")
 
 
 def ssl_context(host: str, options: RegistryOptions) -> ssl.SSLContext:
@@ -137,6 +139,24 @@ def retrying(policy: RetryPolicy, what: str) -> tenacity.Retrying:
     )
 
 
+def retrying_body(policy: RetryPolicy, what: str) -> tenacity.Retrying:
+    """For a read whose body breaks after the status arrived (send() has retried the
+    request itself): the whole request and read are repeated."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if state.outcome is not None:
+            err = state.outcome.exception()
+            log.warning("%s: %s: %s; retry %d", what, type(err).__name__, err, state.attempt_number)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.max_seconds),
+        wait=tenacity.wait_random_exponential(multiplier=policy.initial_delay, max=policy.max_delay),
+        retry=tenacity.retry_if_exception(_retryable_error),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
 class HostConnection:
     """Everything about talking to one registry host. Thread-safe."""
 
@@ -184,6 +204,14 @@ class HostConnection:
             self.auth.learn(response)
         return base
 
+    def read(self, what: str, read_once: Callable[[], T]) -> T:
+        """`read_once()` (a send() and the read of its streamed body), repeated when the
+        body breaks off; a lasting failure becomes our error."""
+        try:
+            return retrying_body(self.options.retry, what)(read_once)
+        except httpx.HTTPError as err:
+            raise transport_error(self.host, err) from None
+
     def url(self, path: str) -> str:
         return path if "://" in path else f"{self.base_url}{path}"
 
@@ -216,7 +244,10 @@ class HostConnection:
         """Return `response` if its status is in `ok`, else raise the matching error."""
         if response.status_code in ok:
             return response
-        response.read()
+        try:
+            response.read()
+        except httpx.TransportError:
+            pass  # the error body is only a detail; the status says enough
         response.close()
         raise registry_error(response, what, scopes=scopes, credential_source=self.auth.credential_source)
 
