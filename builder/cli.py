@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from builder.errors import MultiarchError, UsageError
+from builder.errors import UsageError
 from builder.options import (
     Compression,
     ExecutorOptions,
@@ -109,12 +109,10 @@ def executor(**flags: object) -> None:
     if options.check:
         check(options)
         return
-    try:
-        from builder.build import run_executor  # type: ignore[attr-defined]
-    except ImportError:
-        raise MultiarchError(
-            "building is not available yet", "use --check to validate the Dockerfile"
-        ) from None
+    from builder.build import run_executor
+    from builder.log import setup_logging
+
+    setup_logging(options.verbosity.value, "json" if options.log_format.value == "json" else "text")
     run_executor(options)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from builder.build.image import Layer, Rootfs
 from builder.errors import BuildError
@@ -27,7 +28,10 @@ class BaseImage:
     rootfs: Rootfs
 
 
-def pull_base(name: str, platform: Platform, store: Store, ctx: TransportContext) -> BaseImage:
+def pull_base(
+    name: str, platform: Platform, store: Store, ctx: TransportContext, *, extract: bool = True
+) -> BaseImage:
+    """`extract`: also unpack each layer into the extracted-layer cache (overlay builds)."""
     source = open_source(name, ctx)
     try:
         resolved = resolve_image(source, platform)
@@ -38,16 +42,18 @@ def pull_base(name: str, platform: Platform, store: Store, ctx: TransportContext
                 f"{name}: image has {len(layers)} layers but its config lists {len(diff_ids)} diff_ids"
             )
         with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
-            dirs = list(pool.map(lambda pair: _fetch(source, store, *pair), zip(layers, diff_ids)))
+            dirs = list(pool.map(lambda pair: _fetch(source, store, *pair, extract), zip(layers, diff_ids)))
         rootfs = Rootfs(tuple(Layer(d, i, p) for d, i, p in zip(layers, diff_ids, dirs)))
         return BaseImage(name, resolved.raw.digest, resolved.config, rootfs)
     finally:
         source.close()
 
 
-def _fetch(source: ImageSource, store: Store, desc: Descriptor, diff_id: str):
+def _fetch(source: ImageSource, store: Store, desc: Descriptor, diff_id: str, extract: bool) -> Path | None:
     if not store.blobs.has(desc.digest):
         log.debug("pulling %s", desc.digest)
         with source.open_blob(desc) as chunks:
             store.blobs.ingest(chunks, desc)
+    if not extract:
+        return None
     return store.layers.get_or_extract(diff_id, store.blobs.path(desc.digest), desc.media_type)

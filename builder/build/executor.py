@@ -21,7 +21,8 @@ from builder.transports import TransportContext
 
 log = logging.getLogger(__name__)
 
-_CACHE_FLAGS = ("cache", "cache_repo")
+# MULTIARCH_SNAPSHOTTER=overlay|walk forces one (default: overlay when it can be mounted).
+_OVERLAY_OVERRIDE = {"overlay": True, "walk": False}
 
 
 def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> BuildReport:
@@ -29,7 +30,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     from builder.build.context import prepared_context
     from builder.build.output import BuiltImageSource, write_digest_files, write_outputs, write_report
     from builder.build.session import BuildSession
-    from builder.build.snapshot import LayerOptions, Snapshotter
+    from builder.build.snapshot import LayerOptions, make_snapshotter
     from builder.build.stage import StageExecutor
     from builder.build.steps import secret_values
     from builder.dockerfile import parse_dockerfile, plan_build
@@ -45,7 +46,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     epoch = _epoch(options)
     store = default_store()
     scratch = store.tmp_dir / f"build-{uuid.uuid4().hex[:12]}"
-    ctx = TransportContext(_registry_options(options))
+    ctx = TransportContext()
     try:
         with prepared_context(options.context, scratch / "context") as context_dir:
             dockerfile_path = _dockerfile_path(options, context_dir)
@@ -53,7 +54,8 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
             plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
             for warning in plan.warnings:
                 log.warning("warning: %s", warning)
-            snapshotter = Snapshotter(
+            ctx.registry_options = _registry_options(options, _pull_hosts(plan))
+            snapshotter = make_snapshotter(
                 scratch / "steps",
                 store,
                 LayerOptions(
@@ -62,6 +64,8 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                     source_date_epoch=int(epoch.timestamp()) if epoch else None,
                     ignore_paths=tuple(options.ignore_paths),
                 ),
+                overlay=_OVERLAY_OVERRIDE.get(os.environ.get("MULTIARCH_SNAPSHOTTER", "")),
+                full=options.snapshot_mode.value == "full",
             )
             session = BuildSession(
                 store=store,
@@ -130,6 +134,8 @@ def _check_options(options: ExecutorOptions) -> None:
             "--cache and --cache-repo are not yet supported",
             "build without them; layer caching is coming (issue 7)",
         )
+    if options.single_snapshot:
+        raise UsageError("--single-snapshot is not yet supported", "build without it: each step is its own layer")
     if not options.destinations and not options.no_push and not (options.tar_path or options.oci_layout_path):
         raise UsageError(
             "no --destination given",
@@ -160,14 +166,39 @@ def _epoch(options: ExecutorOptions) -> datetime | None:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-def _registry_options(options: ExecutorOptions) -> RegistryOptions:
+def _pull_hosts(plan) -> set[str]:  # type: ignore[no-untyped-def]
+    """Registries the plan pulls from (FROM images and COPY --from / mount from= images)."""
+    from builder.dockerfile import BaseKind
+    from builder.errors import MultiarchError
+    from builder.transports import parse_location
+
+    names = {s.base.name for s in plan.stages if s.base.kind is BaseKind.IMAGE}
+    for stage in plan.stages:
+        for step in stage.steps:
+            ref = getattr(step.expanded, "from_", None)
+            if ref and plan.resolve_from(ref) is None:
+                names.add(ref)
+    hosts = set()
+    for name in names:
+        try:
+            location = parse_location(name)
+        except MultiarchError:
+            continue
+        if location.reference is not None and location.kind == "docker":
+            hosts.add(location.reference.registry)
+    return hosts
+
+
+def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> RegistryOptions:
     from builder.reference import parse_reference
 
     push_hosts = {parse_reference(d).registry for d in options.destinations}
-    insecure = set(options.insecure_registries) | (push_hosts if options.insecure else set())
-    skip_verify = set(options.skip_tls_verify_registries) | (push_hosts if options.skip_tls_verify else set())
-    if options.insecure_pull or options.skip_tls_verify_pull:
-        log.debug("pull flags apply to every registry pulled from")
+    insecure = set(options.insecure_registries)
+    insecure |= push_hosts if options.insecure else set()
+    insecure |= pull_hosts if options.insecure_pull else set()
+    skip_verify = set(options.skip_tls_verify_registries)
+    skip_verify |= push_hosts if options.skip_tls_verify else set()
+    skip_verify |= pull_hosts if options.skip_tls_verify_pull else set()
     return RegistryOptions(
         insecure=frozenset(insecure),
         skip_verify=frozenset(skip_verify),

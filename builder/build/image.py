@@ -15,8 +15,9 @@ from builder.oci.raw import RawManifest
 class Layer:
     descriptor: Descriptor
     diff_id: str
-    directory: Path
-    """The layer's files (overlay whiteouts), usable as a read-only lower dir."""
+    directory: Path | None
+    """The layer's files (overlay whiteouts), usable as a read-only lower dir; None when
+    the build runs without overlayfs (walk snapshots)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class Rootfs:
 
     @property
     def lowers_top_first(self) -> list[Path]:
-        return [layer.directory for layer in reversed(self.layers)]
+        dirs = [layer.directory for layer in reversed(self.layers)]
+        assert all(d is not None for d in dirs), "layer not extracted for overlay use"
+        return dirs  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

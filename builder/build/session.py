@@ -13,7 +13,7 @@ from builder.build.image import Rootfs
 from builder.build.imageconfig import ImageState
 from builder.build.progress import Progress
 from builder.build.report import StepReport
-from builder.build.snapshot import MountedView, Snapshotter
+from builder.build.snapshot import Snapshotter
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform
@@ -48,25 +48,21 @@ class BuildSession:
     stages: dict[int, StageResult] = field(default_factory=dict)
     steps: list[StepReport] = field(default_factory=list)
     _bases: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
-    _views: dict[tuple[Path, ...], MountedView] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def base_image(self, name: str, platform: Platform) -> BaseImage:
         key = (name, format_platform(platform))
         with self._lock:
             if key not in self._bases:
-                self._bases[key] = pull_base(name, platform, self.store, self.transport)
+                self._bases[key] = pull_base(
+                    name, platform, self.store, self.transport, extract=self.snapshotter.uses_overlay
+                )
             return self._bases[key]
 
     def view(self, rootfs: Rootfs) -> Path:
-        """A mounted read-only-in-spirit view of a finished filesystem (COPY --from, bind)."""
+        """A finished filesystem to read from (COPY --from, RUN --mount from=)."""
         with self._lock:
-            token = tuple(rootfs.lowers_top_first)
-            if token not in self._views:
-                self._views[token] = self.snapshotter.view(rootfs)
-            return self._views[token].root
+            return self.snapshotter.view(rootfs)
 
     def close(self) -> None:
-        for view in self._views.values():
-            view.close()
-        self._views.clear()
+        self.snapshotter.close_views()

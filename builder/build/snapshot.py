@@ -1,23 +1,30 @@
-"""One filesystem-changing step: mount the stage's layers under a fresh overlay upper, let
-the step work in the merged root, then turn the upper dir into a layer.
+"""One filesystem-changing step: give the step a root to work in, then turn what it changed
+into a layer. Two ways, same result (the fs engine tests that both give the same changes):
 
-The upper dir is kept as the new layer's directory, so the next step stacks it as a lower
-dir: nothing is copied or extracted between steps, and a step costs what it changed.
+- `OverlaySnapshotter`: the stage's layers are stacked as overlay lower dirs under a fresh
+  upper dir; the upper dir is the change and is kept as the new layer's directory, so the
+  next step stacks it in turn. Nothing is copied between steps; a step costs what it changed.
+- `WalkSnapshotter`: where overlayfs cannot be mounted (unprivileged containers): the layers
+  are unpacked into one directory per filesystem state, the step changes it in place, and a
+  metadata walk finds what changed (kaniko's way; cost follows the size of the root).
 """
 
 from __future__ import annotations
 
 import itertools
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.build.image import Layer, Rootfs
-from builder.fs.changes import DEFAULT_IGNORES
+from builder.fs.changes import DEFAULT_IGNORES, Change, is_ignored, normalize_ignores
 from builder.fs.layer import write_layer
-from builder.fs.overlay import OverlaySnapshot
 from builder.store import Store
+
+StepAction = Callable[[Path], Iterable[str]]
+"""Works in the root it is given; returns image paths to leave out (its mount targets)."""
 
 
 @dataclass(frozen=True)
@@ -29,41 +36,28 @@ class LayerOptions:
     """--ignore-path: image paths RUN steps never capture."""
 
 
-class Snapshotter:
-    """Owns the scratch directory of one build; every step gets its own subdirectory."""
+class _Base:
+    uses_overlay = True
 
     def __init__(self, scratch: Path, store: Store, options: LayerOptions) -> None:
         self.scratch = scratch
         self.store = store
         self.options = options
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
         self.scratch.mkdir(parents=True, exist_ok=True)
 
     def new_dir(self, prefix: str) -> Path:
-        path = self.scratch / f"{prefix}-{next(self._ids)}"
+        with self._lock:
+            path = self.scratch / f"{prefix}-{next(self._ids)}"
         path.mkdir()
         return path
 
-    def step(
-        self,
-        rootfs: Rootfs,
-        action: Callable[[Path], Iterable[str]],
-        *,
-        sandboxed: bool,
-    ) -> Layer | None:
-        """Run `action(merged_root)`; it returns image paths to leave out of the layer (its
-        mount targets). None when the step changed nothing (BuildKit drops empty layers)."""
-        snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir("step"))
-        root = snap.mount()
-        try:
-            ignore = list(action(root))
-        finally:
-            snap.unmount()
-        if sandboxed:
-            ignore.extend(DEFAULT_IGNORES + self.options.ignore_paths)
-        changes = snap.changes(ignore=ignore)
+    def _ignores(self, returned: list[str], sandboxed: bool) -> list[str]:
+        return returned + (list(DEFAULT_IGNORES + self.options.ignore_paths) if sandboxed else [])
+
+    def _write(self, changes: list[Change], directory: Path | None) -> Layer | None:
         if not changes:
-            shutil.rmtree(snap.scratch, ignore_errors=True)
             return None
         result = write_layer(
             changes,
@@ -72,22 +66,111 @@ class Snapshotter:
             level=self.options.level,
             source_date_epoch=self.options.source_date_epoch,
         )
-        return Layer(result.descriptor, result.diff_id, snap.upper)
-
-    def view(self, rootfs: Rootfs) -> "MountedView":
-        """A mounted, throwaway-writable view of a finished stage (COPY --from, bind mounts)."""
-        snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir("view"))
-        snap.mount()
-        return MountedView(snap)
+        return Layer(result.descriptor, result.diff_id, directory)
 
     def cleanup(self) -> None:
+        self.close_views()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def close_views(self) -> None:
+        pass
 
-class MountedView:
-    def __init__(self, snap: OverlaySnapshot) -> None:
-        self._snap = snap
-        self.root = snap.merged
 
-    def close(self) -> None:
-        self._snap.unmount()
+class OverlaySnapshotter(_Base):
+    def __init__(self, scratch: Path, store: Store, options: LayerOptions) -> None:
+        super().__init__(scratch, store, options)
+        self._views: dict[tuple[Path, ...], object] = {}
+
+    def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
+        """None when the step changed nothing (BuildKit drops empty layers)."""
+        from builder.fs.overlay import OverlaySnapshot
+
+        snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir("step"))
+        root = snap.mount()
+        try:
+            returned = list(action(root))
+        finally:
+            snap.unmount()
+        layer = self._write(snap.changes(ignore=self._ignores(returned, sandboxed)), snap.upper)
+        if layer is None:
+            shutil.rmtree(snap.scratch, ignore_errors=True)
+        return layer
+
+    def view(self, rootfs: Rootfs) -> Path:
+        """A mounted view of a finished filesystem; writes go to a throwaway upper dir."""
+        from builder.fs.overlay import OverlaySnapshot
+
+        key = tuple(rootfs.lowers_top_first)
+        if key not in self._views:
+            snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir("view"))
+            snap.mount()
+            self._views[key] = snap
+        return self._views[key].merged  # type: ignore[attr-defined]
+
+    def close_views(self) -> None:
+        for snap in self._views.values():
+            snap.unmount()  # type: ignore[attr-defined]
+        self._views.clear()
+
+
+class WalkSnapshotter(_Base):
+    uses_overlay = False
+
+    def __init__(self, scratch: Path, store: Store, options: LayerOptions, *, full: bool = False) -> None:
+        super().__init__(scratch, store, options)
+        self.full = full
+        self._roots: dict[tuple[str, ...], tuple[Path, object]] = {}
+        self._viewed: set[tuple[str, ...]] = set()
+
+    @staticmethod
+    def _key(rootfs: Rootfs) -> tuple[str, ...]:
+        return tuple(layer.descriptor.digest for layer in rootfs.layers)
+
+    def _materialize(self, rootfs: Rootfs) -> Path:
+        from builder.fs.unpack import unpack_layer
+
+        root = self.new_dir("root")
+        for layer in rootfs.layers:
+            unpack_layer(self.store.blobs.path(layer.descriptor.digest), layer.descriptor.media_type, root)
+        return root
+
+    def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
+        from builder.fs.walk import WalkSnapshot
+
+        key = self._key(rootfs)
+        entry = self._roots.pop(key, None) if key not in self._viewed else None
+        if entry is None:
+            root = self._materialize(rootfs)
+            # Sandbox mountpoints are never captured, whatever step comes first on this root.
+            entry = (root, WalkSnapshot(root, self._ignores([], True), full=self.full))
+        root, snap = entry
+        returned = list(action(root))
+        extra = normalize_ignores(returned)
+        changes = [c for c in snap.changes() if not is_ignored(c.path, extra)]  # type: ignore[attr-defined]
+        layer = self._write(changes, None)
+        self._roots[key + ((layer.descriptor.digest,) if layer else ())] = entry
+        return layer
+
+    def view(self, rootfs: Rootfs) -> Path:
+        key = self._key(rootfs)
+        if key not in self._roots:
+            root = self._materialize(rootfs)
+            self._roots[key] = (root, None)
+        self._viewed.add(key)
+        return self._roots[key][0]
+
+
+Snapshotter = OverlaySnapshotter | WalkSnapshotter
+
+
+def make_snapshotter(scratch: Path, store: Store, options: LayerOptions, *, overlay: bool | None = None,
+                     full: bool = False) -> Snapshotter:
+    """Overlay when it can be mounted here (or `overlay` says so), else the walk."""
+    if overlay is None:
+        from builder.fs.overlay import overlay_available
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        overlay = overlay_available(scratch)
+    if overlay:
+        return OverlaySnapshotter(scratch, store, options)
+    return WalkSnapshotter(scratch, store, options, full=full)
