@@ -230,6 +230,10 @@ def mount_at(source: str | None, target: str, fstype: str | None, flags: int, da
 def bind(source: str, target: str, readonly: bool) -> None:
     src_fd = open_path(source)
     try:
+        # A cache dir swapped for a symlink must not bind whatever it points to
+        # (BuildKit CVE-2024-23651).
+        if stat.S_ISLNK(os.fstat(src_fd).st_mode):
+            raise SetupError(f"mount source {source} is a symbolic link: refused")
         mount_at(f"/proc/self/fd/{src_fd}", target, None, MS_BIND | MS_REC)
     finally:
         os.close(src_fd)
@@ -422,7 +426,9 @@ def wait_exit_code(pid: int) -> int:
 
 
 def probe(status_fd: int) -> int:
-    """What this process may do: each capability maps to None (works) or the reason it fails."""
+    """What this process may do: each mode maps to None (works) or the reason it fails.
+    namespace is tried as a step needs it: unshare, then /proc mounted by PID 1 of the new
+    pid namespace (some containers allow the first but not the second)."""
     found: dict[str, str | None] = {}
     try:
         os.chroot("/")
@@ -433,9 +439,18 @@ def probe(status_fd: int) -> int:
     try:
         unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k")
+        os.mkdir(os.path.join(target, "proc"))
+        child = os.fork()
+        if child == 0:
+            try:
+                mount("proc", os.path.join(target, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            except SetupError:
+                os._exit(ctypes.get_errno() or 1)  # the reason, as the exit code
+            os._exit(0)
+        code = wait_exit_code(child)
+        found["namespace"] = f"mount proc: {os.strerror(code)}" if code else None
         umount(target)
-        found["namespace"] = None
     except SetupError as err:
         found["namespace"] = str(err)
     finally:

@@ -125,3 +125,13 @@ def test_failed_setup_leaves_the_root_untouched(root: Path, tmp_path: Path):
         sh(root, "true", cwd="/proc/self/fd/3", mounts=(BindMount(fifo, "/mnt/a/b"),))
     assert tree_state(root) == before
     assert host_mounts_under(root) == []
+
+
+def test_a_mount_source_that_is_a_symlink_is_refused(root: Path, tmp_path: Path):
+    """BuildKit CVE-2024-23651: a cache dir swapped for a symlink to a host path."""
+    (tmp_path / "host-secrets").mkdir()
+    cache = tmp_path / "cache-id"
+    cache.symlink_to(tmp_path / "host-secrets")
+    with pytest.raises(SandboxError, match="symbolic link: refused"):
+        sh(root, "ls /cache", mounts=(BindMount(cache, "/cache"),))
+    assert not (root / "cache").exists()
