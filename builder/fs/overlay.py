@@ -131,27 +131,38 @@ class OverlaySnapshot:
     def __exit__(self, *exc: object) -> None:
         self.unmount()
 
-    def _lower_stat(self, rel: str) -> os.stat_result | None:
+    def _in_lowers(self, rel: str) -> tuple[Path, os.stat_result] | None:
+        """Where `rel` shows through the lower dirs (top first), honouring whiteouts, opaque
+        dirs and non-directories that hide what lies below them."""
+        parts = rel.split("/")
         for lower in self.lowers:
-            try:
-                st = os.lstat(lower / rel)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            hides_below = False
+            for depth in range(1, len(parts) + 1):
+                path = lower.joinpath(*parts[:depth])
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    break
+                if depth == len(parts):
+                    whiteout = stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+                    return None if whiteout else (lower, st)
+                if not stat.S_ISDIR(st.st_mode):
+                    return None
+                hides_below = hides_below or _is_opaque(path)
+            if hides_below:
                 return None
-            return st
         return None
 
     def _same_as_lower(self, rel: str, st: os.stat_result) -> bool:
-        low = self._lower_stat(rel)
-        if low is None or not stat.S_ISDIR(low.st_mode):
+        found = self._in_lowers(rel)
+        if found is None or not stat.S_ISDIR(found[1].st_mode):
             return False
+        lower, low = found
         if (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns) != (
             low.st_mode, low.st_uid, low.st_gid, low.st_mtime_ns
         ):
             return False
-        lower_dir = next(lo for lo in self.lowers if os.path.lexists(lo / rel))
-        return _plain_xattrs(self.upper / rel) == _plain_xattrs(lower_dir / rel)
+        return _plain_xattrs(self.upper / rel) == _plain_xattrs(lower / rel)
 
     def changes(self, ignore: Iterable[str] = DEFAULT_IGNORES) -> list[Change]:
         ignores = normalize_ignores(ignore)

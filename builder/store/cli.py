@@ -50,7 +50,10 @@ def cache() -> None:
 @click.option("--max-size", help="Then remove least recently used until at most this size (e.g. 10G).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Store directory (default: $MULTIARCH_CACHE_DIR or ~/.cache/multiarch).")
 def prune_command(older_than: str | None, max_size: str | None, cache_dir: str | None) -> None:
-    """Remove cached blobs and extracted layers; never what a running build uses."""
+    """Remove cached blobs and extracted layers; never what a running build uses.
+
+    Without options, everything not in use is removed.
+    """
     from builder.store import default_store
     from builder.store.gc import prune
 

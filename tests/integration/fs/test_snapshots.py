@@ -183,3 +183,19 @@ def test_overlay_lower_mode_converts_whiteouts(shm, store, base_layer, overlays)
     assert os.getxattr(lower / "d", "trusted.overlay.opaque") == b"y"
     assert os.getxattr(lower / "usr/bin/tool", "security.capability").startswith(b"\x01")
     assert os.stat(lower / "usr/bin/tool").st_mode & 0o7777 == 0o4755
+
+
+def test_copied_up_dirs_are_compared_with_what_the_lowers_really_show(shm, overlays):
+    bottom, middle = shm / "bottom", shm / "middle"
+    (bottom / "a/b").mkdir(parents=True)
+    (bottom / "o/p").mkdir(parents=True)
+    (middle / "o").mkdir(parents=True)
+    os.setxattr(middle / "o", "trusted.overlay.opaque", b"y")  # hides bottom's o/p
+    os.mknod(middle / "a", 0o600 | 0o020000, os.makedev(0, 0))  # whiteout: hides bottom's a
+    for d in ("a", "a/b", "o/p"):
+        os.utime(bottom / d, ns=(10**18, 10**18))
+    snap = OverlaySnapshot([middle, bottom], shm / "step")
+    overlays.append(snap)
+    snap.mount()
+    assert snap._in_lowers("a/b") is None and snap._in_lowers("o/p") is None
+    assert snap._in_lowers("o")[0] == middle

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builder.fs.changes import Change, ChangeKind
 from builder.fs.layer import CopyItem, copy_changes, write_layer
@@ -141,3 +144,57 @@ def test_copy_into_a_base_resolves_symlinked_parents_and_keeps_their_metadata(tm
     by_path = {c.path: c for c in changes}
     assert list(by_path) == ["etc", "etc/passwd", "usr", "usr/bin", "usr/bin/tool"]
     assert by_path["usr"].source == base / "usr" and by_path["etc"].source is None
+
+
+@pytest.mark.parametrize("compression,tool", [("gzip", ["gzip", "-dc"]), ("gzip", ["pigz", "-dc"]), ("zstd", None)])
+def test_parallel_compression_is_one_standard_stream(tmp_path, compression, tool):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "random").write_bytes(os.urandom(3 << 20))
+    (src / "text").write_bytes(b"compressible line\n" * 300_000)  # several 1 MiB blocks
+    with Store(tmp_path / "store") as store:
+        layer = write_layer(copy_changes([CopyItem(src, "/")]), store, compression=compression)
+    if tool is None:
+        import zstandard
+
+        with open(layer.path, "rb") as f:
+            tar = zstandard.ZstdDecompressor().stream_reader(f).read()
+    else:
+        tar = subprocess.run([*tool, layer.path], capture_output=True, check=True).stdout
+    assert "sha256:" + hashlib.sha256(tar).hexdigest() == layer.diff_id
+    assert layer.descriptor.size < len(tar)
+
+
+TREE_NAMES = st.sampled_from(["a", "b", "c", "été", "x" * 120])
+TREE = st.dictionaries(
+    st.lists(TREE_NAMES, min_size=1, max_size=3).map(tuple),
+    st.one_of(st.binary(max_size=64), st.just(None), st.sampled_from(["->a", "->/b/c"])),
+    max_size=8,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=TREE, mode=st.sampled_from([0o644, 0o4755, 0o2711]))
+def test_any_tree_round_trips(tmp_path_factory, tree, mode):
+    tmp = tmp_path_factory.mktemp("rt")
+    src = tmp / "src"
+    src.mkdir()
+    for parts, content in sorted(tree.items(), key=lambda i: len(i[0])):
+        path = src.joinpath(*parts)
+        if any(p.exists() and not p.is_dir() or p.is_symlink() for p in path.parents if src in p.parents):
+            continue
+        if os.path.lexists(path):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is None:
+            path.mkdir()
+        elif isinstance(content, str):
+            path.symlink_to(content[2:])
+        else:
+            path.write_bytes(content)
+            os.chmod(path, mode)
+    with Store(tmp / "store") as store:
+        layer = write_layer(copy_changes([CopyItem(src, "/")]), store, compression="gzip")
+    out = tmp / "out"
+    unpack_layer(layer.path, layer.descriptor.media_type, out, expect_diff_id=layer.diff_id)
+    assert tree_state(out) == tree_state(src)
