@@ -1,0 +1,47 @@
+"""Where mounting is not allowed (a container without CAP_SYS_ADMIN), simulated for real by
+dropping capabilities from the bounding set with setpriv: auto falls back and says why."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import logging, sys
+from builder.errors import SandboxError
+from builder.sandbox import RunSpec, resolve_isolation, run
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+picked = resolve_isolation("auto")
+try:
+    resolve_isolation("namespace")
+except SandboxError as err:
+    print("refused:", err, "| hint:", err.hint)
+if picked.value == "chroot":
+    code = run(RunSpec(root=sys.argv[1], argv=("/bin/sh", "-c", "id -u; echo x >/dev/null && echo ok"),
+                       env=("PATH=/bin",), uid=1000, gid=1000), "chroot", print)
+    print("exit", code)
+"""
+
+
+def without_caps(caps: str, root: Path) -> list[str]:
+    done = subprocess.run(
+        ["setpriv", "--bounding-set", caps, "--inh-caps", "-all", sys.executable, "-c", SCRIPT, str(root)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_without_sys_admin_auto_uses_chroot_and_it_runs(busybox_rootfs):
+    lines = without_caps("-sys_admin", busybox_rootfs("amd64"))
+    assert lines[0] == "isolation auto: using chroot (no namespaces (unshare: Operation not permitted))"
+    assert lines[1].startswith("refused: --isolation namespace is not possible here")
+    assert "pass --isolation chroot" in lines[1]
+    assert lines[2:] == ["1000", "ok", "exit 0"]
+
+
+def test_without_sys_admin_and_sys_chroot_auto_uses_none(busybox_rootfs):
+    lines = without_caps("-sys_admin,-sys_chroot", busybox_rootfs("amd64"))
+    assert lines[0].startswith("isolation auto: using none (no namespaces")
+    assert "no chroot: Operation not permitted" in lines[0]
