@@ -166,7 +166,8 @@ class Stubs:
         inside_parent = self._inside(parent)
         original = self.parents.get(inside_parent, ((before.st_atime_ns, before.st_mtime_ns), 0))[0]
         self.parents[inside_parent] = (original, os.stat(parent).st_mtime_ns)
-        self.created.append(Stub(self._inside(host_path), os.lstat(host_path).st_ino, kind, len(content)))
+        inode = os.lstat(host_path).st_ino
+        self.created.append(Stub(self._inside(host_path), inode, kind, len(content)))
         return host_path
 
     def _inside(self, host_path: str) -> str:
@@ -218,7 +219,9 @@ def open_path(path: str) -> int:
     return os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
-def mount_at(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+def mount_at(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str = ""
+) -> None:
     """Mount onto the object `target` names now, via its fd, so a swap can't redirect us."""
     fd = open_path(target)
     try:
@@ -444,7 +447,8 @@ def probe(status_fd: int) -> int:
         child = os.fork()
         if child == 0:
             try:
-                mount("proc", os.path.join(target, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                proc = os.path.join(target, "proc")
+                mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             except SetupError:
                 os._exit(ctypes.get_errno() or 1)  # the reason, as the exit code
             os._exit(0)

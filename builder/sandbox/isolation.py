@@ -85,7 +85,9 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
             f"--isolation namespace is not possible here ({caps.namespace})", hint=_NAMESPACE_HINT
         )
     if mode is Isolation.CHROOT and caps.chroot:
-        raise SandboxError(f"--isolation chroot is not possible here ({caps.chroot})", hint=_CHROOT_HINT)
+        raise SandboxError(
+            f"--isolation chroot is not possible here ({caps.chroot})", hint=_CHROOT_HINT
+        )
     if mode is not Isolation.AUTO:
         return mode
     if caps.namespace is None:

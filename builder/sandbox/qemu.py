@@ -194,7 +194,8 @@ _CONF = re.compile(r"^:(?P<name>[^:]+):(?P<body>.*):(?P<flags>[A-Z]*)$")
 def installable() -> list[str]:
     """qemu names with a binfmt.d file from qemu-user-static, minus what runs natively."""
     host = host_platform().architecture
-    native = {MACHINES[a].qemu_name for a in {host, *_ALSO_NATIVE.get(host, set())} if a in MACHINES}
+    native_arches = {host, *_ALSO_NATIVE.get(host, set())}
+    native = {MACHINES[a].qemu_name for a in native_arches if a in MACHINES}
     names = [p.name[len("qemu-") : -len(".conf")] for p in sorted(BINFMT_D.glob("qemu-*.conf"))]
     return [n for n in names if n not in native]
 
@@ -228,8 +229,9 @@ def _register(qemu_name: str) -> None:
     entry = BINFMT_MISC / match["name"]
     if entry.exists():
         current = _parse_handler(entry)
-        if current and current.enabled and "F" in current.flags and current.interpreter == interpreter:
-            return
+        if current and current.enabled and "F" in current.flags:
+            if current.interpreter == interpreter:
+                return
         _write(entry, b"-1")  # replace a disabled, non-F or foreign registration
     _write(BINFMT_MISC / "register", line.encode())
 

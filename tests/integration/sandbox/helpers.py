@@ -23,7 +23,9 @@ class Captured:
         return "\n".join(self.lines)
 
 
-def sh(root: Path, script: str, isolation: str = "namespace", **spec: object) -> tuple[int, Captured]:
+def sh(
+    root: Path, script: str, isolation: str = "namespace", **spec: object
+) -> tuple[int, Captured]:
     """Run `sh -c script` in `root`; returns the exit code and the captured output."""
     out = Captured()
     spec.setdefault("env", (PATH,))

@@ -44,7 +44,9 @@ def test_host_platforms_need_no_emulator(platform: str):
     assert ensure_emulator(parse_platform(platform)) is None
 
 
-def test_missing_emulator_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_missing_emulator_names_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     fake = tmp_path / "binfmt_misc"
     fake.mkdir()
     (fake / "register").touch()

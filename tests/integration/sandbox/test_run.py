@@ -8,7 +8,15 @@ import pytest
 
 from builder.errors import SandboxError
 from builder.oci.platform import parse_platform
-from builder.sandbox import BindMount, Isolation, RunSpec, TmpfsMount, install, resolve_isolation, run
+from builder.sandbox import (
+    BindMount,
+    Isolation,
+    RunSpec,
+    TmpfsMount,
+    install,
+    resolve_isolation,
+    run,
+)
 from tests.integration.sandbox.helpers import PATH, Captured, host_mounts_under, sh, tree_state
 
 
@@ -80,8 +88,9 @@ def test_output_is_streamed_while_the_step_runs(root: Path, tmp_path: Path):
     out = Captured()
     script = "echo ready; i=0; while [ ! -e /sig/go ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 9; " \
              "usleep 10000; done; echo >&2 done"  # fmt: skip
-    code = run(RunSpec(root=root, argv=("/bin/sh", "-c", script), env=(PATH,),
-                       mounts=(BindMount(signal_dir, "/sig"),)), "namespace", on_output)  # fmt: skip
+    spec = RunSpec(root=root, argv=("/bin/sh", "-c", script), env=(PATH,),
+                   mounts=(BindMount(signal_dir, "/sig"),))  # fmt: skip
+    code = run(spec, "namespace", on_output)
     assert (code, out.lines) == (0, ["ready", "done"])
 
 
@@ -111,7 +120,8 @@ def test_chroot_mode_refuses_mounts(root: Path, tmp_path: Path):
 
 def test_none_mode_runs_in_place_and_needs_root_slash(root: Path):
     out = Captured()
-    assert run(RunSpec(root=Path("/"), argv=("/bin/busybox", "env"), env=("A=1",)), "none", out) == 0
+    spec = RunSpec(root=Path("/"), argv=("/bin/busybox", "env"), env=("A=1",))
+    assert run(spec, "none", out) == 0
     assert out.lines == ["A=1"]
     with pytest.raises(SandboxError, match="own root"):
         run(RunSpec(root=root, argv=("true",)), "none")

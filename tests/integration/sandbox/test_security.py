@@ -53,7 +53,9 @@ def test_no_builder_fd_leaks_into_the_step(root: Path, builder_secret: Path):
     assert len(set(outside)) == 1 and outside[0].startswith("pipe:"), out.lines
 
 
-@pytest.mark.parametrize("workdir", ["/proc/self/fd/3", "/proc/self/cwd", "/sys/kernel", "/dev/shm"])
+@pytest.mark.parametrize(
+    "workdir", ["/proc/self/fd/3", "/proc/self/cwd", "proc/self/fd/3", "/sys/kernel", "/dev/shm"]
+)
 def test_workdir_into_proc_is_refused(root: Path, workdir: str):
     """runc CVE-2024-21626: WORKDIR /proc/self/fd/N used a leaked host fd as the cwd."""
     with pytest.raises(SandboxError, match="refused"):

@@ -18,15 +18,18 @@ try:
 except SandboxError as err:
     print("refused:", err, "| hint:", err.hint)
 if picked.value == "chroot":
-    code = run(RunSpec(root=sys.argv[1], argv=("/bin/sh", "-c", "id -u; echo x >/dev/null && echo ok"),
-                       env=("PATH=/bin",), uid=1000, gid=1000), "chroot", print)
+    script = "id -u; echo x >/dev/null && echo ok"
+    spec = RunSpec(root=sys.argv[1], argv=("/bin/sh", "-c", script), env=("PATH=/bin",),
+                   uid=1000, gid=1000)
+    code = run(spec, "chroot", print)
     print("exit", code)
 """
 
 
 def without_caps(caps: str, root: Path) -> list[str]:
     done = subprocess.run(
-        ["setpriv", "--bounding-set", caps, "--inh-caps", "-all", sys.executable, "-c", SCRIPT, str(root)],
+        ["setpriv", "--bounding-set", caps, "--inh-caps", "-all",
+         sys.executable, "-c", SCRIPT, str(root)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -35,7 +38,9 @@ def without_caps(caps: str, root: Path) -> list[str]:
 
 def test_without_sys_admin_auto_uses_chroot_and_it_runs(busybox_rootfs):
     lines = without_caps("-sys_admin", busybox_rootfs("amd64"))
-    assert lines[0] == "isolation auto: using chroot (no namespaces (unshare: Operation not permitted))"
+    assert lines[0] == (
+        "isolation auto: using chroot (no namespaces (unshare: Operation not permitted))"
+    )
     assert lines[1].startswith("refused: --isolation namespace is not possible here")
     assert "pass --isolation chroot" in lines[1]
     assert lines[2:] == ["1000", "ok", "exit 0"]
