@@ -48,7 +48,9 @@ class Reference:
         """The short form Docker prints: `busybox:1.36`, `user/app`, `ghcr.io/o/app:tag`."""
         if self.registry == DEFAULT_REGISTRY:
             short = self.repository.removeprefix(OFFICIAL_PREFIX)
-            return (short if "/" not in short else self.repository) + self._suffix()
+            short = short if "/" not in short else self.repository
+            if _split_registry(short)[0] == DEFAULT_REGISTRY:  # else `a.b/c` would read as a host
+                return short + self._suffix()
         return str(self)
 
     @property
