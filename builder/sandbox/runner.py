@@ -134,38 +134,58 @@ def _hosts_file(hostname: str) -> str:
     return f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
+class _Lines:
+    """Splits a byte stream into lines for `sink`; overlong runs go out in pieces."""
+
+    def __init__(self, sink: Callable[[bytes], None]) -> None:
+        self.sink = sink
+        self.rest = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, self.rest = (self.rest + chunk).split(b"\n")
+        for line in lines:
+            self.sink(line)
+        while len(self.rest) > _MAX_LINE:
+            self.sink(self.rest[:_MAX_LINE])
+            self.rest = self.rest[_MAX_LINE:]
+
+    def close(self) -> None:
+        if self.rest:
+            self.sink(self.rest)
+        self.rest = b""
+
+
 def _pump(output_fd: int, status_fd: int, on_output: OutputSink) -> list[str]:
-    """Forward output lines until both pipes close; returns the helper's setup errors."""
+    """Forward output lines until the helper is gone; returns its setup errors."""
     errors: list[str] = []
-    pending = {output_fd: b"", status_fd: b""}
+
+    def error(line: bytes) -> None:
+        if line.strip():
+            errors.append(json.loads(line)["error"])
+
+    output = _Lines(lambda line: on_output(line.decode(errors="replace").removesuffix("\r")))
+    status = _Lines(error)
     with selectors.DefaultSelector() as selector:
-        for fd in pending:
-            selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
+        selector.register(output_fd, selectors.EVENT_READ, output)
+        selector.register(status_fd, selectors.EVENT_READ, status)
+        while status_fd in selector.get_map():  # open until the helper exits
             for key, _ in selector.select():
-                fd = key.fd
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    selector.unregister(fd)
-                    if pending[fd]:
-                        _emit(fd == output_fd, pending[fd], on_output, errors)
-                    continue
-                data = pending[fd] + chunk
-                *lines, rest = data.split(b"\n")
-                for line in lines:
-                    _emit(fd == output_fd, line, on_output, errors)
-                while len(rest) > _MAX_LINE:
-                    _emit(fd == output_fd, rest[:_MAX_LINE], on_output, errors)
-                    rest = rest[_MAX_LINE:]
-                pending[fd] = rest
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    key.data.feed(chunk)
+                else:
+                    selector.unregister(key.fd)
+        status.close()
+    # The step has ended, so all it wrote is buffered in the pipe. A process that escaped
+    # the kill (setsid in chroot mode) may still hold the pipe open: don't wait for it.
+    os.set_blocking(output_fd, False)
+    try:
+        while chunk := os.read(output_fd, 65536):
+            output.feed(chunk)
+    except BlockingIOError:
+        pass
+    output.close()
     return errors
-
-
-def _emit(is_output: bool, line: bytes, on_output: OutputSink, errors: list[str]) -> None:
-    if is_output:
-        on_output(line.decode(errors="replace").removesuffix("\r"))
-    elif line.strip():
-        errors.append(json.loads(line)["error"])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

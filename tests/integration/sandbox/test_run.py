@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,26 @@ def test_existing_files_are_mounted_over_not_replaced(root: Path):
     code, out = sh(root, "cat /etc/hosts")
     assert code == 0 and "localhost" in out.text
     assert (root / "etc/hosts").read_text() == "image hosts\n"
+
+
+def test_a_daemon_escaping_the_chroot_step_does_not_hang_the_build(root: Path):
+    """setsid leaves the step's process group; the output pipe it holds must not block run()."""
+    import threading
+
+    from tests.integration.sandbox.test_signals import processes_with
+
+    token = "4242"
+    result: list[tuple[int, Captured]] = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            sh(root, f"setsid sleep {token}1 & echo bye", isolation="chroot")
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+    try:
+        assert result and result[0][0] == 0 and result[0][1].lines == ["bye"]
+    finally:
+        for pid in processes_with(token):
+            os.kill(pid, signal.SIGKILL)
