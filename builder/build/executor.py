@@ -39,6 +39,9 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     from builder.sandbox.spec import Isolation
     from builder.store import default_store
 
+    from builder.build.mountns import enter_private_mount_namespace
+
+    enter_private_mount_namespace()
     started = time.monotonic()
     progress = progress or (QuietProgress() if options.progress.value == "quiet" else PlainProgress())
     platform = _platform(options)
@@ -81,8 +84,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                 cache_mounts=store.root / "run-cache",
             )
             try:
-                for planned in plan.stages:
-                    session.stages[planned.index] = StageExecutor(session, plan, planned).run()
+                _build_stages(session, plan, StageExecutor)
                 target = session.stages[plan.target.index]
                 state: ImageState = target.state
                 state.add_labels_silently(dict(options.labels))
@@ -126,6 +128,21 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
         import shutil
 
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-untyped-def]
+    """Stages level by level; the stages of one level (independent of each other) at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for level in plan.levels:
+        stages = [plan.stage(index) for index in level]
+        if len(stages) == 1:
+            session.stages[stages[0].index] = executor_class(session, plan, stages[0]).run()
+            continue
+        with ThreadPoolExecutor(max_workers=min(len(stages), os.cpu_count() or 2)) as pool:
+            futures = {s.index: pool.submit(executor_class(session, plan, s).run) for s in stages}
+            for index, future in futures.items():
+                session.stages[index] = future.result()
 
 
 def _check_options(options: ExecutorOptions) -> None:

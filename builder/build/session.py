@@ -48,11 +48,15 @@ class BuildSession:
     stages: dict[int, StageResult] = field(default_factory=dict)
     steps: list[StepReport] = field(default_factory=list)
     _bases: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
+    _pulls: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def base_image(self, name: str, platform: Platform) -> BaseImage:
+        """Pulled once per build; stages building in parallel wait for one another's pull."""
         key = (name, format_platform(platform))
         with self._lock:
+            pulling = self._pulls.setdefault(key, threading.Lock())
+        with pulling:
             if key not in self._bases:
                 self._bases[key] = pull_base(
                     name, platform, self.store, self.transport, extract=self.snapshotter.uses_overlay
@@ -61,8 +65,7 @@ class BuildSession:
 
     def view(self, rootfs: Rootfs) -> Path:
         """A finished filesystem to read from (COPY --from, RUN --mount from=)."""
-        with self._lock:
-            return self.snapshotter.view(rootfs)
+        return self.snapshotter.view(rootfs)
 
     def close(self) -> None:
         self.snapshotter.close_views()

@@ -49,7 +49,10 @@ class _Base:
 
     def new_dir(self, prefix: str) -> Path:
         with self._lock:
-            path = self.scratch / f"{prefix}-{next(self._ids)}"
+            return self.new_dir_unlocked(prefix)
+
+    def new_dir_unlocked(self, prefix: str) -> Path:
+        path = self.scratch / f"{prefix}-{next(self._ids)}"
         path.mkdir()
         return path
 
@@ -101,11 +104,12 @@ class OverlaySnapshotter(_Base):
         from builder.fs.overlay import OverlaySnapshot
 
         key = tuple(rootfs.lowers_top_first)
-        if key not in self._views:
-            snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir("view"))
-            snap.mount()
-            self._views[key] = snap
-        return self._views[key].merged  # type: ignore[attr-defined]
+        with self._lock:
+            if key not in self._views:
+                snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir_unlocked("view"))
+                snap.mount()
+                self._views[key] = snap
+            return self._views[key].merged  # type: ignore[attr-defined]
 
     def close_views(self) -> None:
         for snap in self._views.values():
@@ -138,7 +142,8 @@ class WalkSnapshotter(_Base):
         from builder.fs.walk import WalkSnapshot
 
         key = self._key(rootfs)
-        entry = self._roots.pop(key, None) if key not in self._viewed else None
+        with self._lock:
+            entry = self._roots.pop(key, None) if key not in self._viewed else None
         if entry is None:
             root = self._materialize(rootfs)
             # Sandbox mountpoints are never captured, whatever step comes first on this root.
@@ -148,16 +153,20 @@ class WalkSnapshotter(_Base):
         extra = normalize_ignores(returned)
         changes = [c for c in snap.changes() if not is_ignored(c.path, extra)]  # type: ignore[attr-defined]
         layer = self._write(changes, None)
-        self._roots[key + ((layer.descriptor.digest,) if layer else ())] = entry
+        with self._lock:
+            self._roots[key + ((layer.descriptor.digest,) if layer else ())] = entry
         return layer
 
     def view(self, rootfs: Rootfs) -> Path:
         key = self._key(rootfs)
-        if key not in self._roots:
-            root = self._materialize(rootfs)
-            self._roots[key] = (root, None)
-        self._viewed.add(key)
-        return self._roots[key][0]
+        with self._lock:
+            self._viewed.add(key)
+            entry = self._roots.get(key)
+        if entry is None:
+            entry = (self._materialize(rootfs), None)
+            with self._lock:
+                self._roots[key] = entry
+        return entry[0]
 
 
 Snapshotter = OverlaySnapshotter | WalkSnapshotter
