@@ -96,13 +96,14 @@ def test_output_is_streamed_while_the_step_runs(root: Path, tmp_path: Path):
     assert (code, out.lines) == (0, ["ready", "done"])
 
 
-def test_arm64_step_runs_under_qemu(busybox_rootfs):
+@pytest.mark.parametrize("isolation", ["namespace", "chroot"])
+def test_arm64_step_runs_under_qemu(busybox_rootfs, isolation: str):
     install(["arm64"])
     out = Captured()
-    spec = RunSpec(root=busybox_rootfs("arm64"), argv=("uname", "-m"), env=(PATH,),
-                   platform=parse_platform("linux/arm64"))  # fmt: skip
-    assert run(spec, "namespace", out) == 0
-    assert out.lines == ["aarch64"]
+    spec = RunSpec(root=busybox_rootfs("arm64"), argv=("sh", "-c", "uname -m; id -u"), env=(PATH,),
+                   uid=1000, gid=1000, platform=parse_platform("linux/arm64"))  # fmt: skip
+    assert run(spec, isolation, out) == 0
+    assert out.lines == ["aarch64", "1000"]
 
 
 def test_chroot_mode(root: Path):
@@ -188,3 +189,9 @@ def test_a_daemon_escaping_the_chroot_step_does_not_hang_the_build(root: Path):
     finally:
         for pid in processes_with(token):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_long_output_without_newlines_comes_in_bounded_pieces(root: Path):
+    code, out = sh(root, "head -c 300000 /dev/zero | tr '\\0' a; echo; echo end")
+    assert code == 0
+    assert [len(line) for line in out.lines] == [65536] * 4 + [300000 - 4 * 65536, 3]
