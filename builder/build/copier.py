@@ -9,6 +9,7 @@ xattrs; owner is --chown, else 0:0 for the build context, else the source's own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from builder.build.copysources import Target
 from builder.build.patterns import ExcludeMatcher
+from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
 from builder.fs.paths import RootDir
 
@@ -28,8 +30,11 @@ class CopyOptions:
     """uid, gid for everything written; None keeps the source's owner."""
     mode: int | None = None
     exclude: ExcludeMatcher | None = None
-    ignored: object = None
-    """Callable[[str], bool] on paths below the source root (.dockerignore), or None."""
+    """--exclude: matched against paths below the copied source."""
+    ignore: DockerIgnore | None = None
+    """.dockerignore: matched against paths below the build context."""
+    prefix: str = ""
+    """The copied source's path below the context (for `ignore`)."""
 
 
 def copy_targets(root: Path, targets: list[Target], options: CopyOptions) -> None:
@@ -82,7 +87,7 @@ def _copy_target(rootdir: RootDir, target: Target, options: CopyOptions) -> None
     if src.is_dir:
         fd = ensure_dir(rootdir, dest, options.owner)
         try:
-            _copy_tree(src.path, fd, "", options)
+            _copy_tree(src.path, fd, "", dataclasses.replace(options, prefix=src.rel.strip("/")))
         finally:
             os.close(fd)
         return
@@ -132,12 +137,14 @@ def _copy_tree(src_dir: Path, dst_fd: int, rel: str, options: CopyOptions) -> No
 
 
 def _skipped(rel: str, is_dir: bool, options: CopyOptions) -> bool:
-    for matcher in (options.exclude, options.ignored):
-        if not matcher:
-            continue
-        excluded = matcher.excluded(rel) if isinstance(matcher, ExcludeMatcher) else matcher(rel)
-        has_exceptions = getattr(matcher, "has_exceptions", False)
-        if excluded and not (is_dir and has_exceptions):
+    """Excluded paths are skipped; an excluded directory is still walked when `!` patterns
+    may re-include something below it."""
+    if options.exclude and options.exclude.excluded(rel):
+        if not (is_dir and options.exclude.has_exceptions):
+            return True
+    if options.ignore and options.ignore.patterns:
+        path = f"{options.prefix}/{rel}" if options.prefix else rel
+        if options.ignore.excluded(path) and not (is_dir and options.ignore.has_exclusions):
             return True
     return False
 

@@ -189,7 +189,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     session = ex.session
     dest_abs, dest_is_dir = dest_path(ins.dest, workdir_)
 
-    copies: list[tuple[list[Target], bool]] = []  # (targets, keep source owner)
+    copies: list[tuple[list[Target], bool]] = []  # (targets, from the build context)
     extracts: list[_Extract] = []
     urls = [s for s in ins.sources if is_add and addsources.is_url(s)]
     local = [s for s in ins.sources if s not in urls]
@@ -213,7 +213,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
                 extracts.append(_Extract(target.source.path, kind, dest_abs))
             else:
                 plain.append(target)
-        copies.append((plain, bool(from_)))
+        copies.append((plain, not from_))
     if urls:
         fetch_dir = session.snapshotter.new_dir("url")
         for url in urls:
@@ -229,11 +229,17 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
         copies.append((plan_targets(doc_dir, tuple(d.name for d in ins.inline_files),
                                     ins.dest if not many else _as_dir(ins.dest), workdir_), False))
 
+    context_ignore = session.dockerignore if not from_ else None
+
     def action(root: Path) -> list[str]:
         owner = resolve_chown(root, ins.chown) if ins.chown else None
-        for targets, keep_owner in copies:
-            default_owner = None if keep_owner else (0, 0)
-            options = CopyOptions(owner=owner or default_owner, mode=mode, exclude=exclude)
+        for targets, from_context in copies:
+            options = CopyOptions(
+                owner=owner or ((0, 0) if from_context or not from_ else None),
+                mode=mode,
+                exclude=exclude,
+                ignore=context_ignore if from_context else None,
+            )
             copy_targets(root, targets, options)
         for item in extracts:
             rootdir = RootDir(root)

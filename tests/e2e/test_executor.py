@@ -143,7 +143,9 @@ def test_every_instruction(tmp_path: Path, registry: RegistryHandle, busybox_ima
         "config.txt": "key=value\n",
         "data.txt": "data\n",
         "ignored.txt": "never copied\n",
-        ".dockerignore": "ignored.txt\n",
+        "src/debug.log": "never copied\n",
+        "src/keep.log": "re-included\n",
+        ".dockerignore": "ignored.txt\n**/*.log\n!src/keep.log\n",
     })
     make_tar_gz(context / "archive.tar.gz", {"pkg/readme": "from archive\n"})
     (tmp_path / "token").write_text(secret)
@@ -191,6 +193,7 @@ def test_every_instruction(tmp_path: Path, registry: RegistryHandle, busybox_ima
     assert [(work / n).read_text().strip() for n in ("uid", "gid", "cwd")] == ["1000", "1000", "/home/builder/work"]
     assert (work.stat().st_uid, work.stat().st_gid) == (1000, 1000)
     assert not any("ignored" in p.name for p in rootfs.rglob("*"))
+    assert not (app / "src/debug.log").exists() and (app / "src/keep.log").exists()
 
     meta = json.loads(metadata.read_text())
     assert meta["manifest"]["digest"] == digest_file.read_text()
