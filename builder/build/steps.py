@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from builder.build.stage import StageExecutor
 
 StepResult = tuple[str | None, Layer | None]
+HEREDOC_DIR = "/.multiarch-heredoc"
 
 
 # --- RUN -----------------------------------------------------------------------------------
@@ -45,12 +46,16 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
     mounts: list[BindMount | TmpfsMount] = []
     for mount in ins.mounts:
         mounts.extend(_sandbox_mounts(ex, mount, env))
+    argv = argv_spec.argv
     if argv_spec.script is not None:
+        # BuildKit runs a shebang heredoc as /dev/pipes/NAME; the sandbox keeps /dev to
+        # itself, so the script is mounted beside it (history still names /dev/pipes).
         script_dir = ex.session.snapshotter.new_dir("script")
         script = script_dir / argv_spec.script.name
         script.write_text(argv_spec.script.body)
         script.chmod(0o755)
-        mounts.append(BindMount(script, "/dev/pipes/" + argv_spec.script.name, readonly=True))
+        mounts.append(BindMount(script_dir, HEREDOC_DIR, readonly=True))
+        argv = (f"{HEREDOC_DIR}/{argv_spec.script.name}",) + argv[1:]
     state = ex.state
 
     def action(root: Path) -> list[str]:
@@ -58,7 +63,7 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
         _make_dirs(root, state.workdir, None)
         spec = RunSpec(
             root=root,
-            argv=argv_spec.argv,
+            argv=argv,
             env=tuple(env),
             cwd=state.workdir,
             uid=user.uid,
