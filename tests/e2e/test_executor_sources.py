@@ -105,3 +105,55 @@ def test_gitlab_seed_job_with_docker_config(tmp_path: Path, basic_registry: Regi
     history = [h["created_by"] for h in json.loads(out)["history"]]
     assert 'RUN /bin/sh -c echo "proxy=$http_proxy" > /proxy # buildkit' in history
     assert not any("proxy.invalid" in h for h in history)
+
+
+@pytest.fixture
+def git_daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`git daemon` on loopback serving bare repositories under a temp dir."""
+    import socket
+
+    from tests.fixtures.registry import free_port
+    from tests.fixtures.waiting import wait_for
+
+    base = tmp_path / "git"
+    base.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
+                             "--listen=127.0.0.1", f"--port={port}", str(base)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_for(listening, timeout=10, what="git daemon")
+        yield f"git://127.0.0.1:{port}", base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_git_context_with_ref_and_subdir_and_json_result(tmp_path: Path, busybox_layout: Path,
+                                                         git_daemon: tuple[str, Path]) -> None:
+    url, base = git_daemon
+    work = tmp_path / "work"
+    (work / "app").mkdir(parents=True)
+    (work / "app/Dockerfile").write_text(f"FROM oci:{busybox_layout}:latest\nCOPY msg /msg\n")
+    (work / "app/msg").write_text("from git\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    subprocess.run([*git, "branch", "release"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(base / "repo.git")], check=True)
+    layout = tmp_path / "out"
+    done = executor("--context", f"{url}/repo.git#release:app", "--dockerfile", "Dockerfile",
+                    "--no-push", "--oci-layout-path", str(layout), "--json-result", "-")
+    result = json.loads(done.stdout)
+    assert result["manifest"]["digest"].startswith("sha256:")
+    assert [s["instruction"] for s in result["steps"]] == [f"FROM oci:{busybox_layout}:latest", "COPY msg /msg"]
+    assert result["platform"]["architecture"] == "amd64"
