@@ -90,6 +90,9 @@ def _validate(spec: RunSpec, mode: Isolation) -> None:
     for mount in spec.mounts:
         if not mount.target.startswith("/"):
             raise SandboxError(f"mount target {mount.target!r} must be an absolute path")
+        top = "/" + os.path.normpath(mount.target).lstrip("/").split("/")[0]
+        if top in ("/", "/proc", "/sys", "/dev"):
+            raise SandboxError(f"mount target {mount.target!r}: cannot mount over {top}")
         if isinstance(mount, BindMount) and not os.path.lexists(mount.source):
             raise SandboxError(f"mount source {mount.source} does not exist")
     if not spec.root.is_dir():
@@ -144,15 +147,21 @@ class _Lines:
     def feed(self, chunk: bytes) -> None:
         *lines, self.rest = (self.rest + chunk).split(b"\n")
         for line in lines:
-            self.sink(line)
+            self._send(line)
         while len(self.rest) > _MAX_LINE:
             self.sink(self.rest[:_MAX_LINE])
             self.rest = self.rest[_MAX_LINE:]
 
     def close(self) -> None:
         if self.rest:
-            self.sink(self.rest)
+            self._send(self.rest)
         self.rest = b""
+
+    def _send(self, line: bytes) -> None:
+        while len(line) > _MAX_LINE:
+            self.sink(line[:_MAX_LINE])
+            line = line[_MAX_LINE:]
+        self.sink(line)
 
 
 def _pump(output_fd: int, status_fd: int, on_output: OutputSink) -> list[str]:

@@ -137,3 +137,9 @@ def test_a_mount_source_that_is_a_symlink_is_refused(root: Path, tmp_path: Path)
     with pytest.raises(SandboxError, match="symbolic link: refused"):
         sh(root, "ls /cache", mounts=(BindMount(cache, "/cache"),))
     assert not (root / "cache").exists()
+
+
+@pytest.mark.parametrize("target", ["/", "/proc/sys", "//dev", "/sys/../sys/x"])
+def test_mounts_over_the_sandbox_system_dirs_are_refused(root: Path, target: str):
+    with pytest.raises(SandboxError, match="cannot mount over"):
+        sh(root, "true", mounts=(TmpfsMount(target),))
