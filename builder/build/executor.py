@@ -11,7 +11,7 @@ from pathlib import Path
 
 from builder.build.image import BuiltImage
 from builder.build.imageconfig import ImageState
-from builder.build.progress import PlainProgress, Progress, QuietProgress
+from builder.build.progress import Progress, make_progress
 from builder.build.report import BuildReport
 from builder.errors import UsageError
 from builder.oci.models import Platform
@@ -43,7 +43,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
 
     enter_private_mount_namespace()
     started = time.monotonic()
-    progress = progress or (QuietProgress() if options.progress.value == "quiet" else PlainProgress())
+    progress = progress or make_progress(options.progress.value)
     platform = _platform(options)
     secrets = secret_values(options.secrets)
     epoch = _epoch(options)
@@ -123,6 +123,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
         write_report(report, options.metadata_file, options.json_result)
         return report
     finally:
+        getattr(progress, "close", lambda: None)()
         ctx.close()
         store.close()
         import shutil

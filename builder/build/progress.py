@@ -79,3 +79,70 @@ class QuietProgress:
 
     def error(self, vertex: int, message: str) -> None:
         pass
+
+
+class TtyProgress:
+    """A live view on a terminal: one line per step with its state and time, and the last
+    output line of running steps (rich, imported only when used)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._lock = threading.Lock()
+        self._rows: dict[int, list] = {}  # vertex -> [name, started, state, last line]
+        self._console = Console(stderr=True)
+        self._live = Live(console=self._console, refresh_per_second=8, transient=False,
+                          get_renderable=self._render)
+        self._live.start()
+
+    def _render(self):  # type: ignore[no-untyped-def]
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        now = time.monotonic()
+        with self._lock:
+            rows = list(self._rows.items())
+        for vertex, (name, started, state, last) in rows:
+            elapsed = (state[1] if isinstance(state, tuple) else now - started)
+            mark = {"run": "[yellow]…[/]", "done": "[green]✔[/]", "cached": "[blue]CACHED[/]",
+                    "error": "[red]✘[/]"}[state[0] if isinstance(state, tuple) else state]
+            table.add_row(f"#{vertex}", mark, redact(name), f"{elapsed:.1f}s")
+            if state == "run" and last:
+                table.add_row("", "", f"[dim]{redact(last)[:120]}[/]", "")
+        return table
+
+    def start(self, name: str) -> int:
+        with self._lock:
+            vertex = len(self._rows) + 1
+            self._rows[vertex] = [name, time.monotonic(), "run", ""]
+        return vertex
+
+    def log(self, vertex: int, line: str) -> None:
+        with self._lock:
+            self._rows[vertex][3] = line.rstrip()
+
+    def _finish(self, vertex: int, state: str) -> None:
+        with self._lock:
+            row = self._rows[vertex]
+            row[2] = (state, time.monotonic() - row[1])
+
+    def done(self, vertex: int, *, cached: bool = False) -> None:
+        self._finish(vertex, "cached" if cached else "done")
+
+    def error(self, vertex: int, message: str) -> None:
+        self._finish(vertex, "error")
+        self._live.stop()
+        self._console.print(f"[red]#{vertex} ERROR:[/] {redact(message)}")
+
+    def close(self) -> None:
+        self._live.stop()
+
+
+def make_progress(mode: str) -> Progress:
+    """`--progress auto|plain|tty|quiet`; auto is tty on a terminal, else plain."""
+    if mode == "quiet":
+        return QuietProgress()
+    if mode == "tty" or (mode == "auto" and sys.stderr.isatty()):
+        return TtyProgress()
+    return PlainProgress()
