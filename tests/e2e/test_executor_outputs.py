@@ -134,3 +134,18 @@ def test_missing_destination_is_a_usage_error(tmp_path: Path) -> None:
     context = write_context(tmp_path, "FROM scratch\n")
     done = executor("--context", str(context), check=False)
     assert done.returncode == 2 and "--destination" in done.stderr
+
+
+def test_zstd_layers_and_name_digest_files(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
+    context = write_context(tmp_path, f"FROM {busybox_image}\nRUN echo z > /z\n")
+    repo = f"{registry.host}/{unique_repo('zstd')}"
+    names, tags = tmp_path / "names", tmp_path / "tags"
+    executor("--context", str(context), "--destination", f"{repo}:a", "--destination", f"{repo}:b",
+             "--insecure-registry", registry.host, "--compression", "zstd",
+             "--image-name-with-digest-file", str(names), "--image-name-tag-with-digest-file", str(tags))
+    manifest = json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{repo}:b"],
+                                         check=True, capture_output=True, text=True).stdout)
+    assert manifest["layers"][-1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    digest = names.read_text().split("@")[1].split()[0]
+    assert names.read_text() == f"{repo}@{digest}\n{repo}@{digest}\n"
+    assert tags.read_text() == f"{repo}:a@{digest}\n{repo}:b@{digest}\n"
