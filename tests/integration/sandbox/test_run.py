@@ -195,3 +195,22 @@ def test_long_output_without_newlines_comes_in_bounded_pieces(root: Path):
     code, out = sh(root, "head -c 300000 /dev/zero | tr '\\0' a; echo; echo end")
     assert code == 0
     assert [len(line) for line in out.lines] == [65536] * 4 + [300000 - 4 * 65536, 3]
+
+
+def test_steps_run_concurrently_from_threads(busybox_rootfs):
+    """Platforms build in parallel: each run() in its own thread, own root, own output."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    roots = [busybox_rootfs("arm64") for _ in range(4)]
+
+    def step(i: int) -> tuple[int, list[str]]:
+        out = Captured()
+        script = f"echo {i} > /tmp/me; cat /tmp/me"
+        code = run(RunSpec(root=roots[i], argv=("/bin/sh", "-c", script),
+                           env=(PATH,), platform=parse_platform("linux/arm64")),
+                   "namespace", out)  # fmt: skip
+        return code, out.lines
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(step, range(4)))
+    assert results == [(0, [str(i)]) for i in range(4)]
