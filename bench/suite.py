@@ -170,7 +170,7 @@ def run_suite(opts: Options) -> SuiteResult:
     remove_tree(work)
     return SuiteResult(
         started=started,
-        command="python -m bench " + shlex.join(sys.argv[1:]),
+        command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
         host=f"{platform.node()} {platform.platform()}, {os.cpu_count()} CPUs",
         storage=f"tmpfs ({opts.cache})",
         runs=max((_runs_for(w, opts) for w in opts.workloads), default=0),
