@@ -46,7 +46,8 @@ def _show(step: Step, cache: Path, registry: str) -> str:
     """The command as a reader can reuse it: the run's paths and port become variables."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env)
     line = (env + " " if env else "") + shlex.join(step.argv)
-    return line.replace(str(cache), "$BENCH_DIR").replace(registry, "$REGISTRY")
+    line = line.replace(str(cache), "$BENCH_DIR").replace(registry, "$REGISTRY")
+    return line.replace(ourcli.executable(), "multiarch")
 
 
 def _run_steps(steps: tuple[Step, ...], log: Path) -> list[Measurement]:
