@@ -1,0 +1,213 @@
+"""The build cache of one build: what the executor and its stages call.
+
+- `BuildCache.stage(executor, instructions)` -> `StageCache` (builder.cache.stage): keys,
+  the look-ahead and each step's hit or miss.
+- Layers of hits are *lazy*: a registry hit is only a descriptor until some step must run on
+  top of it (or an output needs its bytes); then `materialize` fetches (verified) and extracts
+  it. A fully cached build therefore moves no layer bytes at all.
+- `record(key, layer)`: after a step ran, its entry goes to the local store at once and to
+  the cache repository in the background (`close()` waits; a failed push is a warning).
+- `prepare_outputs`: layers the store lacks are mounted into registry destinations from the
+  cache repository, base layers from their base image's repository, so a push re-uploads
+  nothing a registry already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from builder.build.image import Layer, Rootfs
+from builder.cache.entry import CacheEntry
+from builder.cache.keys import SourceHasher
+from builder.cache.local import LocalCache
+from builder.cache.options import CacheOptions
+from builder.errors import BuildError, MultiarchError
+from builder.reference import Reference
+from builder.store import Store
+from builder.transports import TransportContext
+
+if TYPE_CHECKING:
+    from builder.build.snapshot import Snapshotter
+    from builder.build.stage import StageExecutor
+    from builder.cache.remote import RegistryCache
+    from builder.cache.stage import StageCache
+    from builder.dockerfile import BuildPlan, Instruction
+    from builder.oci.models import Descriptor, Platform
+
+log = logging.getLogger(__name__)
+LOOKUP_WORKERS = 8
+PUSH_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: CacheEntry
+    remote: bool
+    """Found in the cache repository (its layer may not be in the store yet)."""
+
+
+class BuildCache:
+    def __init__(
+        self, options: CacheOptions, store: Store, transport: TransportContext, snapshotter: "Snapshotter",
+        hasher: SourceHasher, *, layer_settings: str, platform: "Platform", outputs_need_bytes: bool,
+    ) -> None:
+        self.options = options
+        self.store = store
+        self.transport = transport
+        self.snapshotter = snapshotter
+        self.hasher = hasher
+        self.layer_settings = layer_settings
+        self.outputs_need_bytes = outputs_need_bytes
+        self.local = LocalCache(store) if options.enabled else None
+        self.remote: RegistryCache | None = None
+        if options.enabled and options.repo is not None:
+            from builder.cache.remote import RegistryCache
+
+            self.remote = RegistryCache(options.repo, transport.registry_client(), platform)
+        self.lookups = ThreadPoolExecutor(max_workers=LOOKUP_WORKERS, thread_name_prefix="cache-lookup")
+        self._pushes = ThreadPoolExecutor(max_workers=PUSH_WORKERS, thread_name_prefix="cache-push")
+        self._pending: list[tuple[str, Future[None]]] = []
+        self._origins: dict[str, Reference] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.options.enabled
+
+    def stage(self, executor: "StageExecutor", instructions: "list[Instruction]") -> "StageCache":
+        from builder.cache.stage import StageCache
+
+        return StageCache(self, executor, instructions)
+
+    # --- entries -------------------------------------------------------------------------
+
+    def lookup(self, key: str) -> Hit | None:
+        assert self.local is not None
+        entry = self.local.get(key, self.options.ttl_s)
+        if entry is not None:
+            return Hit(entry, remote=False)
+        if self.remote is None:
+            return None
+        try:
+            entry = self.remote.get(key, self.options.ttl_s)
+        except MultiarchError as err:
+            log.warning("warning: cache lookup in %s failed (%s); building the step", self.remote.repo, err)
+            return None
+        return Hit(entry, remote=True) if entry is not None else None
+
+    def record(self, key: str, layer: Layer | None) -> None:
+        entry = CacheEntry(key, layer.descriptor if layer else None, layer.diff_id if layer else None, time.time())
+        assert self.local is not None
+        self.local.put(entry)
+        if self.remote is not None:
+            self._pending.append((key, self._pushes.submit(self.remote.put, entry, self.store)))
+
+    def adopt(self, hit: Hit, *, local: bool) -> Layer | None:
+        """The layer of a hit: fetched and extracted now when `local`, else lazy. Raises
+        (DigestMismatchError, LayerError, RegistryError...) when the entry is unusable."""
+        entry = hit.entry
+        if entry.layer is None:
+            return None
+        assert entry.diff_id is not None
+        if hit.remote:
+            assert self.remote is not None
+            self._origins[entry.layer.digest] = self.remote.repo
+        layer = Layer(entry.layer, entry.diff_id, None)
+        if not local:
+            return layer
+        (materialized,) = self._materialize_layers((layer,))
+        if hit.remote:
+            assert self.local is not None
+            self.local.put(entry)
+        return materialized
+
+    # --- bytes on demand -----------------------------------------------------------------
+
+    def materialize(self, rootfs: Rootfs) -> Rootfs:
+        """`rootfs` with every layer's blob in the store (and extracted, for overlay)."""
+        if all(self._is_ready(layer) for layer in rootfs.layers):
+            return rootfs
+        try:
+            return Rootfs(tuple(self._materialize_layers(rootfs.layers)))
+        except MultiarchError as err:
+            raise BuildError(
+                f"a cached layer could not be fetched: {err.message}",
+                "build again with --cache=false, or remove the entry from the cache repository",
+            ) from err
+
+    def _is_ready(self, layer: Layer) -> bool:
+        if not self.store.blobs.has(layer.descriptor.digest):
+            return False
+        return layer.directory is not None or not self.snapshotter.uses_overlay
+
+    def _materialize_layers(self, layers: tuple[Layer, ...]) -> list[Layer]:
+        def ready(layer: Layer) -> Layer:
+            if self._is_ready(layer):
+                return layer
+            desc = layer.descriptor
+            if not self.store.blobs.has(desc.digest):
+                self._fetch(desc)
+            if not self.snapshotter.uses_overlay:
+                return layer
+            path = self.store.blobs.path(desc.digest)
+            return Layer(desc, layer.diff_id, self.store.layers.get_or_extract(layer.diff_id, path, desc.media_type))
+
+        return list(self.lookups.map(ready, layers))
+
+    def _fetch(self, desc: "Descriptor") -> None:
+        origin = self._origins.get(desc.digest)
+        if origin is None or self.remote is None:
+            raise BuildError(f"layer {desc.digest} is neither in the store nor in a known repository")
+        with self.transport.registry_client().open_blob(origin, desc) as chunks:
+            self.store.blobs.ingest(chunks, desc)
+
+    # --- outputs -------------------------------------------------------------------------
+
+    def prepare_outputs(self, rootfs: Rootfs, bases: "list[tuple[str, Rootfs]]", destinations: tuple[str, ...],
+                        push: bool) -> None:
+        """Make every layer the store lacks present in each registry destination (a mount),
+        or fetch it when a destination cannot mount it or a file output needs the bytes;
+        mount base layers into registry destinations from their own repository."""
+        from builder.reference import parse_reference
+        from builder.transports import parse_location
+
+        origins = dict(self._origins)
+        for name, base_rootfs in bases:
+            location = parse_location(name)
+            if location.kind == "docker" and location.reference is not None:
+                for layer in base_rootfs.layers:
+                    origins.setdefault(layer.descriptor.digest, location.reference.repository_ref())
+        wanted = [layer for layer in rootfs.layers if layer.descriptor.digest in origins]
+        lazy = {l.descriptor.digest for l in rootfs.layers if not self.store.blobs.has(l.descriptor.digest)}
+        targets = [parse_reference(d).repository_ref() for d in destinations] if push else []
+        client = self.transport.registry_client() if targets and wanted else None
+
+        def mount(pair: tuple[Reference, Layer]) -> bool:
+            target, layer = pair
+            assert client is not None
+            try:
+                return client.mount_blob(target, layer.descriptor, origins[layer.descriptor.digest])
+            except MultiarchError as err:
+                log.info("mount of %s into %s failed: %s", layer.descriptor.digest, target, err)
+                return False
+
+        pairs = [(t, layer) for t in targets for layer in wanted]
+        mounted = list(self.lookups.map(mount, pairs))
+        unmounted = {layer.descriptor.digest for (t, layer), ok in zip(pairs, mounted) if not ok}
+        if lazy and (self.outputs_need_bytes or unmounted & lazy):
+            missing = [l.descriptor for l in rootfs.layers if l.descriptor.digest in lazy]
+            list(self.lookups.map(self._fetch, missing))
+
+    def close(self) -> None:
+        """Wait for the cache pushes; a failed one costs a later build its hit, nothing more."""
+        for key, future in self._pending:
+            try:
+                future.result()
+            except MultiarchError as err:
+                log.warning("warning: could not push cache entry %s: %s", key, err)
+        self._pending.clear()
+        self._pushes.shutdown(wait=True)
+        self.lookups.shutdown(wait=True)
