@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -54,8 +55,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
     setup_logging("debug" if debug else "info")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job): unwinds like Ctrl-C, so mounts and temp dirs are cleaned."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("MULTIARCH_DEBUG"))
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="multiarch", standalone_mode=False)
     except click.exceptions.Abort:
@@ -73,9 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         if err.hint:
             click.echo(redact(f"hint: {err.hint}"), err=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        click.echo("error: terminated" if terminated else "error: interrupted", err=True)
+        sys.exit(143 if terminated else 130)
 
 
 if __name__ == "__main__":

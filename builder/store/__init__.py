@@ -12,6 +12,8 @@ Public API:
 - `prune(store, older_than=None, max_size=None) -> PruneReport` (in `builder.store.gc`).
 
 Layout of ROOT: `blobs/sha256/HEX`, `layers/HEX/` + `layers/HEX.size`, `locks/`, `tmp/`.
+Opening a Store clears tmp/ of what dead builds left there when no other process has the
+store open (see `builder.store.sweep`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from builder.store.blobs import BlobStore, BlobWriter
 from builder.store.layers import LayerCache
 from builder.store.leases import Leases
+from builder.store.sweep import hold_tmp
 
 __all__ = ["Store", "BlobStore", "BlobWriter", "LayerCache", "default_store", "default_store_root"]
 
@@ -33,12 +36,14 @@ class Store:
         self.lock_dir = self.root / "locks"
         for d in (self.tmp_dir, self.lock_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self._tmp_hold = hold_tmp(self.tmp_dir, self.lock_dir / "tmp.lock")
         self._leases = Leases()
         self.blobs = BlobStore(self.root / "blobs", self.tmp_dir, self.lock_dir, self._leases)
         self.layers = LayerCache(self.root / "layers", self.tmp_dir, self.lock_dir, self._leases)
 
     def close(self) -> None:
         self._leases.release_all()
+        self._tmp_hold.release()
 
     def __enter__(self) -> "Store":
         return self
