@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -214,3 +215,16 @@ def test_steps_run_concurrently_from_threads(busybox_rootfs):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(step, range(4)))
     assert results == [(0, [str(i)]) for i in range(4)]
+
+
+def test_a_root_with_nothing_but_a_binary(tmp_path: Path):
+    """FROM scratch + COPY of a static binary: every mount point is a stub, all removed."""
+    root = tmp_path / "scratch"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2("/bin/busybox", root / "bin/busybox")
+    before = tree_state(root)
+    out = Captured()
+    spec = RunSpec(root=root, argv=("/bin/busybox", "sh", "-c", "/bin/busybox cat /etc/hosts"))
+    assert run(spec, "namespace", out) == 0
+    assert out.lines[0].startswith("127.0.0.1\tlocalhost")
+    assert tree_state(root) == before
