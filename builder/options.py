@@ -94,10 +94,11 @@ class ExecutorOptions(BaseModel):
     log_format: LogFormat = LogFormat.COLOR
     cache: bool = False
     cache_repo: str | None = None
-    cache_dir: str = "/cache"
+    cache_dir: str | None = None
+    """The local store (blobs, extracted layers, cache entries); None: the default store."""
     cache_ttl: str = "336h"
     cache_run_layers: bool = True
-    cache_copy_layers: bool = False
+    cache_copy_layers: bool = True
     secrets: tuple[SecretSource, ...] = ()
     isolation: Isolation = Isolation.AUTO
     metadata_file: str | None = None

@@ -8,8 +8,7 @@
 - `record(key, layer)`: after a step ran, its entry goes to the local store at once and to
   the cache repository in the background (`close()` waits; a failed push is a warning).
 - `prepare_outputs`: layers the store lacks are mounted into registry destinations from the
-  cache repository, base layers from their base image's repository, so a push re-uploads
-  nothing a registry already holds.
+  cache repository, so a push re-uploads nothing the registry already holds.
 """
 
 from __future__ import annotations
@@ -31,12 +30,16 @@ from builder.store import Store
 from builder.transports import TransportContext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from builder.build.snapshot import Snapshotter
     from builder.build.stage import StageExecutor
     from builder.cache.remote import RegistryCache
     from builder.cache.stage import StageCache
-    from builder.dockerfile import BuildPlan, Instruction
+    from builder.dockerfile import Instruction
+    from builder.dockerfile.dockerignore import DockerIgnore
     from builder.oci.models import Descriptor, Platform
+    from builder.options import ExecutorOptions
 
 log = logging.getLogger(__name__)
 LOOKUP_WORKERS = 8
@@ -166,40 +169,30 @@ class BuildCache:
 
     # --- outputs -------------------------------------------------------------------------
 
-    def prepare_outputs(self, rootfs: Rootfs, bases: "list[tuple[str, Rootfs]]", destinations: tuple[str, ...],
-                        push: bool) -> None:
-        """Make every layer the store lacks present in each registry destination (a mount),
-        or fetch it when a destination cannot mount it or a file output needs the bytes;
-        mount base layers into registry destinations from their own repository."""
+    def prepare_outputs(self, rootfs: Rootfs, destinations: tuple[str, ...], push: bool) -> None:
+        """Layers of cache hits that the store lacks are mounted into each registry
+        destination from the cache repository; they are fetched (verified) only when a
+        destination cannot mount them or a file output needs their bytes."""
         from builder.reference import parse_reference
-        from builder.transports import parse_location
 
-        origins = dict(self._origins)
-        for name, base_rootfs in bases:
-            location = parse_location(name)
-            if location.kind == "docker" and location.reference is not None:
-                for layer in base_rootfs.layers:
-                    origins.setdefault(layer.descriptor.digest, location.reference.repository_ref())
-        wanted = [layer for layer in rootfs.layers if layer.descriptor.digest in origins]
-        lazy = {l.descriptor.digest for l in rootfs.layers if not self.store.blobs.has(l.descriptor.digest)}
+        lazy = [l for l in rootfs.layers if not self.store.blobs.has(l.descriptor.digest)]
+        if not lazy:
+            return
         targets = [parse_reference(d).repository_ref() for d in destinations] if push else []
-        client = self.transport.registry_client() if targets and wanted else None
+        client = self.transport.registry_client()
 
         def mount(pair: tuple[Reference, Layer]) -> bool:
             target, layer = pair
-            assert client is not None
+            origin = self._origins[layer.descriptor.digest]
             try:
-                return client.mount_blob(target, layer.descriptor, origins[layer.descriptor.digest])
+                return client.mount_blob(target, layer.descriptor, origin)
             except MultiarchError as err:
                 log.info("mount of %s into %s failed: %s", layer.descriptor.digest, target, err)
                 return False
 
-        pairs = [(t, layer) for t in targets for layer in wanted]
-        mounted = list(self.lookups.map(mount, pairs))
-        unmounted = {layer.descriptor.digest for (t, layer), ok in zip(pairs, mounted) if not ok}
-        if lazy and (self.outputs_need_bytes or unmounted & lazy):
-            missing = [l.descriptor for l in rootfs.layers if l.descriptor.digest in lazy]
-            list(self.lookups.map(self._fetch, missing))
+        pairs = [(t, layer) for t in targets for layer in lazy]
+        if self.outputs_need_bytes or not all(self.lookups.map(mount, pairs)):
+            list(self.lookups.map(self._fetch, [l.descriptor for l in lazy]))
 
     def close(self) -> None:
         """Wait for the cache pushes; a failed one costs a later build its hit, nothing more."""
@@ -211,3 +204,25 @@ class BuildCache:
         self._pending.clear()
         self._pushes.shutdown(wait=True)
         self.lookups.shutdown(wait=True)
+
+
+def open_build_cache(options: "ExecutorOptions", store: Store, transport: TransportContext,
+                     snapshotter: "Snapshotter", context_dir: "Path", dockerignore: "DockerIgnore",
+                     platform: "Platform") -> BuildCache:
+    """The executor's cache from its flags (a disabled one still computes step keys)."""
+    from builder.cache.options import cache_options
+    from builder.reference import parse_reference
+
+    cache = cache_options(
+        enabled=options.cache, repo=options.cache_repo, ttl=options.cache_ttl,
+        run_layers=options.cache_run_layers, copy_layers=options.cache_copy_layers,
+        destinations=tuple(options.destinations),
+    )
+    pushes_elsewhere = not options.no_push and any(
+        cache.repo is None or parse_reference(d).registry != cache.repo.registry for d in options.destinations
+    )
+    return BuildCache(
+        cache, store, transport, snapshotter, SourceHasher(context_dir, dockerignore),
+        layer_settings=repr(snapshotter.options), platform=platform,
+        outputs_need_bytes=bool(options.oci_layout_path or options.tar_path) or pushes_elsewhere,
+    )
