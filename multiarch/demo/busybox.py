@@ -8,9 +8,11 @@ an applet symlink per command and a small /etc/passwd and /etc/group.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 DEB_CACHE = Path(os.environ.get("MULTIARCH_DEB_CACHE", "/var/cache/multiarch-debs"))
@@ -40,10 +42,18 @@ def busybox_deb(arch: str, cache: Path = DEB_CACHE) -> Path:
     """Debian's busybox-static .deb for `arch`, downloaded once into `cache`."""
     if arch not in ARCHES:
         raise ValueError(f"no busybox for {arch!r}; have {', '.join(ARCHES)}")
-    found = sorted(cache.glob(f"busybox-static_*_{arch}.deb"))
-    if found:
+    pattern = f"busybox-static_*_{arch}.deb"
+    if found := sorted(cache.glob(pattern)):
         return found[-1]
     cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # several builds or test sessions side by side
+        if not any(cache.glob(pattern)):
+            _download(arch, cache)
+    return sorted(cache.glob(pattern))[-1]
+
+
+def _download(arch: str, cache: Path) -> None:
     if arch != _host_arch():
         foreign = subprocess.run(
             ["dpkg", "--print-foreign-architectures"], capture_output=True, text=True, check=True
@@ -51,12 +61,15 @@ def busybox_deb(arch: str, cache: Path = DEB_CACHE) -> Path:
         if arch not in foreign:
             subprocess.run(["dpkg", "--add-architecture", arch], check=True)
             subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(
-        ["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", f"busybox-static:{arch}"],
-        cwd=cache,
-        check=True,
-    )
-    return sorted(cache.glob(f"busybox-static_*_{arch}.deb"))[-1]
+    # Downloaded beside the cache and renamed in, so a reader never sees a partial .deb.
+    with tempfile.TemporaryDirectory(dir=cache) as partial:
+        subprocess.run(
+            ["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", f"busybox-static:{arch}"],
+            cwd=partial,
+            check=True,
+        )
+        for deb in Path(partial).glob("*.deb"):
+            os.replace(deb, cache / deb.name)
 
 
 def build_busybox_rootfs(arch: str, dest: Path, cache: Path = DEB_CACHE) -> Path:
