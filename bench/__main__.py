@@ -6,6 +6,7 @@ import argparse
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.results import render_markdown
@@ -40,6 +41,8 @@ def _run_micro(args: argparse.Namespace) -> int:
     """Each bench/micro_*.py runs alone as `python -m bench.micro_X` (with `--quick` when it
     has that flag) and prints markdown; collect them into micro-results.md, failures included."""
     sections, failed = [], 0
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_before = os.getloadavg()[0]
     for path in sorted(HERE.glob("micro_*.py")):
         module = f"bench.{path.stem}"
         print(f"bench: {module}", flush=True)
@@ -54,7 +57,9 @@ def _run_micro(args: argparse.Namespace) -> int:
         print(body, flush=True)
         sections.append(f"## {module}\n\n`{' '.join(['python', *argv[1:]])}`\n\n{body}\n")
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "micro-results.md").write_text("# Micro benchmarks\n\n" + "\n".join(sections))
+    header = (f"# Micro benchmarks\n\n- started: {started}\n- load average (1 min) before / after: "
+              f"{load_before:.2f} / {os.getloadavg()[0]:.2f}\n\n")
+    (args.output / "micro-results.md").write_text(header + "\n".join(sections))
     return 1 if failed else 0
 
 
