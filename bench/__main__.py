@@ -55,6 +55,8 @@ def _run_micro(args: argparse.Namespace) -> int:
             lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
             body = f"failed (exit {done.returncode}): {lines[-1] if lines else ''}"
         print(body, flush=True)
+        if not any(line.startswith("|") for line in body.splitlines()):
+            body = f"```text\n{body}\n```"  # plain columns: keep them aligned in markdown
         sections.append(f"## {module}\n\n`{' '.join(['python', *argv[1:]])}`\n\n{body}\n")
     args.output.mkdir(parents=True, exist_ok=True)
     header = (f"# Micro benchmarks\n\n- started: {started}\n- load average (1 min) before / after: "
