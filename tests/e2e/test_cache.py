@@ -200,3 +200,11 @@ def test_deleted_entry_falls_back_to_building(tmp_path: Path, registry: Registry
     rootfs = unpack(f"docker://{registry.host}/{rebuilt.ref}", tmp_path / "out")
     assert (rootfs / "r2").read_text() == "two\n"
     assert b.build().ran() == []  # the entry was pushed again
+
+
+def test_bad_cache_ttl_is_a_usage_error(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    done = _executor("--context", str(context), "--no-push", "--cache", "--cache-ttl", "two weeks")
+    assert done.returncode == 2 and "--cache-ttl 'two weeks' is not a duration" in done.stderr

@@ -11,8 +11,6 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.test_executor import executor, inspect_config, own_store, write_context  # noqa: F401
 from tests.fixtures.registry import RegistryHandle, unique_repo
 
@@ -121,13 +119,6 @@ def test_failing_run_names_stage_line_and_exit_code(tmp_path: Path, busybox_layo
     assert done.returncode == 1
     assert "Dockerfile:2" in done.stderr and "[app]" in done.stderr and "exit code: 3" in done.stderr
     assert "doomed" in done.stderr
-
-
-@pytest.mark.parametrize("flag", [["--cache"], ["--cache-repo", "example.com/cache"]])
-def test_cache_flags_are_a_clear_usage_error(tmp_path: Path, flag: list[str]) -> None:
-    context = write_context(tmp_path, "FROM scratch\n")
-    done = executor("--context", str(context), "--no-push", *flag, check=False)
-    assert done.returncode == 2 and "not yet supported" in done.stderr
 
 
 def test_missing_destination_is_a_usage_error(tmp_path: Path) -> None:
