@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.fixtures.registry import RegistryHandle, unique_repo
 
@@ -208,3 +209,46 @@ def test_bad_cache_ttl_is_a_usage_error(tmp_path: Path) -> None:
     (context / "Dockerfile").write_text("FROM scratch\n")
     done = _executor("--context", str(context), "--no-push", "--cache", "--cache-ttl", "two weeks")
     assert done.returncode == 2 and "--cache-ttl 'two weeks' is not a duration" in done.stderr
+
+
+SPEC_DOCKERFILE = """
+FROM {base}
+RUN cat /proc/sys/kernel/random/uuid > /id && uname -m > /arch
+COPY hello.txt /hello.txt
+"""
+
+
+def test_spec_cache_settings_reach_both_platforms(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_build import file_in_image, make_project, multiarch, skopeo
+
+    image = f"{registry.host}/{unique_repo('spec-cache')}"
+    cache_repo = f"{registry.host}/{unique_repo('spec-cache-layers')}"
+    spec = make_project(tmp_path, busybox_image, dockerfile=SPEC_DOCKERFILE, spec=f"""
+        image: {image}
+        tags: [v1]
+        context: app
+        platforms: [linux/amd64, linux/arm64]
+        cache:
+          enabled: true
+          repo: {cache_repo}
+        """)
+
+    def build(run: int) -> tuple[str, dict[str, str]]:
+        monkeypatch.setenv("MULTIARCH_CACHE_DIR", str(tmp_path / f"store-{run}"))  # a fresh runner each time
+        done = multiarch("build", str(spec), "--insecure-registry", registry.host)
+        layout = tmp_path / f"pulled-{run}"
+        skopeo("copy", "--all", "--src-tls-verify=false", f"docker://{image}:v1", f"oci:{layout}:v1")
+        index = json.loads((layout / "index.json").read_text())
+        top = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+        ids = {e["platform"]["architecture"]: file_in_image(layout, e["digest"], "id") + file_in_image(
+            layout, e["digest"], "arch") for e in top["manifests"]}
+        return done.stderr, ids
+
+    first_log, first = build(1)
+    assert "CACHED" not in first_log
+    assert first["amd64"].endswith("x86_64") and first["arm64"].endswith("aarch64")
+    second_log, second = build(2)
+    assert second == first  # neither platform's RUN ran again, and neither got the other's layer
+    assert second_log.count("CACHED") == 4  # RUN and COPY, on each platform
