@@ -28,7 +28,6 @@ from builder.registry.uploads import BlobUpload
 MANIFEST_ACCEPT = ", ".join(mt.ALL_MANIFEST_TYPES)
 # distribution refuses manifests above 4 MiB; more than that from a server is a fault.
 MAX_MANIFEST_BYTES = 4 << 20
-DOWNLOAD_CHUNK = 1 << 20
 TAGS_PAGE = 1000
 _LINK_NEXT_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 T = TypeVar("T")
@@ -200,7 +199,8 @@ class RegistryClient:
             current, received, breaks = response, 0, 0
             while True:
                 try:
-                    for chunk in current.iter_bytes(DOWNLOAD_CHUNK):
+                    # No chunk size: re-chunking would copy every byte once more.
+                    for chunk in current.iter_bytes():
                         received += len(chunk)
                         yield chunk
                     return

@@ -71,7 +71,9 @@ class RegistryOptions(BaseModel):
     credentials: dict[str, Credential] = Field(default_factory=dict)
     """Explicit logins per host; they win over config.json and CI variables."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    chunked_threshold: int = 64 << 20
-    """Blobs larger than this are uploaded in resumable chunks."""
-    chunk_size: int = 16 << 20
+    chunked_threshold: int = 1 << 30
+    """Blobs larger than this are uploaded in resumable chunks; smaller ones in one streaming
+    PUT, which is fastest (each chunk costs the registry a round of bookkeeping) and is
+    repeated whole if it fails."""
+    chunk_size: int = 128 << 20
     timeout: float = Field(default_factory=_from_env("MULTIARCH_REGISTRY_TIMEOUT", 60.0), gt=0)
