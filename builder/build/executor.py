@@ -47,7 +47,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     platform = _platform(options)
     secrets = secret_values(options.secrets)
     epoch = _epoch(options)
-    store = default_store()
+    store = default_store(options.cache_dir)
     scratch = store.tmp_dir / f"build-{uuid.uuid4().hex[:12]}"
     ctx = TransportContext()
     try:
@@ -70,18 +70,23 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                 overlay=_OVERLAY_OVERRIDE.get(os.environ.get("MULTIARCH_SNAPSHOTTER", "")),
                 full=options.snapshot_mode.value == "full",
             )
+            from builder.cache.build import open_build_cache
+
+            dockerignore = load_dockerignore(context_dir, dockerfile_path)
+            cache = open_build_cache(options, store, ctx, snapshotter, context_dir, dockerignore, platform)
             session = BuildSession(
                 store=store,
                 snapshotter=snapshotter,
                 transport=ctx,
                 progress=progress,
                 context_dir=context_dir,
-                dockerignore=load_dockerignore(context_dir, dockerfile_path),
+                dockerignore=dockerignore,
                 secrets=secrets,
                 build_args=dict(options.build_args),
                 isolation=Isolation(options.isolation.value),
                 epoch=epoch,
                 cache_mounts=store.root / "run-cache",
+                cache=cache,
             )
             try:
                 _build_stages(session, plan, StageExecutor)
@@ -92,6 +97,9 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                 image = BuiltImage(state.config, target.rootfs)
                 source = BuiltImageSource(image, store)
                 vertex = progress.start("exporting to image")
+                cache.prepare_outputs(
+                    image.rootfs, (*options.destinations, *options.push_by_digest), push=not options.no_push
+                )
                 written = write_outputs(
                     source,
                     ctx,
@@ -99,9 +107,12 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                     push=not options.no_push,
                     oci_layout_path=options.oci_layout_path,
                     tar_path=options.tar_path,
+                    origins=session.layer_origins(),
+                    by_digest=options.push_by_digest,
                 )
                 progress.done(vertex)
             finally:
+                cache.close()
                 session.close()
                 snapshotter.cleanup()
         manifest = source.raw.descriptor()
@@ -111,6 +122,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
             digest_file=options.digest_file,
             name_with_digest_file=options.image_name_with_digest_file,
             name_tag_with_digest_file=options.image_name_tag_with_digest_file,
+            untagged=options.push_by_digest,
         )
         report = BuildReport(
             platform=plan.target.platform,
@@ -147,18 +159,33 @@ def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-unt
 
 
 def _check_options(options: ExecutorOptions) -> None:
-    if options.cache or options.cache_repo:
-        raise UsageError(
-            "--cache and --cache-repo are not yet supported",
-            "build without them; layer caching is coming (issue 7)",
-        )
     if options.single_snapshot:
         raise UsageError("--single-snapshot is not yet supported", "build without it: each step is its own layer")
-    if not options.destinations and not options.no_push and not (options.tar_path or options.oci_layout_path):
+    _check_push_by_digest(options)
+    if (
+        not options.destinations
+        and not options.push_by_digest
+        and not options.no_push
+        and not (options.tar_path or options.oci_layout_path)
+    ):
         raise UsageError(
             "no --destination given",
             "pass --destination REF, or --no-push (with --tar-path/--oci-layout-path to keep the image)",
         )
+
+
+def _check_push_by_digest(options: ExecutorOptions) -> None:
+    from builder.reference import parse_reference
+
+    if options.push_by_digest and options.no_push:
+        raise UsageError("--push-by-digest and --no-push exclude each other")
+    for repo in options.push_by_digest:
+        ref = parse_reference(repo)
+        if ref.tag or ref.digest:
+            raise UsageError(
+                f"--push-by-digest {repo!r}: name a repository, without a tag or digest",
+                f"e.g. --push-by-digest {ref.repository_ref()}",
+            )
 
 
 def _platform(options: ExecutorOptions) -> Platform:
@@ -210,7 +237,7 @@ def _pull_hosts(plan) -> set[str]:  # type: ignore[no-untyped-def]
 def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> RegistryOptions:
     from builder.reference import parse_reference
 
-    push_hosts = {parse_reference(d).registry for d in options.destinations}
+    push_hosts = {parse_reference(d).registry for d in (*options.destinations, *options.push_by_digest)}
     insecure = set(options.insecure_registries)
     insecure |= push_hosts if options.insecure else set()
     insecure |= pull_hosts if options.insecure_pull else set()

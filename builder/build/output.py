@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
 from builder.reference import parse_reference
 from builder.store import Store
-from builder.transports import TransportContext, copy_image, open_destination
+from builder.transports import TransportContext, copy_image, open_destination, open_source
+from builder.transports.base import ImageDestination, ImageSource
 from builder.transports.base import verified_file_chunks
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,15 @@ def write_outputs(
     push: bool,
     oci_layout_path: str | None,
     tar_path: str | None,
+    origins: dict[str, str],
+    by_digest: tuple[str, ...] = (),
 ) -> list[str]:
-    """Copy the image everywhere it should go; returns the location names written."""
+    """Copy the image everywhere it should go; returns the location names written.
+    `by_digest` repositories get the manifest under its digest only (no tag)."""
     names = []
     if push:
         names.extend(f"docker://{d}" for d in destinations)
+        names.extend(f"docker://{parse_reference(r).repository_ref()}@{source.raw.digest}" for r in by_digest)
     if oci_layout_path:
         tag = parse_reference(destinations[0]).tag if destinations else None
         names.append(f"oci:{oci_layout_path}:{tag or 'latest'}")
@@ -70,11 +76,40 @@ def write_outputs(
     for name in names:
         destination = open_destination(name, ctx)
         try:
+            mounted = _mount_base_layers(source, destination, origins, ctx)
             result = copy_image(source, destination)
         finally:
             destination.close()
-        log.info("wrote %s (%d blobs uploaded, %d present)", name, result.copied, result.skipped)
+        log.info("wrote %s (%d blobs uploaded, %d present, %d mounted from base images)",
+                 name, result.copied, result.skipped - mounted, mounted)
     return names
+
+
+def _mount_base_layers(
+    source: BuiltImageSource, destination: ImageDestination, origins: dict[str, str], ctx: TransportContext
+) -> int:
+    """Base layers the destination registry lacks are mounted from the base image's
+    repository (no bytes move), so copy_image then finds them present."""
+    from builder.transports.docker import RegistryDestination, RegistrySource
+
+    if not isinstance(destination, RegistryDestination):
+        return 0
+    by_origin: dict[str, list[Descriptor]] = {}
+    for desc in source.raw.manifest().layers:
+        if desc.digest in origins:
+            by_origin.setdefault(origins[desc.digest], []).append(desc)
+    jobs = []
+    for origin, descs in by_origin.items():
+        base = open_source(origin, ctx)
+        if isinstance(base, RegistrySource):
+            jobs.extend((desc, base) for desc in descs)
+
+    def mount(job: tuple[Descriptor, ImageSource]) -> bool:
+        desc, base = job
+        return not destination.has_blob(desc) and destination.try_mount(desc, base)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return sum(pool.map(mount, jobs))
 
 
 def write_digest_files(
@@ -84,13 +119,14 @@ def write_digest_files(
     digest_file: str | None,
     name_with_digest_file: str | None,
     name_tag_with_digest_file: str | None,
+    untagged: tuple[str, ...] = (),
 ) -> None:
     if digest_file:
         Path(digest_file).write_text(digest)
     refs = [parse_reference(d) for d in destinations]
     if name_with_digest_file:
         Path(name_with_digest_file).write_text(
-            "".join(f"{r.repository_ref()}@{digest}\n" for r in refs)
+            "".join(f"{r.repository_ref()}@{digest}\n" for r in [*refs, *map(parse_reference, untagged)])
         )
     if name_tag_with_digest_file:
         Path(name_tag_with_digest_file).write_text(

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.build.base import BaseImage, pull_base
 from builder.build.image import Rootfs
@@ -20,6 +21,9 @@ from builder.oci.platform import format_platform
 from builder.sandbox.spec import Isolation
 from builder.store import Store
 from builder.transports import TransportContext
+
+if TYPE_CHECKING:
+    from builder.cache.build import BuildCache
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class BuildSession:
     isolation: Isolation
     epoch: datetime | None
     cache_mounts: Path
+    cache: "BuildCache"
     stages: dict[int, StageResult] = field(default_factory=dict)
     steps: list[StepReport] = field(default_factory=list)
     _bases: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
@@ -62,6 +67,14 @@ class BuildSession:
                     name, platform, self.store, self.transport, extract=self.snapshotter.uses_overlay
                 )
             return self._bases[key]
+
+    def layer_origins(self) -> dict[str, str]:
+        """Layer digest -> the base image it came from (for cross-repository mounts)."""
+        return {
+            layer.descriptor.digest: base.name
+            for base in self._bases.values()
+            for layer in base.rootfs.layers
+        }
 
     def view(self, rootfs: Rootfs) -> Path:
         """A finished filesystem to read from (COPY --from, RUN --mount from=)."""

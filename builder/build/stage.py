@@ -64,33 +64,44 @@ class StageExecutor:
     # --- the stage ---------------------------------------------------------------------
 
     def run(self) -> StageResult:
-        state, rootfs, key, triggers, from_name = self._start()
+        own = list(self.planned.instructions)
+        self.total = sum(isinstance(i, FS_INSTRUCTIONS) for i in own)
+        state, rootfs, key, triggers = self._start()
         self.state, self.rootfs, self.key = state, rootfs, key
         self.scope: StageScope = self.plan.scope(state.env)
-        instructions = [self._trigger(t) for t in triggers] + list(self.planned.instructions)
-        self.total = sum(isinstance(i, FS_INSTRUCTIONS) for i in instructions)
-        if from_name is not None:
-            self.total += 1
-            self._from_vertex(from_name)
+        instructions = [self._trigger(t) for t in triggers] + own
+        self.total += sum(isinstance(i, FS_INSTRUCTIONS) for i in instructions[: len(triggers)])
+        self.cache = self.session.cache.stage(self, instructions)
         for instruction in instructions:
             self._dispatch(instruction)
         return StageResult(self.state, self.rootfs, self.key, tuple(self.onbuild))
 
-    def _start(self) -> tuple[ImageState, Rootfs, str, list[str], str | None]:
+    def _start(self) -> tuple[ImageState, Rootfs, str, list[str]]:
         base = self.planned.base
         session = self.session
         if base.kind is BaseKind.SCRATCH:
             state = ImageState.scratch(self.platform, session.epoch)
-            return state, Rootfs(), cachekey.base_key(None, self.platform_text), [], None
+            return state, Rootfs(), cachekey.base_key(None, self.platform_text), []
         if base.kind is BaseKind.STAGE:
             assert base.stage is not None
             parent = session.stages[base.stage]
-            return parent.state.child(), parent.rootfs, parent.key, list(parent.onbuild), None
-        image = session.base_image(base.name, self.platform)
+            return parent.state.child(), parent.rootfs, parent.key, list(parent.onbuild)
+        self.total += 1
+        self.vertex_index += 1
+        text = f"FROM {base.name}"
+        started = time.monotonic()
+        vertex = session.progress.start(self._vertex_name(text))
+        try:
+            image = session.base_image(base.name, self.platform)
+        except MultiarchError as err:
+            session.progress.error(vertex, err.message)
+            raise
+        session.progress.done(vertex)
         state = ImageState.from_base(image.config, session.epoch)
         triggers = list((image.config.config.on_build if image.config.config else None) or [])
-        key = cachekey.base_key(image.digest, self.platform_text)
-        return state, image.rootfs, key, triggers, base.name
+        self.key = cachekey.base_key(image.digest, self.platform_text)
+        self._report(text, started, layer=None)
+        return state, image.rootfs, self.key, triggers
 
     def _trigger(self, expression: str) -> Instruction:
         stage = self.planned.stage
@@ -98,25 +109,18 @@ class StageExecutor:
             expression, self.plan.dockerfile.filename, stage.from_.line, self.plan.dockerfile.escape
         )
 
-    def _from_vertex(self, name: str) -> None:
-        self.vertex_index += 1
-        started = time.monotonic()
-        vertex = self.session.progress.start(self._vertex_name(f"FROM {name}"))
-        self.session.progress.done(vertex)
-        self._report(f"FROM {name}", started, layer=None)
-
     def _vertex_name(self, text: str) -> str:
         width = len(str(self.total))
         prefix = f"{self.label} " if self.label else ""
         return f"[{prefix}{self.vertex_index:>{width}}/{self.total}] {text}"
 
-    def _report(self, text: str, started: float, layer: str | None) -> None:
+    def _report(self, text: str, started: float, layer: str | None, cached: bool = False) -> None:
         self.session.steps.append(
             StepReport(
                 stage=self.planned.display_name,
                 index=self.vertex_index,
                 instruction=text,
-                cached=False,
+                cached=cached,
                 duration_s=round(time.monotonic() - started, 6),
                 layer=layer,
                 cache_key=self.key,
@@ -176,7 +180,7 @@ class StageExecutor:
             self.onbuild.append(ins.expression)
         else:
             raise BuildError(f"unsupported instruction {ins.keyword}")
-        self.key = cachekey.step_key(self.key, ins.original, (), self.platform_text)
+        self.key = self.cache.metadata_key(self.key, ins)
 
     # --- filesystem steps --------------------------------------------------------------
 
@@ -187,7 +191,7 @@ class StageExecutor:
         text = " ".join(ins.original.split()) if "\n" not in ins.original else ins.original.split("\n")[0]
         vertex = self.session.progress.start(self._vertex_name(text))
         started = time.monotonic()
-        self.key = cachekey.step_key(self.key, ins.original, self.scope.run_env(), self.platform_text)
+        self.key = self.cache.fs_key(self.key, ins, self.scope.run_env())
         tail: deque[str] = deque(maxlen=_TAIL_LINES)
 
         def output(line: str) -> None:
@@ -213,5 +217,5 @@ class StageExecutor:
         if layer is not None:
             self.rootfs = self.rootfs.plus(layer)
             self.state.add_layer(layer.diff_id)
-        self.session.progress.done(vertex)
-        self._report(text, started, layer.descriptor.digest if layer else None)
+        self.session.progress.done(vertex, cached=self.cache.last_cached)
+        self._report(text, started, layer.descriptor.digest if layer else None, cached=self.cache.last_cached)

@@ -81,7 +81,7 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
             )
         return [m.target for m in mounts]
 
-    layer = ex.session.snapshotter.step(ex.rootfs, action, sandboxed=True)
+    layer = ex.cache.snapshot(action, sandboxed=True)
     return run_created_by(list(argv_spec.argv), args, dict(ex.scope.env)), layer
 
 
@@ -169,7 +169,7 @@ def workdir(ex: "StageExecutor", ins: WorkdirInstruction) -> StepResult:
         _make_dirs(root, wd, owner)
         return []
 
-    return f"WORKDIR {wd}", ex.session.snapshotter.step(ex.rootfs, action, sandboxed=False)
+    return f"WORKDIR {wd}", ex.cache.snapshot(action, sandboxed=False)
 
 
 # --- COPY / ADD ----------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
             addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]))
         return []
 
-    layer = session.snapshotter.step(ex.rootfs, action, sandboxed=False)
+    layer = ex.cache.snapshot(action, sandboxed=False)
     return _copy_created_by(ins, parents), layer
 
 
