@@ -61,6 +61,8 @@ def _choice(enum: type) -> click.Choice:
 @click.option("--dockerfile", "-f", default="Dockerfile", show_default=True,
               help="Path to the Dockerfile (relative paths also tried inside the context).")
 @click.option("--destination", "-d", multiple=True, help="Image reference to push (repeatable).")
+@click.option("--push-by-digest", multiple=True, metavar="REGISTRY/REPO",
+              help="Push to this repository by digest only, without a tag (repeatable).")
 @_bool_flag("--no-push", "Build without pushing.")
 @click.option("--tar-path", help="Write the image as a docker-archive tarball to this path.")
 @click.option("--oci-layout-path", help="Write the image as an OCI layout to this directory.")
@@ -125,6 +127,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         context=flags["context"],
         dockerfile=flags["dockerfile"],
         destinations=many("destination"),
+        push_by_digest=many("push_by_digest"),
         no_push=flags["no_push"],
         tar_path=flags["tar_path"],
         oci_layout_path=flags["oci_layout_path"],

@@ -64,6 +64,8 @@ class ExecutorOptions(BaseModel):
     context: str = "/workspace/"
     dockerfile: str = "Dockerfile"
     destinations: tuple[str, ...] = ()
+    push_by_digest: tuple[str, ...] = ()
+    """Repositories (REGISTRY/REPO) that get the image by digest only, no tag."""
     no_push: bool = False
     tar_path: str | None = None
     oci_layout_path: str | None = None
