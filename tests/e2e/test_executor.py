@@ -74,6 +74,7 @@ CMD ["cat", "/hello"]
     result = executor("--context", str(context), "--destination", ref,
                       "--insecure-registry", registry.host, "--custom-platform", f"linux/{arch}")
     assert "RUN echo hello" in result.stderr and "DONE" in result.stderr
+    assert "1 mounted from base images" in result.stderr  # the base layer is never re-uploaded
     config = inspect_config(ref)
     assert config["architecture"] == arch and config["os"] == "linux"
     assert config["config"]["Cmd"] == ["cat", "/hello"]
