@@ -42,6 +42,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     from builder.build.mountns import enter_private_mount_namespace
 
     enter_private_mount_namespace()
+    _probe_isolation_early(options)
     started = time.monotonic()
     progress = progress or make_progress(options.progress.value)
     platform = _platform(options)
@@ -141,6 +142,22 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
         import shutil
 
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _probe_isolation_early(options: ExecutorOptions) -> None:
+    """Finding which isolation works spawns a helper once per process: do it while the
+    context and base images load, not at the first RUN."""
+    import threading
+
+    from builder.sandbox import resolve_isolation
+
+    def probe() -> None:
+        try:
+            resolve_isolation(options.isolation.value)
+        except Exception:  # noqa: BLE001 (the first RUN reports it properly)
+            pass
+
+    threading.Thread(target=probe, name="isolation-probe", daemon=True).start()
 
 
 def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-untyped-def]
