@@ -4,8 +4,8 @@ The child pipeline has one job per platform, on the runners tagged for it (the s
 `runner_tags`; never guessed, GitLab's own arm64 tags differ by tier), each running
 `multiarch executor` natively and keeping its JSON result as an artifact, and a final job
 that `needs:` them all and runs `multiarch manifest push from-results`. Each platform image
-is pushed under a pipeline-scoped tag (`multiarch-$CI_PIPELINE_ID-linux-arm64`); the index
-goes under the spec's tags. The parent pipeline runs it with
+is pushed by digest only (`--push-by-digest`: no tag to clean up afterwards), its result
+file names the digest; the index goes under the spec's tags. The parent pipeline runs it with
 
     build-image:
       trigger:
@@ -58,7 +58,7 @@ def build_job(plan: BuildPlan, job: PlatformJob, repository: str) -> dict[str, A
     result = f"{RESULTS_DIR}/{job.slug}.json"
     command = " ".join(
         [spec.gitlab.executor, "executor", *map(_shell_word, flags),
-         "--destination", f'"{repository}:multiarch-${{CI_PIPELINE_ID}}-{job.slug}"',
+         "--push-by-digest", shlex.quote(repository),
          "--json-result", result]
     )  # fmt: skip
     body: dict[str, Any] = {
