@@ -176,8 +176,13 @@ def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-unt
 
 
 def _check_options(options: ExecutorOptions) -> None:
+    if options.isolation.value == "none":
+        raise UsageError(
+            "--isolation none (building in this container's own root) is not supported yet",
+            "use --isolation auto, namespace or chroot: they work in a container too",
+        )
     if options.single_snapshot:
-        raise UsageError("--single-snapshot is not yet supported", "build without it: each step is its own layer")
+        raise UsageError("--single-snapshot is not supported yet", "build without it: each step is its own layer")
     _check_push_by_digest(options)
     if (
         not options.destinations

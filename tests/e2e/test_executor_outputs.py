@@ -140,3 +140,13 @@ def test_zstd_layers_and_name_digest_files(tmp_path: Path, registry: RegistryHan
     digest = names.read_text().split("@")[1].split()[0]
     assert names.read_text() == f"{repo}@{digest}\n{repo}@{digest}\n"
     assert tags.read_text() == f"{repo}:a@{digest}\n{repo}:b@{digest}\n"
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--isolation", "none"], "--isolation none"),
+    (["--single-snapshot"], "--single-snapshot is not supported yet"),
+])
+def test_unsupported_modes_are_usage_errors(tmp_path: Path, flags: list[str], needle: str) -> None:
+    context = write_context(tmp_path, "FROM scratch\n")
+    done = executor("--context", str(context), "--no-push", *flags, check=False)
+    assert done.returncode == 2 and needle in done.stderr
