@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.fixtures.registry import RegistryHandle
 from tests.reliability.helpers import environ, run_cli, write_context
 
@@ -46,8 +44,6 @@ def test_run_step_cannot_read_or_change_builder_state(
     assert not (store / "config.json").exists() and not (store / "blobs" / "config.json").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: the RUN step sees the host's /proc, so "
-                   "/proc/1/root/<DOCKER_CONFIG>/config.json is readable (namespace isolation)")
 def test_run_step_cannot_read_credentials_through_proc(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str
 ) -> None:
