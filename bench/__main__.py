@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -66,6 +67,8 @@ def _run_micro(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the registry and work dirs are cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = _parse(argv)
     if args.micro:
         return _run_micro(args)

@@ -10,6 +10,7 @@ into the registry, so the base digests are the same on every run.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -117,8 +118,11 @@ class BaseImages:
         self.layouts = cache / "oci"
 
     def ensure_built(self) -> None:
-        self._layout("busybox", self._build_busybox_layout)
-        self._layout("debian", self._build_debian_layout)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with open(self.cache / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another suite may be building them right now
+            self._layout("busybox", self._build_busybox_layout)
+            self._layout("debian", self._build_debian_layout)
 
     def push(self, registry_host: str) -> None:
         for name, ref, tag in (("busybox", BUSYBOX_REF, "latest"), ("debian", DEBIAN_REF, "bookworm")):

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
     here = Path(__file__).parent
-    print(run(runs, CACHE / "work-micro-copy", here / "out" / "logs" / "micro_copy.log"))
+    work = CACHE / f"work-micro-copy-{os.getpid()}"
+    print(run(runs, work, here / "out" / "logs" / "micro_copy.log"))
     return 0
 
 

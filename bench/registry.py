@@ -57,7 +57,12 @@ class CountingProxy:
             except OSError:
                 return
             upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(str(self.target))
+            try:
+                upstream.connect(str(self.target))
+            except OSError:  # the registry is gone: fail this client, keep serving
+                upstream.close()
+                client.close()
+                continue
             for src, dst, upward in ((client, upstream, True), (upstream, client, False)):
                 threading.Thread(target=self._pump, args=(src, dst, upward), daemon=True).start()
 

@@ -46,7 +46,7 @@ def _show(step: Step, cache: Path, registry: str) -> str:
     """The command as a reader can reuse it: the run's paths and port become variables."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env)
     line = (env + " " if env else "") + shlex.join(step.argv)
-    line = line.replace(str(cache), "$BENCH_DIR").replace(registry, "$REGISTRY")
+    line = re.sub(re.escape(str(cache)) + r"/work-\d+", "$WORK", line).replace(registry, "$REGISTRY")
     return line.replace(ourcli.executable(), "multiarch")
 
 
@@ -103,8 +103,8 @@ def _runs_for(w: Workload, opts: Options) -> int:
 
 
 def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegistry,
-                  opts: Options) -> WorkloadResult:
-    context = w.prepare_context(opts.cache / "work" / "contexts" / w.key)
+                  work: Path, opts: Options) -> WorkloadResult:
+    context = w.prepare_context(work / "contexts" / w.key)
     runs: dict[str, list[RunResult]] = {s.name: [] for s in sides}
     errors: dict[str, str | None] = {}
     commands: dict[str, tuple[str, ...]] = {}
@@ -153,7 +153,7 @@ def run_suite(opts: Options) -> SuiteResult:
     opts.logs.mkdir(parents=True, exist_ok=True)
     base = BaseImages(opts.cache)
     base.ensure_built()
-    work = opts.cache / "work"
+    work = opts.cache / f"work-{os.getpid()}"  # concurrent suites must not wipe each other
     remove_tree(work)
     sides: list[Buildah | Ours] = []
     if opts.ours:
@@ -163,12 +163,14 @@ def run_suite(opts: Options) -> SuiteResult:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_before = os.getloadavg()[0]
     results = []
-    with LocalRegistry(work / "registry") as registry:
-        base.push(registry.host)
-        for w in opts.workloads:
-            print(f"bench: {w.title}", flush=True)
-            results.append(_run_workload(w, sides, registry, opts))
-    remove_tree(work)
+    try:
+        with LocalRegistry(work / "registry") as registry:
+            base.push(registry.host)
+            for w in opts.workloads:
+                print(f"bench: {w.title}", flush=True)
+                results.append(_run_workload(w, sides, registry, work, opts))
+    finally:
+        remove_tree(work)
     return SuiteResult(
         started=started,
         command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
