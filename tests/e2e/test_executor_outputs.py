@@ -11,6 +11,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_executor import executor, inspect_config, own_store, write_context  # noqa: F401
 from tests.fixtures.registry import RegistryHandle, unique_repo
 
