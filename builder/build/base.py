@@ -29,9 +29,11 @@ class BaseImage:
 
 
 def pull_base(
-    name: str, platform: Platform, store: Store, ctx: TransportContext, *, extract: bool = True
+    name: str, platform: Platform, store: Store, ctx: TransportContext, *, extract: bool = True,
+    lazy: bool = False,
 ) -> BaseImage:
-    """`extract`: also unpack each layer into the extracted-layer cache (overlay builds)."""
+    """`extract`: also unpack each layer into the extracted-layer cache (overlay builds).
+    `lazy`: resolve only; the layers are fetched when a step needs them (builder.cache)."""
     source = open_source(name, ctx)
     try:
         resolved = resolve_image(source, platform)
@@ -41,8 +43,11 @@ def pull_base(
             raise BuildError(
                 f"{name}: image has {len(layers)} layers but its config lists {len(diff_ids)} diff_ids"
             )
-        with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
-            dirs = list(pool.map(lambda pair: _fetch(source, store, *pair, extract), zip(layers, diff_ids)))
+        if lazy:
+            dirs: list[Path | None] = [None] * len(layers)
+        else:
+            with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
+                dirs = list(pool.map(lambda pair: _fetch(source, store, *pair, extract), zip(layers, diff_ids)))
         rootfs = Rootfs(tuple(Layer(d, i, p) for d, i, p in zip(layers, diff_ids, dirs)))
         return BaseImage(name, resolved.raw.digest, resolved.config, rootfs)
     finally:

@@ -63,9 +63,12 @@ class BuildSession:
             pulling = self._pulls.setdefault(key, threading.Lock())
         with pulling:
             if key not in self._bases:
+                lazy = self.cache.lazy_base(name)
                 self._bases[key] = pull_base(
-                    name, platform, self.store, self.transport, extract=self.snapshotter.uses_overlay
+                    name, platform, self.store, self.transport, extract=self.snapshotter.uses_overlay, lazy=lazy
                 )
+                if lazy:
+                    self.cache.add_origins(self._bases[key].rootfs, name)
             return self._bases[key]
 
     def layer_origins(self) -> dict[str, str]:
@@ -78,7 +81,7 @@ class BuildSession:
 
     def view(self, rootfs: Rootfs) -> Path:
         """A finished filesystem to read from (COPY --from, RUN --mount from=)."""
-        return self.snapshotter.view(rootfs)
+        return self.snapshotter.view(self.cache.materialize(rootfs))
 
     def close(self) -> None:
         self.snapshotter.close_views()

@@ -129,6 +129,21 @@ class BuildCache:
 
     # --- bytes on demand -----------------------------------------------------------------
 
+    def lazy_base(self, name: str) -> bool:
+        """With the cache on, a registry base image is only resolved: a fully cached build
+        never needs its layers (outputs mount them), a step that runs fetches them."""
+        from builder.transports import parse_location
+
+        return self.enabled and parse_location(name).kind == "docker"
+
+    def add_origins(self, rootfs: Rootfs, image: str) -> None:
+        from builder.transports import parse_location
+
+        location = parse_location(image)
+        assert location.reference is not None
+        for layer in rootfs.layers:
+            self._origins.setdefault(layer.descriptor.digest, location.reference.repository_ref())
+
     def materialize(self, rootfs: Rootfs) -> Rootfs:
         """`rootfs` with every layer's blob in the store (and extracted, for overlay)."""
         if all(self._is_ready(layer) for layer in rootfs.layers):
@@ -137,7 +152,7 @@ class BuildCache:
             return Rootfs(tuple(self._materialize_layers(rootfs.layers)))
         except MultiarchError as err:
             raise BuildError(
-                f"a cached layer could not be fetched: {err.message}",
+                f"a layer could not be fetched: {err.message}",
                 "build again with --cache=false, or remove the entry from the cache repository",
             ) from err
 
@@ -162,7 +177,7 @@ class BuildCache:
 
     def _fetch(self, desc: "Descriptor") -> None:
         origin = self._origins.get(desc.digest)
-        if origin is None or self.remote is None:
+        if origin is None:
             raise BuildError(f"layer {desc.digest} is neither in the store nor in a known repository")
         with self.transport.registry_client().open_blob(origin, desc) as chunks:
             self.store.blobs.ingest(chunks, desc)

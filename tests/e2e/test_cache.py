@@ -252,3 +252,22 @@ def test_spec_cache_settings_reach_both_platforms(
     second_log, second = build(2)
     assert second == first  # neither platform's RUN ran again, and neither got the other's layer
     assert second_log.count("CACHED") == 4  # RUN and COPY, on each platform
+
+
+def test_multi_stage_cached_source_stage(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
+    b = Builder(tmp_path, registry, busybox_image)
+    (b.context / "Dockerfile").write_text(f"""\
+FROM {busybox_image} AS build
+RUN cat /proc/sys/kernel/random/uuid > /out
+FROM {busybox_image}
+COPY --from=build /out /out
+ARG C=1
+RUN cat /out > /copied && echo "$C" >> /copied
+""")
+    first = b.build()
+    assert len(first.ran()) == 3
+    assert b.build().ran() == []
+    changed = b.build("--build-arg", "C=2")  # only the last RUN sees C; it runs on the cached layers
+    assert changed.ran() == ['RUN cat /out > /copied && echo "$C" >> /copied']
+    rootfs = unpack(f"docker://{registry.host}/{changed.ref}", tmp_path / "out")
+    assert (rootfs / "copied").read_text() == (rootfs / "out").read_text() + "2\n"
