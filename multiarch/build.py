@@ -105,14 +105,14 @@ def run_build(spec: Any, options: BuildOptions) -> BuildOutcome:
         failed = [o for o in outcomes if o.error is not None]
         allow_missing = spec.allow_missing or options.ignore_missing
         if failed and (not allow_missing or len(failed) == len(outcomes)):
-            _report(reporter, outcomes)
+            _report(reporter, outcomes, options)
             raise BuildError(
                 f"{len(failed)} of {len(outcomes)} platforms failed, nothing published: "
                 + "; ".join(f"{o.name}: {o.error}" for o in failed),
                 hint=None if allow_missing else "allow_missing: true (or --ignore-missing) publishes the rest",
             )
         outcome = _publish(spec, options, [o for o in outcomes if o.error is None], outcomes)
-        _report(reporter, outcomes)
+        _report(reporter, outcomes, options)
     finally:
         if options.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -208,7 +208,7 @@ def _write_archives(placed: Sequence[Any], location: Any, spec: Any, ctx: Any) -
     return written
 
 
-def _rows(outcomes: Sequence[PlatformOutcome]) -> list[Any]:
+def _rows(outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> list[Any]:
     from multiarch.progress import SummaryRow
 
     rows = []
@@ -217,23 +217,25 @@ def _rows(outcomes: Sequence[PlatformOutcome]) -> list[Any]:
             rows.append(SummaryRow(o.name, o.runner, "failed", None, None, None))
             continue
         report = o.result.report
-        rows.append(SummaryRow(o.name, o.runner, "ok", o.result.duration_s, report.manifest.digest, _image_size(o.result)))
+        rows.append(SummaryRow(o.name, o.runner, "ok", o.result.duration_s, report.manifest.digest, _image_size(o.result, options)))
     return rows
 
 
-def _image_size(result: Any) -> int | None:
+def _image_size(result: Any, options: BuildOptions) -> int | None:
     from builder.transports import open_source
 
-    source = open_source(result.image)
+    ctx = options.transport_context()  # the image may be in a registry (ssh runner)
+    source = open_source(result.image, ctx)
     try:
         manifest = source.get_manifest().manifest()
     finally:
         source.close()
+        ctx.close()
     return manifest.config.size + sum(layer.size for layer in manifest.layers)
 
 
-def _report(reporter: Any, outcomes: Sequence[PlatformOutcome]) -> None:
-    reporter.summary(_rows(outcomes))
+def _report(reporter: Any, outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> None:
+    reporter.summary(_rows(outcomes, options))
 
 
 def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: Any) -> None:

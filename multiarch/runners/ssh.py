@@ -4,8 +4,10 @@
 First `uname -m` on the host must name the platform's architecture (we never build arm64 on
 an amd64 host by accident). Then the build context goes to the host as a tar stream on
 stdin (`--context tar://stdin`), the Dockerfile inside the command line, and the host
-answers on stdout with a tar of the built image (an OCI layout) and the executor's JSON
-result, which the coordinator publishes with every other platform.
+answers on stdout with a tar holding the executor's JSON result. When the spec names a
+registry image, the host pushes its image there by digest only (`--push-by-digest`: the
+host needs the registry's login, no tag is left behind) and the coordinator publishes it
+from there with every other platform; otherwise the tar also holds the image as an OCI layout.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from builder.errors import BuildError, PlatformError
 from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
+from builder.reference import Reference, parse_reference
 from builder.transports import Location
 from multiarch.plan import BuildPlan, PlatformJob
 from multiarch.runners import JobResult, read_report
@@ -59,17 +62,28 @@ def check_architecture(job: PlatformJob, machine: str) -> None:
         )
 
 
+def push_repository(plan: BuildPlan) -> Reference | None:
+    """The repository the remote host pushes its image to by digest (the spec's image)."""
+    return parse_reference(plan.spec.image).repository_ref() if plan.spec.image else None
+
+
 def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
     settings = plan.spec.ssh
     dockerfile = base64.b64encode(job.dockerfile.read_bytes()).decode()
     flags = plan.flags_for(job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}')
+    repository = push_repository(plan)
+    if repository is not None:
+        flags += ["--push-by-digest", str(repository)]
+    else:
+        flags += ["--no-push", "--oci-layout-path", '"$d"/oci']
     quoted = " ".join(a if a.startswith('"$d"') else shlex.quote(a) for a in flags)
+    returned = "result.json" if repository is not None else "oci result.json"
     return (
         "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
         f"echo {dockerfile} | base64 -d > \"$d\"/{REMOTE_DOCKERFILE}; "
-        f"{settings.executor} executor {quoted} --no-push --oci-layout-path \"$d\"/oci "
+        f"{settings.executor} executor {quoted} "
         "--json-result \"$d\"/result.json --progress plain >&2; "
-        "tar -C \"$d\" -cf - oci result.json"
+        f"tar -C \"$d\" -cf - {returned}"
     )
 
 
@@ -117,8 +131,14 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
         log_text = stderr.read().decode(errors="replace")
     if code != 0 or not (out_dir / "result.json").is_file():
         raise BuildError(f"{job.name} on {job.runner} failed (exit {code}): {_last_line(log_text)}")
-    return JobResult(job, read_report(out_dir / "result.json"), Location("oci", path=out_dir / "oci"),
-                     time.monotonic() - started)  # fmt: skip
+    report = read_report(out_dir / "result.json")
+    repository = push_repository(plan)
+    image = (
+        Location("oci", path=out_dir / "oci")
+        if repository is None
+        else Location("docker", reference=repository.with_digest(report.manifest.digest))
+    )
+    return JobResult(job, report, image, time.monotonic() - started)
 
 
 def _last_line(text: str) -> str:

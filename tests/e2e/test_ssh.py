@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.registry import RegistryHandle, free_port, unique_repo
+from tests.fixtures.tags import registry_tags
 from tests.fixtures.waiting import wait_for
 
 
@@ -119,6 +120,11 @@ def test_ssh_runner_builds_on_the_remote_host(
     assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
     meta = json.loads((tmp_path / "m.json").read_text())
     assert [p["runner"] for p in meta["platforms"]] == ["ssh://root@builder-test", "local (QEMU)"]
+    # The remote host pushed its image by digest into the image's repository: no extra tag.
+    amd64 = meta["platforms"][0]["digest"]
+    assert amd64 == index["manifests"][0]["digest"]
+    repository = image.removeprefix(f"{registry.host}/").removesuffix(":v1")
+    assert registry_tags(registry.url, repository) == ["v1"]
 
 
 def test_ssh_host_of_the_wrong_architecture_is_refused(
@@ -142,3 +148,33 @@ def test_unreachable_ssh_host_names_the_host(tmp_path: Path, busybox_image: str,
     done = multiarch("build", str(spec))
     assert done.returncode == 1
     assert "ssh to ssh://root@127.0.0.1:" in done.stderr and "failed" in done.stderr
+
+
+def test_remote_host_pushes_by_digest_when_the_spec_names_an_image(tmp_path: Path, ssh_host: SSHHost) -> None:
+    from multiarch.plan import make_plan
+    from multiarch.runners.ssh import remote_script
+    from multiarch.spec import load_build_spec
+
+    spec = write_spec(tmp_path, "scratch", "127.0.0.1:5000/team/app:v1", ssh_host, """
+        - platform: linux/amd64
+          runner: ssh://root@builder-test
+    """)  # fmt: skip
+    plan = make_plan(load_build_spec(spec))
+    script = remote_script(plan, plan.jobs[0])
+    assert "--push-by-digest 127.0.0.1:5000/team/app " in script
+    assert "--no-push" not in script and "-cf - result.json" in script
+
+
+def test_spec_without_a_registry_image_streams_the_layout_back(
+    tmp_path: Path, busybox_image: str, registry: RegistryHandle, ssh_host: SSHHost
+) -> None:
+    spec = write_spec(tmp_path, busybox_image, "unused", ssh_host, """
+        - platform: linux/amd64
+          runner: ssh://root@builder-test
+    """)  # fmt: skip
+    out = tmp_path / "out"
+    spec.write_text(spec.read_text().replace("image: unused\n", f"destinations: ['oci:{out}:v1']\n"))
+    done = multiarch("build", str(spec), "--insecure-registry", registry.host)
+    assert done.returncode == 0, done.stderr
+    index = json.loads((out / "index.json").read_text())
+    assert index["manifests"], index
