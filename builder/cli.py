@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from builder.errors import UsageError
-from builder.options import (
-    Compression,
-    ExecutorOptions,
-    Isolation,
-    LogFormat,
-    Progress,
-    SecretSource,
-    SnapshotMode,
-    Verbosity,
-)
+from builder.option_choices import Compression, Isolation, LogFormat, Progress, SnapshotMode, Verbosity
+
+if TYPE_CHECKING:  # pydantic models: imported when flags become options, not for --help
+    from builder.options import ExecutorOptions, SecretSource
 
 _FALSE = ("false", "0", "f", "no")
 _TRUE = ("true", "1", "t", "yes")
@@ -120,6 +115,8 @@ def executor(**flags: object) -> None:
 
 
 def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
+    from builder.options import ExecutorOptions
+
     def many(name: str) -> tuple[str, ...]:
         return tuple(flags[name])  # type: ignore[arg-type]
 
@@ -195,6 +192,8 @@ def _pairs(flag: str, values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _secret(text: str) -> SecretSource:
+    from builder.options import SecretSource
+
     fields = _pairs("--secret", tuple(text.split(",")))
     unknown = set(fields) - {"id", "src", "source", "env", "type"}
     if unknown or "id" not in fields:

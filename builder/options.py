@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from builder.option_choices import Compression, Isolation, LogFormat, Progress, SnapshotMode, Verbosity
 
-class SnapshotMode(str, Enum):
-    FULL = "full"
-    REDO = "redo"
-    TIME = "time"
-
-
-class Compression(str, Enum):
-    GZIP = "gzip"
-    ZSTD = "zstd"
-
-
-class Isolation(str, Enum):
-    AUTO = "auto"
-    NAMESPACE = "namespace"
-    CHROOT = "chroot"
-    NONE = "none"
-
-
-class Progress(str, Enum):
-    AUTO = "auto"
-    PLAIN = "plain"
-    TTY = "tty"
-    QUIET = "quiet"
-
-
-class Verbosity(str, Enum):
-    PANIC = "panic"
-    FATAL = "fatal"
-    ERROR = "error"
-    WARN = "warn"
-    INFO = "info"
-    DEBUG = "debug"
-    TRACE = "trace"
-
-
-class LogFormat(str, Enum):
-    TEXT = "text"
-    COLOR = "color"
-    JSON = "json"
+__all__ = [
+    "Compression", "ExecutorOptions", "Isolation", "LogFormat", "Progress", "SecretSource",
+    "SnapshotMode", "Verbosity",
+]
 
 
 class SecretSource(BaseModel):

@@ -6,12 +6,11 @@ import importlib
 import os
 import signal
 import sys
-import traceback
 
 import click
 
 from builder.errors import MultiarchError
-from builder.log import redact, setup_logging
+from multiarch import __version__
 
 # name -> "module:attribute"; each module owns its command.
 SUBCOMMANDS: dict[str, str] = {
@@ -46,12 +45,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, envvar="MULTIARCH_DEBUG", help="Show tracebacks.")
-@click.version_option(package_name="multiarch")
+@click.version_option(version=__version__, prog_name="multiarch")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Build container images for several architectures without a daemon."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    from builder.log import setup_logging
+
     setup_logging("debug" if debug else "info")
 
 
@@ -77,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
     except MultiarchError as err:
+        from builder.log import redact
+
         if debug:
+            import traceback
+
             traceback.print_exc()
         click.echo(redact(f"error: {err.message}"), err=True)
         if err.hint:
