@@ -19,7 +19,8 @@ class JobResult:
     job: PlatformJob
     report: BuildReport
     image: Location
-    """Where the built image can be read (a per-platform OCI layout)."""
+    """Where the built image can be read: a per-platform OCI layout, or the registry
+    repository it was pushed to by digest (ssh runner)."""
     duration_s: float
 
 
