@@ -13,7 +13,7 @@ from tests.fixtures.faultproxy import FAULTS
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.reliability.helpers import assert_complete, last_line, ok, run_cli, write_context
 
-SEEDS = (11, 23)  # seeds whose schedules do fault these requests (checked by each test)
+SEEDS = (11,)  # seeds whose schedules do fault these requests (checked by each test)
 FAILING = tuple(f for f in FAULTS if f != "stall")  # a stall only slows a request down
 BUILD = """ARG BASE
 FROM $BASE
