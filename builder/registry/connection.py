@@ -202,12 +202,11 @@ class HostConnection:
         self.options = options
         self.network_host = DOCKER_HUB_API_HOST if host == DOCKER_HUB else host
         _use_big_socket_reads()
-        # HTTP/1.1 only: blobs dominate the traffic, and h2's pure-Python framing (16 KiB
-        # frames, flow-control windows) moves them several times slower; threads get one
-        # connection each from the pool instead of multiplexing.
+        # HTTP/1.1 only (no h2 dependency): blobs dominate the traffic, and h2's pure-Python
+        # framing (16 KiB frames, flow-control windows) moved them several times slower;
+        # threads get one connection each from the pool instead of multiplexing.
         self._client = httpx.Client(
             verify=ssl_context(host, options),
-            http2=False,
             trust_env=True,
             timeout=httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0)),
             follow_redirects=False,
