@@ -65,7 +65,7 @@ RUN echo "app:x:2000:2000::/home/app:/bin/sh" >> /etc/passwd && mkdir -p /home/a
 USER app
 RUN touch /home/app/x/made-by-app
 USER root
-RUN ln -s /etc/motd /motd-link && ln /etc/motd /motd-hard && chmod 4755 /home
+RUN ln -s /etc/motd /motd-link && ln /etc/motd /motd-hard && chmod 4755 /home && uname -m > /arch
 """,
     "multistage": """\
 FROM {base} AS one
@@ -120,12 +120,12 @@ def _context(tmp_path: Path) -> Path:
     return ctx
 
 
-def _buildah(tmp_path: Path, context: Path, dockerfile: Path) -> tuple[Path, dict]:
+def _buildah(tmp_path: Path, context: Path, dockerfile: Path, platform: str) -> tuple[Path, dict]:
     storage = ["--root", str(tmp_path / "bh-root"), "--runroot", str(tmp_path / "bh-run"),
                "--storage-driver", "vfs"]
     subprocess.run(["buildah", *storage, "build", "--quiet", "--isolation", "chroot", "--format",
-                    "docker", "--tls-verify=false", "-f", str(dockerfile), "-t", "diff-image",
-                    str(context)], check=True, capture_output=True)
+                    "docker", "--tls-verify=false", "--platform", platform, "-f", str(dockerfile),
+                    "-t", "diff-image", str(context)], check=True, capture_output=True)
     layout = tmp_path / "bh-layout"
     subprocess.run(["buildah", *storage, "push", "--quiet", "diff-image", f"oci:{layout}:img"],
                    check=True, capture_output=True)
@@ -143,20 +143,27 @@ def _unpack(layout: Path, dest: Path) -> tuple[dict[str, tuple], dict]:
     return _tree(dest / "rootfs"), config.get("config", {})
 
 
+CASES = [(name, "linux/amd64") for name in sorted(DOCKERFILES)] + [("run_changes", "linux/arm64")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(DOCKERFILES))
-def test_same_image_as_buildah(name: str, tmp_path: Path, registry: RegistryHandle,
+@pytest.mark.parametrize("name,platform", CASES)
+def test_same_image_as_buildah(name: str, platform: str, tmp_path: Path, registry: RegistryHandle,
                                busybox_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MULTIARCH_CACHE_DIR", str(tmp_path / "store"))
     context = _context(tmp_path)
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(DOCKERFILES[name].format(base=busybox_image))
-    theirs_layout, their_config = _buildah(tmp_path, context, dockerfile)
+    theirs_layout, their_config = _buildah(tmp_path, context, dockerfile, platform)
     ours_layout = tmp_path / "our-layout"
     run_executor(ExecutorOptions(context=str(context), dockerfile=str(dockerfile), no_push=True,
                                  oci_layout_path=str(ours_layout), destinations=("example.com/x:img",),
+                                 custom_platform=platform,
                                  insecure_registries=(registry.host,)), QuietProgress())
     ours, our_config = _unpack(ours_layout, tmp_path / "ours")
+    if name == "run_changes":  # RUN really ran on the target architecture (QEMU for arm64)
+        machine = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}[platform]
+        assert (tmp_path / "ours/rootfs/arch").read_text() == machine + "\n"
     theirs, _ = _unpack(theirs_layout, tmp_path / "theirs")
 
     # buildah departs from BuildKit: it creates VOLUME directories; BuildKit does not.
