@@ -6,9 +6,12 @@ history entry) and the new layer (None when nothing changed).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,12 +23,21 @@ from builder.build.image import Layer
 from builder.build.imageconfig import run_created_by
 from builder.build.patterns import ExcludeMatcher
 from builder.build.users import resolve_chown, resolve_run_user
-from builder.dockerfile import AddInstruction, CopyInstruction, Mount, MountType, RunInstruction, WorkdirInstruction
+from builder.dockerfile import (
+    AddInstruction,
+    CacheSharing,
+    CopyInstruction,
+    Mount,
+    MountType,
+    RunInstruction,
+    WorkdirInstruction,
+)
 from builder.errors import BuildError
 from builder.fs.paths import RootDir
 from builder.log import register_secret
 from builder.sandbox import BindMount, RunSpec, TmpfsMount
 from builder.sandbox import run as sandbox_run
+from builder.store.locks import FileLock, try_exclusive
 
 if TYPE_CHECKING:
     from builder.build.stage import StageExecutor
@@ -44,8 +56,13 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
     argv_spec = ins.run_argv(tuple(ex.state.shell))
     env = list(ex.scope.run_env())
     mounts: list[BindMount | TmpfsMount] = []
-    for mount in ins.mounts:
-        mounts.extend(_sandbox_mounts(ex, mount, env))
+    held = ExitStack()  # cache-mount locks, released when the step ends
+    try:
+        for mount in ins.mounts:
+            mounts.extend(_sandbox_mounts(ex, mount, env, held))
+    except BaseException:
+        held.close()
+        raise
     argv = argv_spec.argv
     if argv_spec.script is not None:
         # BuildKit runs a shebang heredoc as /dev/pipes/NAME; the sandbox keeps /dev to
@@ -81,11 +98,37 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
             )
         return [m.target for m in mounts]
 
-    layer = ex.cache.snapshot(action, sandboxed=True)
+    try:
+        layer = ex.cache.snapshot(action, sandboxed=True)
+    finally:
+        held.close()
     return run_created_by(list(argv_spec.argv), args, dict(ex.scope.env)), layer
 
 
-def _sandbox_mounts(ex: "StageExecutor", mount: Mount, env: list[str]) -> list[BindMount | TmpfsMount]:
+def _cache_dir(ex: "StageExecutor", mount: Mount, held: ExitStack) -> Path:
+    """The persistent directory of a cache mount, locked as its `sharing=` asks: `locked`
+    waits for other builds using it, `private` takes a fresh throwaway dir when it is busy."""
+    raw = mount.id or mount.target
+    name = hashlib.sha256(raw.encode()).hexdigest()[:12] + "-" + re.sub(r"[^A-Za-z0-9_.-]", "_", raw)[-40:]
+    root = ex.session.cache_mounts
+    root.mkdir(parents=True, exist_ok=True)
+    lock_file = root / f"{name}.lock"
+    if mount.sharing is CacheSharing.LOCKED:
+        held.enter_context(FileLock(lock_file))
+    elif mount.sharing is CacheSharing.PRIVATE:
+        lock = try_exclusive(lock_file)
+        if lock is None:
+            return ex.session.snapshotter.new_dir("cache")
+        held.callback(lock.release)
+    path = root / name
+    if not path.exists():
+        path.mkdir(mode=mount.mode if mount.mode is not None else 0o755)
+        os.chown(path, mount.uid or 0, mount.gid or 0)
+    return path
+
+
+def _sandbox_mounts(ex: "StageExecutor", mount: Mount, env: list[str], held: ExitStack
+                    ) -> list[BindMount | TmpfsMount]:
     session = ex.session
     if mount.type is MountType.SECRET:
         value = session.secrets.get(mount.id or "")
@@ -105,12 +148,7 @@ def _sandbox_mounts(ex: "StageExecutor", mount: Mount, env: list[str]) -> list[B
         os.chmod(path, mount.mode if mount.mode is not None else 0o400)
         return [BindMount(path, mount.target, readonly=True)]
     if mount.type is MountType.CACHE:
-        name = (mount.id or mount.target).strip("/").replace("/", "_") or "root"
-        path = session.cache_mounts / name
-        if not path.exists():
-            path.mkdir(parents=True, mode=mount.mode if mount.mode is not None else 0o755)
-            os.chown(path, mount.uid or 0, mount.gid or 0)
-        return [BindMount(path, mount.target, readonly=mount.readonly)]
+        return [BindMount(_cache_dir(ex, mount, held), mount.target, readonly=mount.readonly)]
     if mount.type is MountType.TMPFS:
         return [TmpfsMount(mount.target, mount.size)]
     if mount.type is MountType.BIND:
