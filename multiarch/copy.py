@@ -3,15 +3,22 @@ docker archives, with skopeo's names (docker://REF, oci:DIR[:TAG], docker-archiv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from builder.errors import UsageError
 from builder.log import register_secret
 
+if TYPE_CHECKING:
+    from builder.registry.options import Credential
 
-def _credential(value: str | None, flag: str):
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _credential(value: str | None, flag: str) -> Credential | None:
     from builder.registry.options import Credential
 
     if value is None:
@@ -23,35 +30,51 @@ def _credential(value: str | None, flag: str):
     return Credential(username=user, password=password, source=flag)
 
 
-def _ca_files(values: tuple[str, ...]) -> dict[str, tuple[Path, ...]]:
-    files: dict[str, tuple[Path, ...]] = {}
-    for value in values:
-        host, eq, path = value.partition("=")
-        if not host or not eq or not path:
-            raise UsageError(f"--registry-certificate {value!r}: expected HOST=PATH")
-        files[host] = (*files.get(host, ()), Path(path))
-    return files
+def _tls_verify(name: str, help_text: str) -> Callable[[F], F]:
+    """skopeo's `--X-tls-verify[=BOOL]`: on by default, `=false` relaxes it."""
+    return click.option(
+        name, type=click.BOOL, default=True, is_flag=False, flag_value=True, help=help_text
+    )
 
 
 @click.command("copy")
 @click.argument("source")
 @click.argument("destination")
 @click.option("--all", "all_platforms", is_flag=True, help="Copy a whole index, every platform.")
-@click.option("--platform", help="From an index, copy this platform's image (default: this host's).")
-@click.option("--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS for both registries.")
 @click.option(
-    "--src-tls-verify", type=click.BOOL, default=True, is_flag=False, flag_value=True,
-    help="=false allows plain HTTP and unverified TLS for the source registry (as skopeo).",
-)  # fmt: skip
+    "--platform", help="From an index, copy this platform's image (default: this host's)."
+)
 @click.option(
-    "--dest-tls-verify", type=click.BOOL, default=True, is_flag=False, flag_value=True,
-    help="=false allows plain HTTP and unverified TLS for the destination registry.",
-)  # fmt: skip
+    "--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS for both registries."
+)
+@_tls_verify(
+    "--src-tls-verify",
+    "=false allows plain HTTP and unverified TLS for the source registry (as skopeo).",
+)
+@_tls_verify(
+    "--dest-tls-verify",
+    "=false allows plain HTTP and unverified TLS for the destination registry.",
+)
 @click.option("--src-creds", metavar="USER:PASS", help="Login for the source registry.")
 @click.option("--dest-creds", metavar="USER:PASS", help="Login for the destination registry.")
-@click.option("--authfile", "--docker-cfg", "authfile", type=click.Path(path_type=Path), help="Docker config.json with logins.")
-@click.option("--registry-certificate", multiple=True, metavar="HOST=PATH", help="Extra CA file for a registry.")
-@click.option("--digest-file", type=click.Path(path_type=Path), help="Write the copied image's digest here.")
+@click.option(
+    "--authfile",
+    "--docker-cfg",
+    "authfile",
+    type=click.Path(path_type=Path),
+    help="Docker config.json with logins.",
+)
+@click.option(
+    "--registry-certificate",
+    multiple=True,
+    metavar="HOST=PATH",
+    help="Extra CA file for a registry.",
+)
+@click.option(
+    "--digest-file",
+    type=click.Path(path_type=Path),
+    help="Write the copied image's digest here.",
+)
 def copy(
     source: str,
     destination: str,
@@ -68,16 +91,25 @@ def copy(
 ) -> None:
     """Copy SOURCE to DESTINATION, moving only the blobs the destination lacks."""
     from builder.oci.platform import parse_platform
-    from builder.registry.options import RegistryOptions
-    from builder.transports import TransportContext, copy_image, open_destination, open_source, parse_location
+    from builder.registry.options import RegistryOptions, parse_ca_files
+    from builder.transports import (
+        TransportContext,
+        copy_image,
+        open_destination,
+        open_source,
+        parse_location,
+    )
 
     if all_platforms and platform:
         raise UsageError("--all and --platform exclude each other")
     wanted = parse_platform(platform) if platform else None
     src, dst = parse_location(source), parse_location(destination)
     relaxed: set[str] = set()
-    credentials = {}
-    sides = ((src, src_tls_verify, src_creds, "--src-creds"), (dst, dest_tls_verify, dest_creds, "--dest-creds"))
+    credentials: dict[str, Credential] = {}
+    sides = (
+        (src, src_tls_verify, src_creds, "--src-creds"),
+        (dst, dest_tls_verify, dest_creds, "--dest-creds"),
+    )
     for location, verify, creds, flag in sides:
         if location.kind != "docker" or location.reference is None:
             continue
@@ -88,7 +120,7 @@ def copy(
     options = RegistryOptions(
         insecure=frozenset(relaxed),
         skip_verify=frozenset(relaxed),
-        ca_files=_ca_files(registry_certificate),
+        ca_files=parse_ca_files(registry_certificate),
         docker_config=authfile,
         credentials=credentials,
     )
@@ -97,7 +129,9 @@ def copy(
     try:
         image_source = open_source(src, ctx)
         image_destination = open_destination(dst, ctx)
-        result = copy_image(image_source, image_destination, platform=wanted, all_platforms=all_platforms)
+        result = copy_image(
+            image_source, image_destination, platform=wanted, all_platforms=all_platforms
+        )
     finally:
         for opened in (image_source, image_destination):
             if opened is not None:

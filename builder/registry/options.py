@@ -9,7 +9,7 @@ MULTIARCH_RETRY_MAX_DELAY, MULTIARCH_REGISTRY_TIMEOUT (seconds).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,3 +77,17 @@ class RegistryOptions(BaseModel):
     repeated whole if it fails."""
     chunk_size: int = 128 << 20
     timeout: float = Field(default_factory=_from_env("MULTIARCH_REGISTRY_TIMEOUT", 60.0), gt=0)
+
+
+def parse_ca_files(values: Iterable[str]) -> dict[str, tuple[Path, ...]]:
+    """`--registry-certificate HOST=PATH` values as `RegistryOptions.ca_files`; a host given
+    more than once trusts every file named for it."""
+    from builder.errors import UsageError
+
+    files: dict[str, tuple[Path, ...]] = {}
+    for value in values:
+        host, eq, path = value.partition("=")
+        if not host or not eq or not path:
+            raise UsageError(f"--registry-certificate {value!r}: expected HOST=PATH")
+        files[host] = (*files.get(host, ()), Path(path))
+    return files
