@@ -18,11 +18,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from builder.errors import BuildError, MultiarchError, UsageError
+
+if TYPE_CHECKING:  # runtime imports stay inside the functions: `build --help` loads no pydantic
+    from builder.reference import Reference
+    from builder.transports import Location, TransportContext
+    from multiarch.plan import BuildPlan, PlatformJob
+    from multiarch.progress import Reporter, SummaryRow
+    from multiarch.publish import PlacedImage
+    from multiarch.runners import JobResult
+    from multiarch.spec import BuildSpec
 
 DEFAULT_JOBS = 2
 
@@ -42,6 +51,14 @@ class BuildOptions:
     workdir: Path | None = None
     """Where per-platform results go while building (default: a temp dir, removed after)."""
 
+    def __post_init__(self) -> None:
+        self.ca_files()  # a malformed HOST=PATH fails now, not after every platform is built
+
+    def ca_files(self) -> dict[str, tuple[Path, ...]]:
+        from builder.registry.options import parse_ca_files
+
+        return parse_ca_files(self.registry_certificates)
+
     def executor_flags(self) -> tuple[str, ...]:
         flags: list[str] = []
         for host in self.insecure_registries:
@@ -52,15 +69,13 @@ class BuildOptions:
             flags += ["--isolation", self.isolation]
         return tuple(flags)
 
-    def transport_context(self) -> Any:
+    def transport_context(self) -> TransportContext:
         from builder.registry.options import RegistryOptions
         from builder.transports import TransportContext
 
-        ca_files: dict[str, tuple[Path, ...]] = {}
-        for pair in self.registry_certificates:
-            host, _, path = pair.partition("=")
-            ca_files[host] = (*ca_files.get(host, ()), Path(path))
-        options = RegistryOptions(insecure=frozenset(self.insecure_registries), ca_files=ca_files)
+        options = RegistryOptions(
+            insecure=frozenset(self.insecure_registries), ca_files=self.ca_files()
+        )
         return TransportContext(registry_options=options)
 
 
@@ -68,8 +83,8 @@ class BuildOptions:
 class PlatformOutcome:
     name: str
     runner: str
-    result: Any = None
-    """A runners.JobResult when the job succeeded."""
+    result: JobResult | None = None
+    """Set when the job succeeded."""
     error: str | None = None
 
 
@@ -84,7 +99,7 @@ class BuildOutcome:
         return [p for p in self.platforms if p.error is not None]
 
 
-def run_build(spec: Any, options: BuildOptions) -> BuildOutcome:
+def run_build(spec: BuildSpec, options: BuildOptions) -> BuildOutcome:
     """Build every platform of `spec` and publish the index to every output."""
     from multiarch.plan import make_plan
     from multiarch.progress import Reporter
@@ -109,7 +124,9 @@ def run_build(spec: Any, options: BuildOptions) -> BuildOutcome:
             raise BuildError(
                 f"{len(failed)} of {len(outcomes)} platforms failed, nothing published: "
                 + "; ".join(f"{o.name}: {o.error}" for o in failed),
-                hint=None if allow_missing else "allow_missing: true (or --ignore-missing) publishes the rest",
+                hint=None
+                if allow_missing
+                else "allow_missing: true (or --ignore-missing) publishes the rest",
             )
         outcome = _publish(spec, options, [o for o in outcomes if o.error is None], outcomes)
         _report(reporter, outcomes, options)
@@ -118,16 +135,19 @@ def run_build(spec: Any, options: BuildOptions) -> BuildOutcome:
             shutil.rmtree(workdir, ignore_errors=True)
     _write_reports(outcome, options, spec)
     if failed:
-        reporter.line(f"published without {', '.join(o.name for o in failed)} (allow_missing)", "yellow")
+        skipped = ", ".join(o.name for o in failed)
+        reporter.line(f"published without {skipped} (allow_missing)", "yellow")
     return outcome
 
 
-def _run_jobs(plan: Any, workdir: Path, jobs: int, reporter: Any) -> list[PlatformOutcome]:
+def _run_jobs(
+    plan: BuildPlan, workdir: Path, jobs: int, reporter: Reporter
+) -> list[PlatformOutcome]:
     from multiarch.runners.local import emulation_note, run_local
     from multiarch.runners.ssh import run_ssh
     from multiarch.spec import SSHRunner
 
-    def one(job: Any) -> PlatformOutcome:
+    def one(job: PlatformJob) -> PlatformOutcome:
         remote = isinstance(job.runner, SSHRunner)
         runner = str(job.runner) if remote else f"local ({emulation_note(job)})"
         reporter.started(job.name, runner)
@@ -143,10 +163,15 @@ def _run_jobs(plan: Any, workdir: Path, jobs: int, reporter: Any) -> list[Platfo
         return list(pool.map(one, plan.jobs))
 
 
-def _publish(spec: Any, options: BuildOptions, done: list[PlatformOutcome], everything: list[PlatformOutcome]) -> BuildOutcome:
+def _publish(
+    spec: BuildSpec,
+    options: BuildOptions,
+    done: list[PlatformOutcome],
+    everything: list[PlatformOutcome],
+) -> BuildOutcome:
     from builder.transports import parse_location
     from multiarch.index import assemble_index, index_annotations
-    from multiarch.publish import PlacedImage, publish, target_tags
+    from multiarch.publish import publish, target_tags
     from multiarch.sources import Missing, SourceImage, resolve_source
     from multiarch.spec import ManifestPlatform
 
@@ -154,18 +179,15 @@ def _publish(spec: Any, options: BuildOptions, done: list[PlatformOutcome], ever
     try:
         placed: list[PlacedImage] = []
         for outcome in done:
+            assert outcome.result is not None
             job = outcome.result.job
-            p = job.platform
-            resolved = resolve_source(
-                SourceImage(str(outcome.result.image), job.name,
-                            ManifestPlatform(os=p.os, architecture=p.architecture, variant=p.variant)),
-                ctx,
-            )  # fmt: skip
+            platform = ManifestPlatform.of(job.platform)
+            source = SourceImage(str(outcome.result.image), job.name, platform)
+            resolved = resolve_source(source, ctx)
             assert not isinstance(resolved, Missing), resolved
             placed.append(resolved)
-        index = assemble_index(
-            [p.entry for p in placed], spec.index_type, index_annotations(spec.annotations, os.environ)
-        )
+        annotations = index_annotations(spec.annotations, os.environ)
+        index = assemble_index([p.entry for p in placed], spec.index_type, annotations)
         written: list[str] = []
         for name in spec.outputs():
             location = parse_location(name)
@@ -180,23 +202,21 @@ def _publish(spec: Any, options: BuildOptions, done: list[PlatformOutcome], ever
     return BuildOutcome(index.digest, tuple(written), tuple(everything))
 
 
-def _write_archives(placed: Sequence[Any], location: Any, spec: Any, ctx: Any) -> list[str]:
+def _write_archives(
+    placed: Sequence[PlacedImage], location: Location, spec: BuildSpec, ctx: TransportContext
+) -> list[str]:
     """One docker archive per platform: FILE.tar becomes FILE-linux-arm64.tar."""
     from builder.transports import Location, copy_image, open_destination
     from multiarch.publish import open_pinned
 
+    path = location.path
+    assert path is not None
+    reference = _archive_reference(location, spec)
     written = []
-    path: Path = location.path
     for item in placed:
         slug = str(item.entry.platform).replace("/", "-")
         target = path.with_name(f"{path.stem}-{slug}{path.suffix or '.tar'}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        reference = location.reference
-        if reference is None and spec.image:
-            from builder.reference import parse_reference
-
-            reference = parse_reference(spec.image)
-            reference = reference.with_tag(spec.tags[0]) if spec.tags and not reference.tag else reference
         dst = open_destination(Location("docker-archive", path=target, reference=reference), ctx)
         src = open_pinned(item, ctx)
         try:
@@ -208,7 +228,17 @@ def _write_archives(placed: Sequence[Any], location: Any, spec: Any, ctx: Any) -
     return written
 
 
-def _rows(outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> list[Any]:
+def _archive_reference(location: Location, spec: BuildSpec) -> Reference | None:
+    """The name inside an archive: the output's own, else the spec's image (and first tag)."""
+    if location.reference is not None or not spec.image:
+        return location.reference
+    from builder.reference import parse_reference
+
+    reference = parse_reference(spec.image)
+    return reference.with_tag(spec.tags[0]) if spec.tags and not reference.tag else reference
+
+
+def _rows(outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> list[SummaryRow]:
     from multiarch.progress import SummaryRow
 
     rows = []
@@ -216,12 +246,13 @@ def _rows(outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> list[An
         if o.result is None:
             rows.append(SummaryRow(o.name, o.runner, "failed", None, None, None))
             continue
-        report = o.result.report
-        rows.append(SummaryRow(o.name, o.runner, "ok", o.result.duration_s, report.manifest.digest, _image_size(o.result, options)))
+        digest = o.result.report.manifest.digest
+        size = _image_size(o.result, options)
+        rows.append(SummaryRow(o.name, o.runner, "ok", o.result.duration_s, digest, size))
     return rows
 
 
-def _image_size(result: Any, options: BuildOptions) -> int | None:
+def _image_size(result: JobResult, options: BuildOptions) -> int | None:
     from builder.transports import open_source
 
     ctx = options.transport_context()  # the image may be in a registry (ssh runner)
@@ -234,29 +265,16 @@ def _image_size(result: Any, options: BuildOptions) -> int | None:
     return manifest.config.size + sum(layer.size for layer in manifest.layers)
 
 
-def _report(reporter: Any, outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> None:
+def _report(reporter: Reporter, outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> None:
     reporter.summary(_rows(outcomes, options))
 
 
-def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: Any) -> None:
+def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: BuildSpec) -> None:
     if options.metadata_file:
         data = {
             "containerimage.digest": outcome.index_digest,
             "image.name": ",".join(outcome.outputs),
-            "platforms": [
-                {
-                    "platform": o.name,
-                    "runner": o.runner,
-                    "status": "failed" if o.error else "ok",
-                    **({"error": o.error} if o.error else {}),
-                    **(
-                        {"digest": o.result.report.manifest.digest, "duration_s": round(o.result.duration_s, 3)}
-                        if o.result is not None
-                        else {}
-                    ),
-                }
-                for o in outcome.platforms
-            ],
+            "platforms": [_platform_metadata(o) for o in outcome.platforms],
         }
         options.metadata_file.write_text(json.dumps(data, indent=2) + "\n")
     if options.dotenv:
@@ -266,12 +284,34 @@ def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: Any) -> N
         options.dotenv.write_text("\n".join(lines) + "\n")
 
 
+def _platform_metadata(o: PlatformOutcome) -> dict[str, object]:
+    """One platform in --metadata-file's JSON."""
+    entry: dict[str, object] = {
+        "platform": o.name,
+        "runner": o.runner,
+        "status": "failed" if o.error else "ok",
+    }
+    if o.error:
+        entry["error"] = o.error
+    if o.result is not None:
+        entry["digest"] = o.result.report.manifest.digest
+        entry["duration_s"] = round(o.result.duration_s, 3)
+    return entry
+
+
 # ----------------------------------------------------------------------- command
 
 
-def spec_from_flags(context: str, platforms: str, tags: Sequence[str], dockerfile: str | None,
-                    build_args: Sequence[str], target: str | None, outputs: Sequence[str],
-                    index_type: str) -> Any:  # fmt: skip
+def spec_from_flags(
+    context: str,
+    platforms: str,
+    tags: Sequence[str],
+    dockerfile: str | None,
+    build_args: Sequence[str],
+    target: str | None,
+    outputs: Sequence[str],
+    index_type: str,
+) -> BuildSpec:
     """A BuildSpec from buildx-style flags; validation errors name the flag."""
     from pydantic import ValidationError
 
@@ -310,51 +350,121 @@ def spec_from_flags(context: str, platforms: str, tags: Sequence[str], dockerfil
         raise UsageError(f"{where}: {message}") from None
 
 
-@click.command("build")
-@click.argument("spec_or_context", required=False)
-@click.option("--platform", "platforms", help="Flag form: comma-separated platforms, e.g. linux/amd64,linux/arm64.")
-@click.option("-t", "--tag", "tags", multiple=True, help="Flag form: REG/IMG:TAG to push (repeatable).")
-@click.option("-f", "--file", "dockerfile", help="Flag form: the Dockerfile (default CONTEXT/Dockerfile).")
-@click.option("--build-arg", "build_args", multiple=True, help="Flag form: KEY=VALUE (repeatable).")
-@click.option("--target", help="Flag form: the stage to build.")
-@click.option("-o", "--output", "outputs", multiple=True,
-              help="Also write to: REG/IMG[:TAG], oci:DIR[:TAG], docker-archive:FILE (repeatable).")
-@click.option("--type", "index_type", type=click.Choice(["oci", "docker"]), default=None,
-              help="Index media type (default: the spec's, else oci).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
-              help="Platforms built at once.")
-@click.option("--ignore-missing", is_flag=True, help="Publish the platforms that succeeded when some fail.")
-@click.option("--insecure-registry", multiple=True, help="Plain-HTTP registry host[:port] (repeatable).")
-@click.option("--registry-certificate", multiple=True, metavar="HOST=PATH", help="Extra CA file for a registry.")
-@click.option("--isolation", type=click.Choice(["auto", "namespace", "chroot", "none"]), help="RUN isolation.")
-@click.option("--progress", type=click.Choice(["auto", "plain", "tty", "quiet"]), default="auto", show_default=True)
-@click.option("--metadata-file", type=click.Path(path_type=Path), help="Write a JSON summary (like buildx).")
-@click.option("--dotenv", type=click.Path(path_type=Path), help="Write IMAGE_DIGEST=... for GitLab's dotenv reports.")
-def build(spec_or_context: str | None, platforms: str | None, tags: tuple[str, ...], dockerfile: str | None,
-          build_args: tuple[str, ...], target: str | None, outputs: tuple[str, ...], index_type: str | None,
-          jobs: int, ignore_missing: bool, insecure_registry: tuple[str, ...],
-          registry_certificate: tuple[str, ...], isolation: str | None, progress: str,
-          metadata_file: Path | None, dotenv: Path | None) -> None:  # fmt: skip
-    """Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory
-    (`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`)."""
+def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) -> BuildSpec:
     from multiarch.spec import load_build_spec
 
+    spec = load_build_spec(path)
+    updates: dict[str, object] = {}
+    if outputs:
+        updates["destinations"] = [*spec.destinations, *outputs]
+    if index_type:
+        updates["index_type"] = index_type
+    return spec.model_copy(update=updates)
+
+
+@click.command("build")
+@click.argument("spec_or_context", required=False)
+@click.option(
+    "--platform",
+    "platforms",
+    help="Flag form: comma-separated platforms, e.g. linux/amd64,linux/arm64.",
+)
+@click.option(
+    "-t", "--tag", "tags", multiple=True, help="Flag form: REG/IMG:TAG to push (repeatable)."
+)
+@click.option(
+    "-f", "--file", "dockerfile", help="Flag form: the Dockerfile (default CONTEXT/Dockerfile)."
+)
+@click.option("--build-arg", "build_args", multiple=True, help="Flag form: KEY=VALUE (repeatable).")
+@click.option("--target", help="Flag form: the stage to build.")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    help="Also write to: REG/IMG[:TAG], oci:DIR[:TAG], docker-archive:FILE (repeatable).",
+)
+@click.option(
+    "--type",
+    "index_type",
+    type=click.Choice(["oci", "docker"]),
+    default=None,
+    help="Index media type (default: the spec's, else oci).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="Platforms built at once.",
+)
+@click.option(
+    "--ignore-missing", is_flag=True, help="Publish the platforms that succeeded when some fail."
+)
+@click.option(
+    "--insecure-registry", multiple=True, help="Plain-HTTP registry host[:port] (repeatable)."
+)
+@click.option(
+    "--registry-certificate",
+    multiple=True,
+    metavar="HOST=PATH",
+    help="Extra CA file for a registry.",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["auto", "namespace", "chroot", "none"]),
+    help="RUN isolation.",
+)
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "plain", "tty", "quiet"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--metadata-file",
+    type=click.Path(path_type=Path),
+    help="Write a JSON summary (like buildx).",
+)
+@click.option(
+    "--dotenv",
+    type=click.Path(path_type=Path),
+    help="Write IMAGE_DIGEST=... for GitLab's dotenv reports.",
+)
+def build(
+    spec_or_context: str | None,
+    platforms: str | None,
+    tags: tuple[str, ...],
+    dockerfile: str | None,
+    build_args: tuple[str, ...],
+    target: str | None,
+    outputs: tuple[str, ...],
+    index_type: str | None,
+    jobs: int,
+    ignore_missing: bool,
+    insecure_registry: tuple[str, ...],
+    registry_certificate: tuple[str, ...],
+    isolation: str | None,
+    progress: str,
+    metadata_file: Path | None,
+    dotenv: Path | None,
+) -> None:
+    """Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory
+    (`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`)."""
     given = spec_or_context or "."
-    is_spec = Path(given).is_file() and given.endswith((".yaml", ".yml"))
-    if is_spec:
+    if Path(given).is_file() and given.endswith((".yaml", ".yml")):
         if platforms or tags or dockerfile or build_args or target:
-            raise UsageError("--platform/-t/-f/--build-arg/--target are for the flag form; put them in the spec")
-        spec = load_build_spec(Path(given))
-        updates: dict[str, Any] = {}
-        if outputs:
-            updates["destinations"] = [*spec.destinations, *outputs]
-        if index_type:
-            updates["index_type"] = index_type
-        spec = spec.model_copy(update=updates)
+            raise UsageError(
+                "--platform/-t/-f/--build-arg/--target are for the flag form; put them in the spec"
+            )
+        spec = _spec_from_file(Path(given), outputs, index_type)
     else:
         if not platforms:
             raise UsageError(f"{given!r} is not a spec file; the flag form needs --platform")
-        spec = spec_from_flags(given, platforms, tags, dockerfile, build_args, target, outputs, index_type or "oci")
+        spec = spec_from_flags(
+            given, platforms, tags, dockerfile, build_args, target, outputs, index_type or "oci"
+        )
     options = BuildOptions(
         jobs=jobs,
         ignore_missing=ignore_missing,
@@ -371,7 +481,8 @@ def build(spec_or_context: str | None, platforms: str | None, tags: tuple[str, .
     for name in outcome.outputs:
         click.echo(f"wrote {name}")
     if outcome.failed:
+        names = ", ".join(o.name for o in outcome.failed)
         raise BuildError(
-            f"{len(outcome.failed)} platform(s) failed: {', '.join(o.name for o in outcome.failed)} "
+            f"{len(outcome.failed)} platform(s) failed: {names} "
             f"(the index of the rest was published in {time.monotonic() - started:.1f}s)"
         )

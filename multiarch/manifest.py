@@ -231,12 +231,12 @@ def sources_from_results(files: Sequence[Path], target: str) -> list["SourceImag
             raise UsageError(f"{path}: not a build result: {str(err).splitlines()[0]}") from None
         where = next((d for d in report.destinations if "://" not in d or d.startswith("docker://")), None)
         repo = parse_location(where).reference.repository_ref() if where else target_ref.repository_ref()  # type: ignore[union-attr]
-        p = report.platform
+        platform = report.platform
         sources.append(
             SourceImage(
                 f"{repo}@{report.manifest.digest}",
-                format_platform(p),
-                ManifestPlatform(os=p.os, architecture=p.architecture, variant=p.variant),
+                format_platform(platform),
+                ManifestPlatform.of(platform),
             )
         )
     return sources

@@ -387,6 +387,10 @@ class ManifestPlatform(SpecModel):
     osversion: str | None = None
     osfeatures: list[str] | None = None
 
+    @classmethod
+    def of(cls, platform: Platform) -> ManifestPlatform:
+        return cls(os=platform.os, architecture=platform.architecture, variant=platform.variant)
+
 
 class ManifestEntry(SpecModel):
     image: str
