@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,9 +25,12 @@ from builder.log import register_secret
 if TYPE_CHECKING:
     from builder.oci.raw import RawManifest
     from builder.transports import TransportContext
+    from multiarch.index import IndexType
     from multiarch.sources import Missing, SourceImage
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., None])
 
 
 @dataclass
@@ -39,7 +42,7 @@ class RegistryFlags:
     password: str | None = None
     docker_cfg: Path | None = None
 
-    def merged(self, other: "RegistryFlags") -> "RegistryFlags":
+    def merged(self, other: RegistryFlags) -> RegistryFlags:
         return RegistryFlags(
             insecure=self.insecure or other.insecure,
             username=other.username or self.username,
@@ -47,7 +50,7 @@ class RegistryFlags:
             docker_cfg=other.docker_cfg or self.docker_cfg,
         )
 
-    def context(self, names: Sequence[str]) -> "TransportContext":
+    def context(self, names: Sequence[str]) -> TransportContext:
         """A transport context whose registry options apply these flags to every registry
         among `names` (manifest-tool's --insecure and login apply to all it talks to)."""
         from builder.registry.options import Credential, RegistryOptions
@@ -58,30 +61,46 @@ class RegistryFlags:
             for loc in map(parse_location, names)
             if loc.kind == "docker" and loc.reference is not None
         }
-        values: dict[str, Any] = {"docker_config": self.docker_cfg}
-        if self.insecure:
-            values["insecure"] = frozenset(hosts)
-            values["skip_verify"] = frozenset(hosts)
+        insecure = frozenset(hosts) if self.insecure else frozenset()
+        credentials: dict[str, Credential] = {}
         if self.username is not None or self.password is not None:
             register_secret(self.password)
-            login = Credential(username=self.username, password=self.password, source="--username/--password")
-            values["credentials"] = {host: login for host in hosts}
-        return TransportContext(registry_options=RegistryOptions(**values))
+            login = Credential(
+                username=self.username, password=self.password, source="--username/--password"
+            )
+            credentials = {host: login for host in hosts}
+        options = RegistryOptions(
+            insecure=insecure,
+            skip_verify=insecure,
+            docker_config=self.docker_cfg,
+            credentials=credentials,
+        )
+        return TransportContext(registry_options=options)
 
 
-def registry_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+def registry_flags(command: F) -> F:
     options = [
-        click.option("--insecure", is_flag=True, default=False, help="Allow plain HTTP and unverified TLS."),
+        click.option("--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS."),
         click.option("--username", help="Registry login (all registries involved)."),
         click.option("--password", help="Registry password (never logged)."),
-        click.option("--docker-cfg", type=click.Path(path_type=Path), help="Docker config.json (file or directory)."),
+        click.option(
+            "--docker-cfg",
+            type=click.Path(path_type=Path),
+            help="Docker config.json (file or directory).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _flags(ctx: click.Context, insecure: bool, username: str | None, password: str | None, docker_cfg: Path | None) -> RegistryFlags:
+def _flags(
+    ctx: click.Context,
+    insecure: bool,
+    username: str | None,
+    password: str | None,
+    docker_cfg: Path | None,
+) -> RegistryFlags:
     here = RegistryFlags(insecure, username, password, docker_cfg)
     parent = ctx.find_object(RegistryFlags)
     return parent.merged(here) if parent is not None else here
@@ -97,26 +116,51 @@ def manifest(ctx: click.Context, **flags: Any) -> None:
 
 @dataclass
 class PushSettings:
-    index_type: str = "oci"
+    index_type: IndexType = "oci"
     ignore_missing: bool = False
     digest_file: Path | None = None
     annotations: dict[str, str] = field(default_factory=dict)
 
 
-def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def push_options(command: F) -> F:
     options = [
-        click.option("--type", "index_type", type=click.Choice(["oci", "docker"]), default="oci", show_default=True,
-                     help="OCI image index or Docker manifest list."),
-        click.option("--ignore-missing", is_flag=True, help="Skip missing images with a warning instead of failing."),
-        click.option("--digest-file", type=click.Path(path_type=Path), help="Write the index digest to this file."),
-        click.option("--annotation", "annotation", multiple=True, metavar="KEY=VALUE", help="Index annotation (repeatable)."),
-    ]  # fmt: skip
+        click.option(
+            "--type",
+            "index_type",
+            type=click.Choice(["oci", "docker"]),
+            default="oci",
+            show_default=True,
+            help="OCI image index or Docker manifest list.",
+        ),
+        click.option(
+            "--ignore-missing",
+            is_flag=True,
+            help="Skip missing images with a warning instead of failing.",
+        ),
+        click.option(
+            "--digest-file",
+            type=click.Path(path_type=Path),
+            help="Write the index digest to this file.",
+        ),
+        click.option(
+            "--annotation",
+            "annotation",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Index annotation (repeatable).",
+        ),
+    ]
     for option in reversed(options):
         command = option(command)
     return registry_flags(command)
 
 
-def _push_settings(index_type: str, ignore_missing: bool, digest_file: Path | None, annotation: tuple[str, ...]) -> PushSettings:
+def _push_settings(
+    index_type: IndexType,
+    ignore_missing: bool,
+    digest_file: Path | None,
+    annotation: tuple[str, ...],
+) -> PushSettings:
     from multiarch.index import parse_annotations
 
     return PushSettings(index_type, ignore_missing, digest_file, parse_annotations(annotation))
@@ -134,8 +178,15 @@ def push(ctx: click.Context, **flags: Any) -> None:
 @click.argument("spec_file", type=click.Path(path_type=Path))
 @push_options
 @click.pass_context
-def from_spec(ctx: click.Context, spec_file: Path, insecure: bool, username: str | None, password: str | None,
-              docker_cfg: Path | None, **settings: Any) -> None:  # fmt: skip
+def from_spec(
+    ctx: click.Context,
+    spec_file: Path,
+    insecure: bool,
+    username: str | None,
+    password: str | None,
+    docker_cfg: Path | None,
+    **settings: Any,
+) -> None:
     """Push the index described by a manifest-tool YAML spec."""
     from multiarch.sources import SourceImage
     from multiarch.spec import load_manifest_spec
@@ -152,14 +203,30 @@ def from_spec(ctx: click.Context, spec_file: Path, insecure: bool, username: str
 
 
 @push.command("from-args")
-@click.option("--platforms", required=True, help="Comma-separated, e.g. linux/amd64,linux/arm64/v8.")
-@click.option("--template", required=True, help="Source image per platform, with OS, ARCH, VARIANT placeholders.")
+@click.option(
+    "--platforms", required=True, help="Comma-separated, e.g. linux/amd64,linux/arm64/v8."
+)
+@click.option(
+    "--template",
+    required=True,
+    help="Source image per platform, with OS, ARCH, VARIANT placeholders.",
+)
 @click.option("--target", required=True, help="The index's name, REG/IMG:TAG.")
 @click.option("--tags", default="", help="More tags for the index, comma-separated.")
 @push_options
 @click.pass_context
-def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str, insecure: bool,
-              username: str | None, password: str | None, docker_cfg: Path | None, **settings: Any) -> None:  # fmt: skip
+def from_args(
+    ctx: click.Context,
+    platforms: str,
+    template: str,
+    target: str,
+    tags: str,
+    insecure: bool,
+    username: str | None,
+    password: str | None,
+    docker_cfg: Path | None,
+    **settings: Any,
+) -> None:
     """Push an index of TEMPLATE filled in for each platform."""
     sources = sources_from_template(platforms, template)
     flags = _flags(ctx, insecure, username, password, docker_cfg)
@@ -172,8 +239,17 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 @click.option("--tags", default="", help="More tags for the index, comma-separated.")
 @push_options
 @click.pass_context
-def from_results(ctx: click.Context, result_files: tuple[Path, ...], target: str, tags: str, insecure: bool,
-                 username: str | None, password: str | None, docker_cfg: Path | None, **settings: Any) -> None:  # fmt: skip
+def from_results(
+    ctx: click.Context,
+    result_files: tuple[Path, ...],
+    target: str,
+    tags: str,
+    insecure: bool,
+    username: str | None,
+    password: str | None,
+    docker_cfg: Path | None,
+    **settings: Any,
+) -> None:
     """Push an index of the images that `multiarch executor --json-result FILE` jobs built,
     entries in the order of the files given. A missing file is a missing platform."""
     sources = sources_from_results(result_files, target)
@@ -185,7 +261,7 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def sources_from_template(platforms: str, template: str) -> list["SourceImage"]:
+def sources_from_template(platforms: str, template: str) -> list[SourceImage]:
     from builder.oci.platform import parse_platform
     from multiarch.sources import SourceImage
     from multiarch.spec import ManifestPlatform
@@ -208,7 +284,7 @@ def sources_from_template(platforms: str, template: str) -> list["SourceImage"]:
     return sources
 
 
-def sources_from_results(files: Sequence[Path], target: str) -> list["SourceImage | Missing"]:
+def sources_from_results(files: Sequence[Path], target: str) -> list[SourceImage | Missing]:
     """One source per result file: the image its job pushed by digest. A file that does not
     exist (the job failed) becomes a source that resolves as missing."""
     from builder.build.report import BuildReport
@@ -220,17 +296,20 @@ def sources_from_results(files: Sequence[Path], target: str) -> list["SourceImag
     target_ref = parse_location(target).reference
     if target_ref is None:
         raise UsageError(f"--target {target!r} must be a registry reference")
-    sources = []
+    sources: list[SourceImage | Missing] = []
     for path in files:
         if not path.is_file():
-            sources.append(Missing(SourceImage(str(path), path.stem), "no result file: the job did not finish"))
+            missing = SourceImage(str(path), path.stem)
+            sources.append(Missing(missing, "no result file: the job did not finish"))
             continue
         try:
             report = BuildReport.model_validate_json(path.read_bytes())
         except ValueError as err:
             raise UsageError(f"{path}: not a build result: {str(err).splitlines()[0]}") from None
-        where = next((d for d in report.destinations if "://" not in d or d.startswith("docker://")), None)
-        repo = parse_location(where).reference.repository_ref() if where else target_ref.repository_ref()  # type: ignore[union-attr]
+        pushed = (d for d in report.destinations if "://" not in d or d.startswith("docker://"))
+        where = next(pushed, None)
+        pushed_to = parse_location(where).reference if where else target_ref
+        repo = pushed_to.repository_ref()  # type: ignore[union-attr]
         platform = report.platform
         sources.append(
             SourceImage(
@@ -243,8 +322,12 @@ def sources_from_results(files: Sequence[Path], target: str) -> list["SourceImag
 
 
 def run_push(
-    sources: Sequence["SourceImage | Missing"], target: str, tags: Sequence[str], settings: PushSettings, flags: RegistryFlags
-) -> "RawManifest":
+    sources: Sequence[SourceImage | Missing],
+    target: str,
+    tags: Sequence[str],
+    settings: PushSettings,
+    flags: RegistryFlags,
+) -> RawManifest:
     """Resolve every source, then publish: images, a check, the index under every tag."""
     from builder.transports import parse_location
     from multiarch.index import assemble_index, index_annotations
@@ -269,10 +352,8 @@ def run_push(
             log.warning("skipping missing image %s", item)
         if not placed:
             raise NotFoundError("no image found for any entry; nothing pushed")
-        index = assemble_index(
-            [p.entry for p in placed], settings.index_type,  # type: ignore[arg-type]
-            index_annotations(settings.annotations, os.environ),
-        )  # fmt: skip
+        annotations = index_annotations(settings.annotations, os.environ)
+        index = assemble_index([p.entry for p in placed], settings.index_type, annotations)
         publish(placed, index, target_location, target_tags(target_location, tags), ctx)
     finally:
         ctx.close()
@@ -291,8 +372,16 @@ def run_push(
 @click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
 @registry_flags
 @click.pass_context
-def inspect(ctx: click.Context, reference: str, raw: bool, as_json: bool, insecure: bool, username: str | None,
-            password: str | None, docker_cfg: Path | None) -> None:  # fmt: skip
+def inspect(
+    ctx: click.Context,
+    reference: str,
+    raw: bool,
+    as_json: bool,
+    insecure: bool,
+    username: str | None,
+    password: str | None,
+    docker_cfg: Path | None,
+) -> None:
     """Show an index's platforms or an image's layers (REF, docker://, oci:, docker-archive:)."""
     from builder.transports import open_source, read_config
 
