@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import click
@@ -32,16 +32,18 @@ from pydantic import (
 )
 
 from builder.oci.models import Platform
+from multiarch.index import IndexType
 
-IndexType = Literal["oci", "docker"]
 DEFAULT_OUTPUT = "oci:multiarch-out"
+
+T = TypeVar("T")
 
 
 class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-def _parse_platform(value: Any) -> Any:
+def _parse_platform(value: object) -> object:
     if isinstance(value, str):
         from builder.oci.platform import parse_platform
 
@@ -49,7 +51,7 @@ def _parse_platform(value: Any) -> Any:
     return value
 
 
-def _as_value_error(parse: Any, value: str) -> Any:
+def _as_value_error(parse: Callable[[str], T], value: str) -> T:
     """Our parsers raise MultiarchError; pydantic reports only ValueError with a location."""
     from builder.errors import MultiarchError
 
@@ -172,7 +174,7 @@ class SecretSpec(SpecModel):
     src: Path | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SecretSpec":
+    def _one_source(self) -> SecretSpec:
         if (self.env is None) == (self.src is None):
             raise ValueError(f"secret {self.id!r} needs exactly one of env or src")
         return self
@@ -355,11 +357,15 @@ class BuildSpec(SpecModel):
 
 def _stringify_values(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, (int, float)) else v)
-            for k, v in value.items()
-        }
+        return {key: _scalar_text(item) for key, item in value.items()}
     return value
+
+
+def _scalar_text(value: Any) -> Any:
+    """YAML's true/1/1.5 as the text a build arg or label holds: "true", "1", "1.5"."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, float)) else value
 
 
 def _relative(value: Path, info: ValidationInfo) -> Path:
@@ -420,7 +426,14 @@ class ManifestSpec(SpecModel):
 # ----------------------------------------------------------------------- loading
 
 
-_VAR_RE = re.compile(r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+_VAR_RE = re.compile(
+    r"""\$(?:
+        \$
+        | \{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}
+        | (?P<bare>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
 
 
 def expand_env(text: str, env: Mapping[str, str]) -> str:

@@ -11,15 +11,18 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.constructor import SafeConstructor
 
 from builder.errors import SpecError
 
 PathKey = tuple[str | int, ...]
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,7 @@ def _position(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def load_marked(
-    path: Path, *, transform: Callable[[str], str] | None = None
-) -> MarkedDocument:
+def load_marked(path: Path, *, transform: Callable[[str], str] | None = None) -> MarkedDocument:
     """Parse one YAML document; `transform` rewrites every string scalar (env expansion)."""
     file = str(path)
     try:
@@ -76,9 +77,7 @@ def load_marked(
     try:
         root = loader.get_single_node()
         document = MarkedDocument(file=file, data=None)
-        document.data = (
-            {} if root is None else _construct(loader, root, (), document, transform)
-        )
+        document.data = {} if root is None else _construct(loader, root, (), document, transform)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = " ".join(p for p in (err.context, err.problem) if p) or "invalid YAML"
@@ -98,7 +97,7 @@ def load_marked(
 
 
 def _construct(
-    loader: Any,
+    loader: SafeConstructor,
     node: yaml.Node,
     path: PathKey,
     document: MarkedDocument,
@@ -131,7 +130,7 @@ def _construct(
     return value
 
 
-def validate(document: MarkedDocument, model: type[BaseModel], context: Mapping[str, Any]) -> Any:
+def validate(document: MarkedDocument, model: type[M], context: Mapping[str, Any]) -> M:
     """Validate the document's data; the first error (in file order) as a SpecError."""
     try:
         return model.model_validate(document.data, context=dict(context))
@@ -168,7 +167,7 @@ def _first_error(document: MarkedDocument, err: ValidationError, names: set[str]
     )
 
 
-def _message(detail: Mapping[str, Any]) -> str:
+def _message(detail: ErrorDetails) -> str:
     if detail["type"] in ("value_error", "assertion_error") and "error" in detail.get("ctx", {}):
         return str(detail["ctx"]["error"])
     return str(detail["msg"][0].lower() + detail["msg"][1:])
