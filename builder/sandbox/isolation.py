@@ -35,25 +35,22 @@ class Capabilities:
 
 @functools.cache
 def probe() -> Capabilities:
+    # Each end is closed exactly once: the probe runs on a thread beside others that open
+    # files, and closing an fd number twice could close one of theirs.
     read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.run(
-            helper_command(write_fd, "probe"),
-            pass_fds=(write_fd,),
-            env=HELPER_ENV,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-        )
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as status:
-            report = status.read()
-    finally:
-        for fd in (read_fd, write_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    with os.fdopen(read_fd, "rb") as status:
+        try:
+            proc = subprocess.run(
+                helper_command(write_fd, "probe"),
+                pass_fds=(write_fd,),
+                env=HELPER_ENV,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+            )
+        finally:
+            os.close(write_fd)
+        report = status.read()
     if proc.returncode != 0 or not report:
         raise SandboxError(
             f"the sandbox helper failed to start: {proc.stderr.decode(errors='replace').strip()}"
