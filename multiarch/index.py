@@ -67,7 +67,9 @@ def assemble_index(
     seen: dict[str, str] = {}
     for entry in entries:
         if entry.manifest.is_index:
-            raise UsageError(f"{entry.manifest.digest} is an index; an index entry must be an image")
+            raise UsageError(
+                f"{entry.manifest.digest} is an index; an index entry must be an image"
+            )
         name = str(entry.platform)
         if name in seen and seen[name] != entry.manifest.digest:
             log.warning("two images for platform %s in the index; clients take the first", name)

@@ -18,7 +18,9 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def render(name: str, top: RawManifest, config: ImageConfig | None, console: Console | None = None) -> None:
+def render(
+    name: str, top: RawManifest, config: ImageConfig | None, console: Console | None = None
+) -> None:
     if console is None:
         console = Console()
         if not console.is_terminal:
@@ -45,7 +47,10 @@ def render(name: str, top: RawManifest, config: ImageConfig | None, console: Con
         return
     manifest = top.manifest()
     assert config is not None
-    console.print(f"platform: {config.platform()}  config: {manifest.config.digest} ({human_size(manifest.config.size)})")
+    config_size = human_size(manifest.config.size)
+    console.print(
+        f"platform: {config.platform()}  config: {manifest.config.digest} ({config_size})"
+    )
     table = Table("#", "layer digest", "size", "media type")
     table.columns[1].overflow = "fold"
     for position, layer in enumerate(manifest.layers, 1):

@@ -93,9 +93,13 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
                 src.close()
             log.debug(
                 "%s: %s into %s (%d blobs copied, %d mounted, %d present)",
-                placed.entry.platform, placed.entry.manifest.digest[:19], dst.description,
-                result.copied, result.mounted, result.skipped,
-            )  # fmt: skip
+                placed.entry.platform,
+                placed.entry.manifest.digest[:19],
+                dst.description,
+                result.copied,
+                result.mounted,
+                result.skipped,
+            )
     finally:
         dst.close()
 
@@ -114,7 +118,9 @@ def check_present(digests: Sequence[str], target: Location, ctx: TransportContex
             )
 
 
-def write_index(index: RawManifest, target: Location, tags: Sequence[str], ctx: TransportContext) -> None:
+def write_index(
+    index: RawManifest, target: Location, tags: Sequence[str], ctx: TransportContext
+) -> None:
     dst = open_destination(target, ctx)
     try:
         for tag in tags or [dst.tag]:
@@ -137,7 +143,11 @@ def target_tags(target: Location, extra: Sequence[str]) -> list[str]:
 
 
 def publish(
-    images: Sequence[PlacedImage], index: RawManifest, target: Location, tags: Sequence[str], ctx: TransportContext
+    images: Sequence[PlacedImage],
+    index: RawManifest,
+    target: Location,
+    tags: Sequence[str],
+    ctx: TransportContext,
 ) -> None:
     """Images first, a check that they all arrived, the index last under every tag."""
     transfer_images(images, target, ctx)

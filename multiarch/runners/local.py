@@ -28,9 +28,8 @@ def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
     if not runs_natively(job.platform):
         ensure_emulator(job.platform)
     layout = workdir / job.slug
-    argv = plan.flags_for(job, context=str(plan.spec.context), dockerfile=str(job.dockerfile)) + [
-        "--no-push", "--oci-layout-path", str(layout), "--progress", "plain",
-    ]  # fmt: skip
+    argv = plan.flags_for(job, context=str(plan.spec.context), dockerfile=str(job.dockerfile))
+    argv += ["--no-push", "--oci-layout-path", str(layout), "--progress", "plain"]
     # The executor's own flag parser turns the flags into options: one definition of them.
     with executor.make_context("executor", argv) as ctx:
         options = options_from_flags(ctx.params)

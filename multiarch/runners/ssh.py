@@ -44,7 +44,11 @@ def ssh_command(runner: SSHRunner, settings: SSHSettings) -> list[str]:
 
 def remote_machine(runner: SSHRunner, settings: SSHSettings) -> str:
     result = subprocess.run(
-        ssh_command(runner, settings) + ["uname -m"], capture_output=True, text=True, timeout=60
+        ssh_command(runner, settings) + ["uname -m"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if result.returncode != 0:
         raise BuildError(f"ssh to {runner} failed: {_last_line(result.stderr)}")
@@ -53,12 +57,15 @@ def remote_machine(runner: SSHRunner, settings: SSHSettings) -> str:
 
 def check_architecture(job: PlatformJob, machine: str) -> None:
     arch, variant = normalize_arch(machine, None)
-    have = host_platform().model_copy(update={"os": "linux", "architecture": arch, "variant": variant})
+    have = host_platform().model_copy(
+        update={"os": "linux", "architecture": arch, "variant": variant}
+    )
     if not platform_matches(have, job.platform):
         raise PlatformError(
             f"{job.name}: the ssh host {job.runner} is {format_platform(have)} ({machine}), "
             f"it cannot build {job.name} natively",
-            hint="point the platform at a host of that architecture, or use the local runner (QEMU)",
+            hint="point the platform at a host of that architecture, "
+            "or use the local runner (QEMU)",
         )
 
 
@@ -80,10 +87,10 @@ def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
     returned = "result.json" if repository is not None else "oci result.json"
     return (
         "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
-        f"echo {dockerfile} | base64 -d > \"$d\"/{REMOTE_DOCKERFILE}; "
+        f'echo {dockerfile} | base64 -d > "$d"/{REMOTE_DOCKERFILE}; '
         f"{settings.executor} executor {quoted} "
-        "--json-result \"$d\"/result.json --progress plain >&2; "
-        f"tar -C \"$d\" -cf - {returned}"
+        '--json-result "$d"/result.json --progress plain >&2; '
+        f'tar -C "$d" -cf - {returned}'
     )
 
 
@@ -116,7 +123,9 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
             stdout=subprocess.PIPE,
             stderr=stderr,
         )
-        sender = threading.Thread(target=_send_context, args=(plan.spec.context, process.stdin), daemon=True)
+        sender = threading.Thread(
+            target=_send_context, args=(plan.spec.context, process.stdin), daemon=True
+        )
         sender.start()
         try:
             assert process.stdout is not None
