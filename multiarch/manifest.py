@@ -306,10 +306,10 @@ def sources_from_results(files: Sequence[Path], target: str) -> list[SourceImage
             report = BuildReport.model_validate_json(path.read_bytes())
         except ValueError as err:
             raise UsageError(f"{path}: not a build result: {str(err).splitlines()[0]}") from None
-        pushed = (d for d in report.destinations if "://" not in d or d.startswith("docker://"))
-        where = next(pushed, None)
-        pushed_to = parse_location(where).reference if where else target_ref
-        repo = pushed_to.repository_ref()  # type: ignore[union-attr]
+        # The first registry the job pushed to (its oci:/docker-archive: outputs are local).
+        locations = map(parse_location, report.destinations)
+        pushed = (loc.reference for loc in locations if loc.kind == "docker" and loc.reference)
+        repo = next(pushed, target_ref).repository_ref()
         platform = report.platform
         sources.append(
             SourceImage(
