@@ -1,0 +1,224 @@
+"""The malicious layer corpus end to end: each case is a real base image in the registry
+(busybox plus hostile layers, written with the standard library and pushed by skopeo) that
+`multiarch executor` builds FROM with a RUN step, so its layers are really unpacked into the
+store and used as overlay lower dirs. Whatever the layers try, nothing outside the root
+changes: sentinel files around the store, a planted host file and /etc/shadow stay as they
+were. Layers the unpacker must refuse fail the build with one clear line naming the problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.images import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Blob,
+    write_layout,
+)
+from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.reliability.helpers import environ, run_cli, write_context
+from tests.unit.fs.helpers import Entry, make_tar, tree_state
+
+SYM, LNK, DIR, CHR, BLK = tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE
+READABLE = "READABLE /evil/"  # the probe writes READ''ABLE, so the echoed command never matches
+
+
+@dataclass(frozen=True)
+class Host:
+    """What a layer aims at: `box` holds the store next to sentinels; `planted` is elsewhere."""
+
+    box: Path
+    store: Path
+    sentinel: Path
+    planted: Path
+
+    def ups(self, target: Path) -> str:
+        """A relative link target that reaches `target` from any depth inside the store."""
+        return "../" * 40 + str(target).lstrip("/")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    layers: tuple[tuple[Entry, ...], ...]
+    rejected: str | None = None
+    """A word the one-line error must hold; None when the build must succeed (safely)."""
+
+
+def corpus(host: Host) -> list[Case]:
+    s, p = host.sentinel, host.planted
+    disk = os.stat("/").st_dev
+    dotdots = tuple(Entry("../" * k + "sentinel/pwned", data=b"x") for k in range(1, 5))
+    return [
+        Case("traversal", (dotdots,), rejected="'..'"),
+        Case("traversal-inner", ((Entry("a/b/../../../../sentinel/pwned", data=b"x"),),), rejected="'..'"),
+        Case("absolute-names", ((Entry(f"{s}/pwned", data=b"x"), Entry(f"{p}", data=b"x")),)),
+        Case("symlink-parent-absolute", ((Entry("link", SYM, linkname=str(s)), Entry("link/pwned", data=b"x"),
+                                          Entry("link/keep", data=b"overwritten")),)),
+        Case("symlink-parent-relative", (tuple(
+            e for k in range(1, 7) for e in (Entry(f"rel{k}", SYM, linkname="../" * k + "sentinel"),
+                                             Entry(f"rel{k}/pwned", data=b"x"))
+        ) + (Entry("far", SYM, linkname=host.ups(s)), Entry("far/pwned", data=b"x")),)),
+        Case("symlink-chain", ((Entry("a", SYM, linkname="b/../.."), Entry("b", SYM, linkname=str(s)),
+                                Entry("a/keep", data=b"overwritten"), Entry("b/pwned", data=b"x")),)),
+        Case("hardlink-shadow", ((Entry("x", LNK, linkname="/etc/shadow"),),), rejected="hardlink"),
+        Case("hardlink-shadow-relative", ((Entry("x", LNK, linkname="../../../../etc/shadow"),),), rejected="'..'"),
+        Case("hardlink-through-symlink", ((Entry("up", SYM, linkname=host.ups(Path("/"))),
+                                           Entry("x", LNK, linkname="up/etc/shadow")),), rejected="hardlink"),
+        Case("hardlink-planted", ((Entry("x", LNK, linkname=str(p)),),), rejected="hardlink"),
+        Case("device-nodes", ((Entry("evil", DIR, mode=0o755),
+                               Entry("evil/disk", BLK, devmajor=os.major(disk), devminor=os.minor(disk)),
+                               Entry("evil/mem", CHR, devmajor=1, devminor=1),
+                               Entry("evil/kmsg", CHR, devmajor=1, devminor=11)),)),
+        Case("deep-path", ((Entry("/".join(["d"] * 10_000) + "/f", data=b"x"),),), rejected="longer than"),
+        Case("duplicate-entries", ((Entry("f", data=b"one"), Entry("f", data=b"two"), Entry("d", DIR),
+                                    Entry("d", SYM, linkname=str(s)), Entry("d/pwned", data=b"x"),
+                                    Entry("f", SYM, linkname=str(p)), Entry("f", data=b"three")),)),
+        Case("whiteout-dotdot", ((Entry("a", DIR), Entry("a/.wh..", data=b"")),), rejected="whiteout"),
+        Case("whiteout-parent", ((Entry("a/../.wh.sentinel", data=b""),),), rejected="'..'"),
+        Case("whiteout-through-symlink", ((Entry("link", SYM, linkname=str(s)), Entry("link/.wh.keep"),
+                                           Entry("far", SYM, linkname=host.ups(p.parent)),
+                                           Entry(f"far/.wh.{p.name}"), Entry("far/.wh..wh..opq")),)),
+        Case("symlink-then-file-next-layer", (
+            (Entry("esc", SYM, linkname=str(s)), Entry("rel", SYM, linkname=host.ups(s)),
+             Entry("hard", SYM, linkname=str(p))),
+            (Entry("esc/pwned", data=b"x"), Entry("esc/keep", data=b"overwritten"), Entry("rel/pwned", data=b"x"),
+             Entry("hard", data=b"overwritten"), Entry("esc/.wh.keep")),
+        )),
+    ]
+
+
+# Each RUN tries to use what the layers planted, from inside the build. /dev/zero is the
+# control that shows the device probe can see a readable device.
+PROBE = (
+    "RUN for d in /link /far /esc /rel /a /b /d /rel1 /rel2 /rel3 /rel4 /rel5 /rel6; do "
+    "echo run > $d/run-pwned 2>/dev/null; rm -f $d/keep 2>/dev/null; done; "
+    "for dev in /dev/zero /evil/disk /evil/mem /evil/kmsg; do "
+    "[ -e $dev ] && [ $(head -c 64 $dev 2>/dev/null | wc -c) -gt 0 ] && echo READ''ABLE $dev; done; "
+    "echo x > /hard 2>/dev/null; true\n"
+)
+CONTROL = "READABLE /dev/zero"
+
+
+def image_for(base_layers: list[Blob], base_diff_ids: list[str], case: Case) -> tuple[Blob, list[Blob]]:
+    """The busybox base with `case`'s layers on top: (manifest, config + layers)."""
+    tars = [make_tar(list(layer)) for layer in case.layers]
+    layers = [*base_layers, *(Blob(gzip.compress(t, mtime=0), OCI_LAYER_GZIP) for t in tars)]
+    diff_ids = [*base_diff_ids, *("sha256:" + hashlib.sha256(t).hexdigest() for t in tars)]
+    config = Blob(json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"], "Labels": {"case": case.name}},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }).encode(), OCI_CONFIG)
+    manifest = Blob(json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.descriptor(),
+        "layers": [b.descriptor() for b in layers],
+    }).encode(), OCI_MANIFEST)
+    return manifest, [config, *layers]
+
+
+def busybox_amd64(layout: Path) -> tuple[list[Blob], list[str]]:
+    def blob(digest: str) -> bytes:
+        return (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+    index = json.loads(blob(json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]))
+    entry = next(m for m in index["manifests"] if m["platform"]["architecture"] == "amd64")
+    manifest = json.loads(blob(entry["digest"]))
+    config = json.loads(blob(manifest["config"]["digest"]))
+    return [Blob(blob(d["digest"]), d["mediaType"]) for d in manifest["layers"]], config["rootfs"]["diff_ids"]
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
+    box = tmp_path_factory.mktemp("hostile-box")
+    sentinel = box / "sentinel"
+    (sentinel / "etc").mkdir(parents=True)
+    (sentinel / "keep").write_text("untouched")
+    (box / "keep-next-to-store").write_text("untouched")
+    planted_dir = tmp_path_factory.mktemp("hostile-host")
+    (planted_dir / "planted").write_text("host file")
+    return Host(box=box, store=box / "store", sentinel=sentinel, planted=planted_dir / "planted")
+
+
+@pytest.fixture(scope="module")
+def hostile_images(
+    host: Host, registry: RegistryHandle, busybox_layout: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Case name -> image reference (by digest). All cases go in one OCI index, so a single
+    skopeo copy pushes every manifest and blob."""
+    base_layers, base_diff_ids = busybox_amd64(busybox_layout)
+    manifests, blobs = {}, []
+    for case in corpus(host):
+        manifests[case.name], case_blobs = image_for(base_layers, base_diff_ids, case)
+        blobs += case_blobs
+    index = Blob(json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [m.descriptor(platform={"architecture": "amd64", "os": "linux"}) for m in manifests.values()],
+    }).encode(), OCI_INDEX)
+    layout = tmp_path_factory.mktemp("hostile-layout")
+    write_layout(layout, {"corpus": index}, [*manifests.values(), *blobs])
+    repo = unique_repo("hostile")
+    subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false", f"oci:{layout}:corpus",
+                    f"docker://{registry.host}/{repo}:corpus"], check=True, capture_output=True)
+    return {name: f"{registry.host}/{repo}@{m.digest}" for name, m in manifests.items()}
+
+
+def outside_state(host: Host) -> dict[str, object]:
+    """Everything a hostile layer might reach on the host."""
+    shadow = os.stat("/etc/shadow")
+    return {
+        "box": tree_state(host.box, skip=("store",)),
+        "planted": tree_state(host.planted.parent),
+        "shadow": (shadow.st_nlink, shadow.st_size, shadow.st_mtime_ns, shadow.st_mode,
+                   hashlib.sha256(Path("/etc/shadow").read_bytes()).hexdigest()),
+    }
+
+
+def build(host: Host, tmp_path: Path, case: Case, image: str) -> subprocess.CompletedProcess[str]:
+    context = write_context(tmp_path / case.name, f"FROM {image}\n" + PROBE)
+    return run_cli("executor", "--context", str(context), "--dockerfile", str(context / "Dockerfile"), "--no-push",
+                   "--insecure-registry", image.split("/")[0],
+                   env=environ(MULTIARCH_CACHE_DIR=str(host.store), MULTIARCH_RETRY_ATTEMPTS="2"))
+
+
+def test_hostile_layer_corpus_end_to_end(
+    tmp_path: Path, host: Host, hostile_images: dict[str, str]
+) -> None:
+    cases = corpus(host)
+    assert len(cases) == len(hostile_images) >= 17
+    before = outside_state(host)
+    # Two builds at a time into the one store: also shares the lowers of the busybox layer.
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda case: build(host, tmp_path, case, hostile_images[case.name]), cases))
+    escapes, wrong = [], []
+    for case, done in zip(cases, results):
+        output = done.stdout + done.stderr
+        escapes += [f"{case.name}: {line}" for line in output.splitlines() if READABLE in line]
+        assert case.rejected or CONTROL in output, f"{case.name}: the probe did not run\n{output[-2000:]}"
+        if "Traceback" in output or not outcome_ok(case, done):
+            wrong.append(f"{case.name}: exit {done.returncode}\n{output[-1500:]}")
+    assert wrong == [], "\n\n".join(wrong)
+    assert escapes == []
+    assert outside_state(host) == before
+    assert sorted(p.name for p in host.box.iterdir()) == ["keep-next-to-store", "sentinel", "store"]
+
+
+def outcome_ok(case: Case, done: subprocess.CompletedProcess[str]) -> bool:
+    """Built when the layers are allowed; else exit 1 with one `error:` line naming the problem."""
+    if case.rejected is None:
+        return done.returncode == 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    return done.returncode == 1 and len(errors) == 1 and case.rejected in errors[0]
