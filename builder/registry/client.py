@@ -218,11 +218,17 @@ class RegistryClient:
                 item.close()
 
     def upload_blob(
-        self, repo_ref: Reference, desc: Descriptor, open_content: Callable[[], BinaryIO]
+        self,
+        repo_ref: Reference,
+        desc: Descriptor,
+        open_content: Callable[[], BinaryIO],
+        *,
+        known_missing: bool = False,
     ) -> None:
-        """Upload unless the repository has it already. `open_content` is called for each
-        attempt and must return a fresh binary file object positioned at the start."""
-        if self.has_blob(repo_ref, desc.digest):
+        """Upload unless the repository has it already (`known_missing`: the caller has just
+        asked, so no second HEAD). `open_content` is called for each attempt and must return
+        a fresh binary file object positioned at the start."""
+        if not known_missing and self.has_blob(repo_ref, desc.digest):
             return
         BlobUpload(self.connection(repo_ref.registry), repo_ref.repository, desc, open_content).run()
 

@@ -54,7 +54,9 @@ class ImageDestination(Protocol):
 
     def has_blob(self, desc: Descriptor) -> bool: ...
 
-    def put_blob(self, desc: Descriptor, open_content: BlobOpener) -> None: ...
+    def put_blob(self, desc: Descriptor, open_content: BlobOpener) -> None:
+        """Write a blob that `has_blob` just reported missing (no second existence check)."""
+        ...
 
     def try_mount(self, desc: Descriptor, source: ImageSource) -> bool:
         """Make the blob present without moving its bytes (registry cross-repo mount)."""

@@ -48,7 +48,7 @@ class RegistryDestination:
         return self.client.has_blob(self.repo, desc.digest)
 
     def put_blob(self, desc: Descriptor, open_content: BlobOpener) -> None:
-        self.client.upload_blob(self.repo, desc, open_content)
+        self.client.upload_blob(self.repo, desc, open_content, known_missing=True)
 
     def try_mount(self, desc: Descriptor, source: ImageSource) -> bool:
         if not isinstance(source, RegistrySource) or source.client is not self.client:

@@ -45,7 +45,9 @@ class LocalRegistry:
         storage.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "config.yml"
         config.write_text(CONFIG.format(storage=storage, port=self.port))
-        self._process = subprocess.Popen(["docker-registry", "serve", str(config)])
+        self._process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
