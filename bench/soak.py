@@ -17,11 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from multiarch.demo.busybox import build_busybox_rootfs
 from tests.fixtures.busybox_images import busybox_image_of
 from tests.fixtures.faultproxy import FaultProxy, FaultSchedule
 from tests.fixtures.images import image_layout
 from tests.fixtures.registry import RegistryServer
-from multiarch.demo.busybox import build_busybox_rootfs
 from tests.reliability.conftest import FAST_RETRY_ENV
 from tests.reliability.helpers import CLI, leftovers, mounts_under
 

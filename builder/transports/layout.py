@@ -4,12 +4,18 @@ Several images live in one layout, each named by an `org.opencontainers.image.re
 annotation on its index.json entry. Blobs are written to a temp file and renamed into
 place once verified; index.json is rewritten atomically under a lock, so adding an image
 never loses the entries already there.
+
+A writer holds a shared flock on blobs/sha256 while it is open. Opening a layout for
+writing first tries that lock exclusively: when no other writer is alive, the temp files
+`write_atomically` left behind (a writer killed mid-write) are removed.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -29,6 +35,9 @@ from builder.transports.base import (
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = "1.0.0"
 MANIFEST_LIMIT = 8 << 20
+# write_atomically's temp names: ".tmp-" + the target's first 16 characters + mkstemp's 8.
+_STALE_BLOB_TEMP = re.compile(r"\.tmp-[0-9a-f]{16}[a-z0-9_]{8}")
+_STALE_ROOT_TEMP = re.compile(r"\.tmp-(index\.json|oci-layout)[a-z0-9_]{8}")
 
 
 class Layout:
@@ -131,6 +140,26 @@ class LayoutDestination:
         self.tag = name
         self.description = f"oci:{root}" + (f":{name}" if name else "")
         self._init_layout(root)
+        self._writer_lock = self._lock_as_writer()
+
+    def _lock_as_writer(self) -> int:
+        """Take the writers' shared lock, removing dead writers' temp files first if no
+        other writer holds it (only then can no temp file be in use)."""
+        blobs = self.layout.root / "blobs" / "sha256"
+        fd = os.open(blobs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                _remove_temps(blobs, _STALE_BLOB_TEMP)
+                _remove_temps(self.layout.root, _STALE_ROOT_TEMP)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _init_layout(self, root: Path) -> None:
         if (root / "oci-layout").exists():
@@ -170,7 +199,18 @@ class LayoutDestination:
             write_atomically(self.layout.root / "index.json", [index.to_json()])
 
     def close(self) -> None:
-        pass
+        if self._writer_lock >= 0:
+            os.close(self._writer_lock)
+            self._writer_lock = -1
+
+
+def _remove_temps(directory: Path, pattern: re.Pattern[str]) -> None:
+    for entry in os.scandir(directory):
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
 
 def _replaced_by(old: Descriptor, new: Descriptor, tag: str | None) -> bool:

@@ -21,7 +21,14 @@ from builder.registry import RegistryClient
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.fixtures.waiting import wait_for
 from tests.reliability.helpers import (
-    CLI, assert_complete, environ, leftovers, mounts_under, ok, run_cli, write_context,
+    CLI,
+    assert_complete,
+    environ,
+    leftovers,
+    mounts_under,
+    ok,
+    run_cli,
+    write_context,
 )
 
 SEED = 9
@@ -62,6 +69,12 @@ def store_blobs_verify(store: Path) -> int:
     for blob in blobs:
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, f"truncated blob served: {blob}"
     return len(blobs)
+
+
+def layout_temp_files(layout: Path) -> list[str]:
+    """Temp files of the layout writer (blobs/sha256 and the root), named `.tmp-*`."""
+    places = (layout, layout / "blobs" / "sha256")
+    return sorted(str(p) for place in places if place.is_dir() for p in place.glob(".tmp-*"))
 
 
 def layout_blobs_verify(layout: Path) -> None:
@@ -123,6 +136,7 @@ def test_copy_killed_mid_upload_and_mid_download(
     plain = ["--src-tls-verify=false", "--dest-tls-verify=false"]
     ok(run_cli("copy", "--all", *plain, src, f"docker://{via.host}/{repo}:clean", env=fast_retry_env))
     total = proxy.stats.bytes
+    killed_temps: list[str] = []
     for i, point in enumerate(kill_points(total, 2)):
         dst = f"docker://{via.host}/{repo}:up{i}"
         run_killed(["copy", "--all", *plain, src, dst], proxy, point, fast_retry_env)
@@ -133,10 +147,31 @@ def test_copy_killed_mid_upload_and_mid_download(
         down = ["copy", "--all", *plain, f"docker://{via.host}/{repo}:clean", f"oci:{layout}:v1"]
         run_killed(down, proxy, point, fast_retry_env)
         layout_blobs_verify(layout)
+        killed_temps += layout_temp_files(layout)
         ok(run_cli(*down, env=fast_retry_env))
         layout_blobs_verify(layout)
+        assert layout_temp_files(layout) == [], "the rerun should remove the killed writer's temp files"
         index = json.loads((layout / "index.json").read_text())
         assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] == ["v1"]
+    assert killed_temps, "a seeded kill should fall inside a blob write (else the cleanup is untested)"
+
+
+def test_layout_writer_removes_only_dead_writers_temp_files(tmp_path: Path) -> None:
+    from builder.transports.layout import LayoutDestination
+
+    layout = tmp_path / "layout"
+    live = LayoutDestination(layout, "v1")
+    blobs = layout / "blobs" / "sha256"
+    temp = blobs / (".tmp-" + "ab" * 8 + "x1y2z3_q")
+    foreign = [blobs / ".tmp-notours", layout / "oci-put-blob123", blobs / ("ab" * 32)]
+    for path in (temp, *foreign):
+        path.write_bytes(b"partial")
+    LayoutDestination(layout, "v2").close()
+    assert temp.exists(), "a temp file of a live writer must stay"
+    live.close()
+    LayoutDestination(layout, "v3").close()
+    assert not temp.exists()
+    assert all(path.exists() for path in foreign)
 
 
 def test_index_push_killed_never_publishes_a_dangling_index(
@@ -211,5 +246,5 @@ def test_cancelled_build_stops_promptly_and_cleans_up(
     assert stderr.strip() and "Traceback" not in stderr, stderr[-3000:]
     assert mounts_under(store) == []
     assert leftovers(store) == []
-    still = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    still = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True).stdout.split()
     assert still == [], f"the RUN step outlived the build: {still}"

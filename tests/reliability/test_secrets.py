@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import json
 import tarfile
 from concurrent.futures import ThreadPoolExecutor

@@ -4,10 +4,9 @@ registry named, and expired or wrong-host certificates are refused with a clear 
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
-
-import ssl
 
 import pytest
 import trustme
@@ -21,7 +20,7 @@ from tests.reliability.helpers import last_line, ok, run_cli
 def bad_certs(directory: Path, *, expired: bool) -> ServerCerts:
     ca = trustme.CA(organization_name="multiarch bad-cert CA")
     if expired:
-        past = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+        past = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
         cert = ca.issue_cert("127.0.0.1", "localhost", not_before=past, not_after=past + dt.timedelta(days=1))
     else:
         cert = ca.issue_cert("registry.example.invalid")
