@@ -4,6 +4,7 @@ retry policy (also for CLI subprocesses, through the environment) and the busybo
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from builder.registry import RetryPolicy
 from tests.fixtures.busybox_images import busybox_image, busybox_layout  # noqa: F401
 from tests.fixtures.faultproxy import FaultProxy, FaultSchedule
-from tests.fixtures.registry import RegistryHandle
+from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.fixtures.rootfs import rootfs_templates  # noqa: F401
 
 # Attempts x tiny backoff: a 20% fault rate is survived, a 100% one fails in well under a second.
@@ -38,6 +39,18 @@ def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = tmp_path / "store"
     monkeypatch.setenv("MULTIARCH_CACHE_DIR", str(store))
     return store
+
+
+@pytest.fixture(scope="session")
+def busybox_children(registry: RegistryHandle, busybox_layout: Path) -> str:  # noqa: F811
+    """A repository holding the busybox image of each arch as :v-amd64 and :v-arm64, the
+    children that index pushes assemble (pushed by skopeo, an independent client)."""
+    repo = unique_repo("children")
+    for arch in ("amd64", "arm64"):
+        subprocess.run(["skopeo", "copy", "--quiet", "--override-arch", arch, "--dest-tls-verify=false",
+                        f"oci:{busybox_layout}:latest", f"docker://{registry.host}/{repo}:v-{arch}"],
+                       check=True, capture_output=True)
+    return repo
 
 
 @pytest.fixture

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from builder.errors import MultiarchError
+from builder.registry import RegistryOptions
+from builder.transports import TransportContext, copy_image, open_destination, open_source
 from tests.fixtures.scripted_server import Reply, ScriptedServer
+from tests.reliability.conftest import FAST_RETRY
 from tests.reliability.helpers import environ, last_line, run_cli, write_context
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -99,16 +103,42 @@ def assert_nothing_kept(root: Path) -> None:
         assert blob.read_bytes() != CORRUPT_LAYER, f"kept an unverified blob: {blob}"
 
 
+def assert_nothing_published(layout: Path) -> None:
+    assert not (layout / "index.json").exists() or "v1" not in (layout / "index.json").read_text()
+    assert_nothing_kept(layout)
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_lying_registry_is_refused_by_copy(tmp_path: Path, scripted_server: ScriptedServer, name: str) -> None:
+    """In process (the client's refusal is what differs between scenarios); the CLI's
+    rendering of such an error is the next test."""
     expect = scenario(scripted_server, name)
+    layout = tmp_path / "layout"
+    options = RegistryOptions(insecure=frozenset({scripted_server.host}), retry=FAST_RETRY)
+    ctx = TransportContext(registry_options=options)
+    try:
+        with pytest.raises(MultiarchError) as refused:
+            source = open_source(f"docker://{scripted_server.host}/{REPO}:v1", ctx)
+            destination = open_destination(f"oci:{layout}:v1", ctx)
+            try:
+                copy_image(source, destination)
+            finally:
+                destination.close()
+    finally:
+        ctx.close()
+    message = f"{refused.value.message} {refused.value.hint or ''}"
+    assert "\n" not in refused.value.message and expect in message.lower(), message
+    assert_nothing_published(layout)
+
+
+def test_lying_registry_is_one_clear_line_from_the_cli(tmp_path: Path, scripted_server: ScriptedServer) -> None:
+    expect = scenario(scripted_server, "layer-digest")
     layout = tmp_path / "layout"
     done = run_cli("copy", "--src-tls-verify=false", f"docker://{scripted_server.host}/{REPO}:v1", f"oci:{layout}:v1",
                    env=environ(MULTIARCH_RETRY_ATTEMPTS="2", MULTIARCH_RETRY_INITIAL_DELAY="0.01"))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert last_line(done).startswith(("error:", "hint:")) and expect in done.stderr.lower(), done.stderr
-    assert not (layout / "index.json").exists() or "v1" not in (layout / "index.json").read_text()
-    assert_nothing_kept(layout)
+    assert_nothing_published(layout)
 
 
 @pytest.mark.parametrize("name", ["layer-digest", "huge-layer", "config-digest"])

@@ -175,12 +175,9 @@ def test_layout_writer_removes_only_dead_writers_temp_files(tmp_path: Path) -> N
 
 
 def test_index_push_killed_never_publishes_a_dangling_index(
-    registry: RegistryHandle, busybox_layout: Path, fault_proxy, fast_retry_env
+    registry: RegistryHandle, busybox_children: str, fault_proxy, fast_retry_env
 ) -> None:
-    children = unique_repo("kill-children")
-    for arch in ("amd64", "arm64"):
-        ok(run_cli("copy", "--platform", f"linux/{arch}", "--dest-tls-verify=false", f"oci:{busybox_layout}:latest",
-                   f"docker://{registry.host}/{children}:v-{arch}"))
+    children = busybox_children
     proxy, via = fault_proxy(registry)
     target = unique_repo("kill-index")
 
@@ -207,7 +204,12 @@ def run_step_started(store: Path) -> bool:
 def test_build_killed_during_run_step_reruns_clean(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str, fast_retry_env
 ) -> None:
-    context = write_context(tmp_path / "ctx", "ARG BASE\nFROM $BASE\nRUN touch /started && sleep 2 && echo ok > /ok\n")
+    # The step waits for a file in the (bind-mounted) context: absent while the build is
+    # killed, present for the rerun.
+    context = write_context(tmp_path / "ctx", (
+        "ARG BASE\nFROM $BASE\nRUN --mount=type=bind,target=/ctx touch /started && "
+        "until [ -e /ctx/go ]; do sleep 0.05; done && echo ok > /ok\n"
+    ))
     store = tmp_path / "store"
     env = environ(**fast_retry_env, MULTIARCH_CACHE_DIR=str(store))
     args = executor_args(context, busybox_image, f"{registry.host}/{unique_repo('kill-run')}:v1")
@@ -218,6 +220,7 @@ def test_build_killed_during_run_step_reruns_clean(
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    (context / "go").write_text("")
     ok(run_cli(*args, env=env))
     assert mounts_under(store) == [] and leftovers(store) == []
     store_blobs_verify(store)
