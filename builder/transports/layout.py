@@ -88,7 +88,8 @@ class Layout:
 
 
 def ref_names(index: ImageIndex) -> list[str]:
-    return [e.annotations[REF_NAME] for e in index.manifests if e.annotations and REF_NAME in e.annotations]
+    return [e.annotations[REF_NAME] for e in index.manifests
+            if e.annotations and REF_NAME in e.annotations]
 
 
 class LayoutSource:
@@ -179,7 +180,9 @@ class LayoutDestination:
 
     def put_blob(self, desc: Descriptor, open_content: BlobOpener) -> None:
         with open_content() as f:
-            chunks = VerifyingReader(iter(lambda: f.read(CHUNK), b""), desc.digest, desc.size, f"blob {desc.digest[:19]}")
+            chunks = VerifyingReader(
+                iter(lambda: f.read(CHUNK), b""), desc.digest, desc.size, f"blob {desc.digest[:19]}"
+            )
             write_atomically(self.layout.blob_path(desc.digest), chunks)
 
     def try_mount(self, desc: Descriptor, source: ImageSource) -> bool:

@@ -32,7 +32,8 @@ from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.reliability.helpers import environ, run_cli, write_context
 from tests.unit.fs.helpers import Entry, make_tar, tree_state
 
-SYM, LNK, DIR, CHR, BLK = tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE
+SYM, LNK, DIR = tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE
+CHR, BLK = tarfile.CHRTYPE, tarfile.BLKTYPE
 READABLE = "READABLE /evil/"  # the probe writes READ''ABLE, so the echoed command never matches
 
 
@@ -58,45 +59,67 @@ class Case:
     """A word the one-line error must hold; None when the build must succeed (safely)."""
 
 
+def file(name: str, data: bytes = b"x") -> Entry:
+    return Entry(name, data=data)
+
+
+def link(name: str, target: object) -> Entry:
+    return Entry(name, SYM, linkname=str(target))
+
+
+def hardlink(name: str, target: object) -> Entry:
+    return Entry(name, LNK, linkname=str(target))
+
+
+def layer(*entries: Entry) -> tuple[Entry, ...]:
+    return entries
+
+
 def corpus(host: Host) -> list[Case]:
     s, p = host.sentinel, host.planted
     disk = os.stat("/").st_dev
-    dotdots = tuple(Entry("../" * k + "sentinel/pwned", data=b"x") for k in range(1, 5))
+    mark = b"overwritten"
+    rel_links = [e for k in range(1, 7) for e in (link(f"rel{k}", "../" * k + "sentinel"),
+                                                   file(f"rel{k}/pwned"))]
     return [
-        Case("traversal", (dotdots,), rejected="'..'"),
-        Case("traversal-inner", ((Entry("a/b/../../../../sentinel/pwned", data=b"x"),),), rejected="'..'"),
-        Case("absolute-names", ((Entry(f"{s}/pwned", data=b"x"), Entry(f"{p}", data=b"x")),)),
-        Case("symlink-parent-absolute", ((Entry("link", SYM, linkname=str(s)), Entry("link/pwned", data=b"x"),
-                                          Entry("link/keep", data=b"overwritten")),)),
-        Case("symlink-parent-relative", (tuple(
-            e for k in range(1, 7) for e in (Entry(f"rel{k}", SYM, linkname="../" * k + "sentinel"),
-                                             Entry(f"rel{k}/pwned", data=b"x"))
-        ) + (Entry("far", SYM, linkname=host.ups(s)), Entry("far/pwned", data=b"x")),)),
-        Case("symlink-chain", ((Entry("a", SYM, linkname="b/../.."), Entry("b", SYM, linkname=str(s)),
-                                Entry("a/keep", data=b"overwritten"), Entry("b/pwned", data=b"x")),)),
-        Case("hardlink-shadow", ((Entry("x", LNK, linkname="/etc/shadow"),),), rejected="hardlink"),
-        Case("hardlink-shadow-relative", ((Entry("x", LNK, linkname="../../../../etc/shadow"),),), rejected="'..'"),
-        Case("hardlink-through-symlink", ((Entry("up", SYM, linkname=host.ups(Path("/"))),
-                                           Entry("x", LNK, linkname="up/etc/shadow")),), rejected="hardlink"),
-        Case("hardlink-planted", ((Entry("x", LNK, linkname=str(p)),),), rejected="hardlink"),
-        Case("device-nodes", ((Entry("evil", DIR, mode=0o755),
-                               Entry("evil/disk", BLK, devmajor=os.major(disk), devminor=os.minor(disk)),
-                               Entry("evil/mem", CHR, devmajor=1, devminor=1),
-                               Entry("evil/kmsg", CHR, devmajor=1, devminor=11)),)),
-        Case("deep-path", ((Entry("/".join(["d"] * 10_000) + "/f", data=b"x"),),), rejected="longer than"),
-        Case("duplicate-entries", ((Entry("f", data=b"one"), Entry("f", data=b"two"), Entry("d", DIR),
-                                    Entry("d", SYM, linkname=str(s)), Entry("d/pwned", data=b"x"),
-                                    Entry("f", SYM, linkname=str(p)), Entry("f", data=b"three")),)),
-        Case("whiteout-dotdot", ((Entry("a", DIR), Entry("a/.wh..", data=b"")),), rejected="whiteout"),
-        Case("whiteout-parent", ((Entry("a/../.wh.sentinel", data=b""),),), rejected="'..'"),
-        Case("whiteout-through-symlink", ((Entry("link", SYM, linkname=str(s)), Entry("link/.wh.keep"),
-                                           Entry("far", SYM, linkname=host.ups(p.parent)),
-                                           Entry(f"far/.wh.{p.name}"), Entry("far/.wh..wh..opq")),)),
+        Case("traversal", (layer(*(file("../" * k + "sentinel/pwned") for k in range(1, 5))),),
+             rejected="'..'"),
+        Case("traversal-inner", (layer(file("a/b/../../../../sentinel/pwned")),), rejected="'..'"),
+        Case("absolute-names", (layer(file(f"{s}/pwned"), file(str(p))),)),
+        Case("symlink-parent-absolute", (layer(link("link", s), file("link/pwned"),
+                                               file("link/keep", mark)),)),
+        Case("symlink-parent-relative", (layer(*rel_links, link("far", host.ups(s)),
+                                               file("far/pwned")),)),
+        Case("symlink-chain", (layer(link("a", "b/../.."), link("b", s), file("a/keep", mark),
+                                     file("b/pwned")),)),
+        Case("hardlink-shadow", (layer(hardlink("x", "/etc/shadow")),), rejected="hardlink"),
+        Case("hardlink-shadow-relative", (layer(hardlink("x", "../../../../etc/shadow")),),
+             rejected="'..'"),
+        Case("hardlink-through-symlink", (layer(link("up", host.ups(Path("/"))),
+                                                hardlink("x", "up/etc/shadow")),),
+             rejected="hardlink"),
+        Case("hardlink-planted", (layer(hardlink("x", p)),), rejected="hardlink"),
+        Case("device-nodes", (layer(
+            Entry("evil", DIR, mode=0o755),
+            Entry("evil/disk", BLK, devmajor=os.major(disk), devminor=os.minor(disk)),
+            Entry("evil/mem", CHR, devmajor=1, devminor=1),
+            Entry("evil/kmsg", CHR, devmajor=1, devminor=11),
+        ),)),
+        Case("deep-path", (layer(file("/".join(["d"] * 10_000) + "/f")),), rejected="longer than"),
+        Case("duplicate-entries", (layer(file("f", b"one"), file("f", b"two"), Entry("d", DIR),
+                                         link("d", s), file("d/pwned"), link("f", p),
+                                         file("f", b"three")),)),
+        Case("whiteout-dotdot", (layer(Entry("a", DIR), file("a/.wh..", b"")),),
+             rejected="whiteout"),
+        Case("whiteout-parent", (layer(file("a/../.wh.sentinel", b"")),), rejected="'..'"),
+        Case("whiteout-through-symlink", (layer(
+            link("link", s), file("link/.wh.keep", b""), link("far", host.ups(p.parent)),
+            file(f"far/.wh.{p.name}", b""), file("far/.wh..wh..opq", b""),
+        ),)),
         Case("symlink-then-file-next-layer", (
-            (Entry("esc", SYM, linkname=str(s)), Entry("rel", SYM, linkname=host.ups(s)),
-             Entry("hard", SYM, linkname=str(p))),
-            (Entry("esc/pwned", data=b"x"), Entry("esc/keep", data=b"overwritten"), Entry("rel/pwned", data=b"x"),
-             Entry("hard", data=b"overwritten"), Entry("esc/.wh.keep")),
+            layer(link("esc", s), link("rel", host.ups(s)), link("hard", p)),
+            layer(file("esc/pwned"), file("esc/keep", mark), file("rel/pwned"), file("hard", mark),
+                  file("esc/.wh.keep", b"")),
         )),
     ]
 
@@ -107,20 +130,24 @@ PROBE = (
     "RUN for d in /link /far /esc /rel /a /b /d /rel1 /rel2 /rel3 /rel4 /rel5 /rel6; do "
     "echo run > $d/run-pwned 2>/dev/null; rm -f $d/keep 2>/dev/null; done; "
     "for dev in /dev/zero /evil/disk /evil/mem /evil/kmsg; do "
-    "[ -e $dev ] && [ $(head -c 64 $dev 2>/dev/null | wc -c) -gt 0 ] && echo READ''ABLE $dev; done; "
+    "[ -e $dev ] && [ $(head -c 64 $dev 2>/dev/null | wc -c) -gt 0 ] && echo READ''ABLE $dev; "
+    "done; "
     "echo x > /hard 2>/dev/null; true\n"
 )
 CONTROL = "READABLE /dev/zero"
+AMD64 = {"architecture": "amd64", "os": "linux"}
 
 
-def image_for(base_layers: list[Blob], base_diff_ids: list[str], case: Case) -> tuple[Blob, list[Blob]]:
+def image_for(
+    base_layers: list[Blob], base_diff_ids: list[str], case: Case
+) -> tuple[Blob, list[Blob]]:
     """The busybox base with `case`'s layers on top: (manifest, config + layers)."""
     tars = [make_tar(list(layer)) for layer in case.layers]
     layers = [*base_layers, *(Blob(gzip.compress(t, mtime=0), OCI_LAYER_GZIP) for t in tars)]
     diff_ids = [*base_diff_ids, *("sha256:" + hashlib.sha256(t).hexdigest() for t in tars)]
     config = Blob(json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"], "Labels": {"case": case.name}},
+        **AMD64,
+        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Labels": {"case": case.name}},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }).encode(), OCI_CONFIG)
     manifest = Blob(json.dumps({
@@ -134,11 +161,13 @@ def busybox_amd64(layout: Path) -> tuple[list[Blob], list[str]]:
     def blob(digest: str) -> bytes:
         return (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
 
-    index = json.loads(blob(json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]))
+    top = json.loads((layout / "index.json").read_text())["manifests"][0]
+    index = json.loads(blob(top["digest"]))
     entry = next(m for m in index["manifests"] if m["platform"]["architecture"] == "amd64")
     manifest = json.loads(blob(entry["digest"]))
     config = json.loads(blob(manifest["config"]["digest"]))
-    return [Blob(blob(d["digest"]), d["mediaType"]) for d in manifest["layers"]], config["rootfs"]["diff_ids"]
+    layers = [Blob(blob(d["digest"]), d["mediaType"]) for d in manifest["layers"]]
+    return layers, config["rootfs"]["diff_ids"]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +184,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
 
 @pytest.fixture(scope="module")
 def hostile_images(
-    host: Host, registry: RegistryHandle, busybox_layout: Path, tmp_path_factory: pytest.TempPathFactory
+    host: Host, registry: RegistryHandle, busybox_layout: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """Case name -> image reference (by digest). All cases go in one OCI index, so a single
     skopeo copy pushes every manifest and blob."""
@@ -166,12 +196,13 @@ def hostile_images(
         blobs += case_blobs
     index = Blob(json.dumps({
         "schemaVersion": 2, "mediaType": OCI_INDEX,
-        "manifests": [m.descriptor(platform={"architecture": "amd64", "os": "linux"}) for m in manifests.values()],
+        "manifests": [m.descriptor(platform=AMD64) for m in manifests.values()],
     }).encode(), OCI_INDEX)
     layout = tmp_path_factory.mktemp("hostile-layout")
     write_layout(layout, {"corpus": index}, [*manifests.values(), *blobs])
     repo = unique_repo("hostile")
-    subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false", f"oci:{layout}:corpus",
+    subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false",
+                    f"oci:{layout}:corpus",
                     f"docker://{registry.host}/{repo}:corpus"], check=True, capture_output=True)
     return {name: f"{registry.host}/{repo}@{m.digest}" for name, m in manifests.items()}
 
@@ -189,7 +220,8 @@ def outside_state(host: Host) -> dict[str, object]:
 
 def build(host: Host, tmp_path: Path, case: Case, image: str) -> subprocess.CompletedProcess[str]:
     context = write_context(tmp_path / case.name, f"FROM {image}\n" + PROBE)
-    return run_cli("executor", "--context", str(context), "--dockerfile", str(context / "Dockerfile"), "--no-push",
+    return run_cli("executor", "--context", str(context), "--dockerfile",
+                   str(context / "Dockerfile"), "--no-push",
                    "--insecure-registry", image.split("/")[0],
                    env=environ(MULTIARCH_CACHE_DIR=str(host.store), MULTIARCH_RETRY_ATTEMPTS="2"))
 
@@ -202,12 +234,15 @@ def test_hostile_layer_corpus_end_to_end(
     before = outside_state(host)
     # Two builds at a time into the one store: also shares the lowers of the busybox layer.
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda case: build(host, tmp_path, case, hostile_images[case.name]), cases))
+        results = list(pool.map(
+            lambda case: build(host, tmp_path, case, hostile_images[case.name]), cases
+        ))
     escapes, wrong = [], []
     for case, done in zip(cases, results):
         output = done.stdout + done.stderr
         escapes += [f"{case.name}: {line}" for line in output.splitlines() if READABLE in line]
-        assert case.rejected or CONTROL in output, f"{case.name}: the probe did not run\n{output[-2000:]}"
+        probe_ran = case.rejected or CONTROL in output
+        assert probe_ran, f"{case.name}: the probe did not run\n{output[-2000:]}"
         if "Traceback" in output or not outcome_ok(case, done):
             wrong.append(f"{case.name}: exit {done.returncode}\n{output[-1500:]}")
     assert wrong == [], "\n\n".join(wrong)
