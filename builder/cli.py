@@ -53,8 +53,9 @@ def _choice(enum: type) -> click.Choice:
 @click.command("executor", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--context", "-c", default="/workspace/", show_default=True,
               help="Build context: directory, dir://, tar:// (tar://stdin) or a git URL.")
-@click.option("--dockerfile", "-f", default="Dockerfile", show_default=True,
-              help="Path to the Dockerfile (relative paths also tried inside the context).")
+@click.option("--dockerfile", "-f", default=None,
+              help="Path to the Dockerfile (default: CONTEXT/Dockerfile; a relative path is "
+                   "tried in the current directory, then in the context, as kaniko does).")
 @click.option("--destination", "-d", multiple=True, help="Image reference to push (repeatable).")
 @click.option("--push-by-digest", multiple=True, metavar="REGISTRY/REPO",
               help="Push to this repository by digest only, without a tag (repeatable).")
@@ -205,29 +206,16 @@ def _secret(text: str) -> SecretSource:
     return SecretSource(id=fields["id"], src=src, env=env)
 
 
-def resolve_dockerfile_path(options: ExecutorOptions) -> Path:
-    """kaniko's rule: the path as given if it exists, else relative to a directory context."""
-    given = Path(options.dockerfile)
-    if given.is_absolute() or given.exists():
-        return given
-    context = options.context.removeprefix("dir://")
-    if "://" not in context:
-        inside = Path(context) / given
-        if inside.exists():
-            return inside
-    raise UsageError(
-        f"Dockerfile {options.dockerfile!r} not found",
-        f"looked in the current directory and in the context {options.context!r}",
-    )
-
-
 def check(options: ExecutorOptions) -> None:
     from builder.dockerfile import parse_dockerfile, plan_build
     from builder.dockerfile.outline import outline
     from builder.errors import PlatformError
     from builder.oci.platform import host_platform, parse_platform
 
-    path = resolve_dockerfile_path(options)
+    from builder.build.context import locate_dockerfile
+
+    context = options.context.removeprefix("dir://")
+    path = locate_dockerfile(options.dockerfile, None if "://" in context else Path(context))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -26,7 +26,8 @@ class ExecutorOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     context: str = "/workspace/"
-    dockerfile: str = "Dockerfile"
+    dockerfile: str | None = None
+    """None: CONTEXT/Dockerfile. See builder.build.context.locate_dockerfile."""
     destinations: tuple[str, ...] = ()
     push_by_digest: tuple[str, ...] = ()
     """Repositories (REGISTRY/REPO) that get the image by digest only, no tag."""

@@ -16,6 +16,24 @@ from pathlib import Path
 
 from builder.errors import UsageError
 
+DEFAULT_DOCKERFILE = "Dockerfile"
+
+
+def locate_dockerfile(given: str | None, context_dir: Path | None) -> Path:
+    """The Dockerfile to build. Not given: CONTEXT/Dockerfile, as docker and buildx do. Given:
+    kaniko's rule, the path as given if it exists, else relative to the context."""
+    if given is None:
+        candidates = [context_dir / DEFAULT_DOCKERFILE] if context_dir else []
+    else:
+        candidates = [Path(given)] + ([context_dir / given] if context_dir else [])
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    where = " or ".join(str(c) for c in candidates) or "a directory context"
+    raise UsageError(
+        f"Dockerfile {given or DEFAULT_DOCKERFILE!r} not found (looked for {where})",
+        "pass --dockerfile PATH" if given is None else "check the --dockerfile path",
+    )
 
 
 @contextmanager

@@ -27,7 +27,7 @@ _OVERLAY_OVERRIDE = {"overlay": True, "walk": False}
 
 def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> BuildReport:
     _check_options(options)
-    from builder.build.context import prepared_context
+    from builder.build.context import locate_dockerfile, prepared_context
     from builder.build.output import BuiltImageSource, write_digest_files, write_outputs, write_report
     from builder.build.session import BuildSession
     from builder.build.snapshot import LayerOptions, make_snapshotter
@@ -53,8 +53,8 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     ctx = TransportContext()
     try:
         with prepared_context(options.context, scratch / "context") as context_dir:
-            dockerfile_path = _dockerfile_path(options, context_dir)
-            dockerfile = parse_dockerfile(_read(dockerfile_path), str(options.dockerfile))
+            dockerfile_path = locate_dockerfile(options.dockerfile, context_dir)
+            dockerfile = parse_dockerfile(_read(dockerfile_path), options.dockerfile or "Dockerfile")
             plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
             for warning in plan.warnings:
                 log.warning("warning: %s", warning)
@@ -272,17 +272,6 @@ def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> Registr
         ca_files={host: (Path(path),) for host, path in options.registry_certificates.items()},
         mirrors={"docker.io": tuple(options.registry_mirrors)} if options.registry_mirrors else {},
         retry=RetryPolicy(attempts=options.push_retry + 1) if options.push_retry else RetryPolicy(),
-    )
-
-
-def _dockerfile_path(options: ExecutorOptions, context_dir: Path) -> Path:
-    given = Path(options.dockerfile)
-    for candidate in (given, context_dir / given):
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        f"Dockerfile {options.dockerfile!r} not found",
-        f"looked in the current directory and in the context {options.context!r}",
     )
 
 
