@@ -71,7 +71,8 @@ def _choice(enum: type) -> click.Choice:
 @click.option("--target", help="Build this stage (name) instead of the last one.")
 @click.option("--custom-platform", help="Target platform, e.g. linux/arm64.")
 @_bool_flag("--reproducible", "Strip timestamps (SOURCE_DATE_EPOCH or 0).")
-@_bool_flag("--single-snapshot", "Take one snapshot at the end of the build.")
+@_bool_flag("--single-snapshot", "Take one snapshot at the end of each stage: its steps become "
+           "one layer on the base (the layer cache is not used then, as in kaniko).")
 @click.option("--snapshot-mode", type=_choice(SnapshotMode), default="full", show_default=True)
 @_bool_flag("--insecure", "Push to plain-HTTP registries.")
 @click.option("--insecure-registry", multiple=True, help="Plain-HTTP registry (repeatable).")

@@ -74,7 +74,9 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
             from builder.cache.build import open_build_cache
 
             dockerignore = load_dockerignore(context_dir, dockerfile_path)
-            cache = open_build_cache(options, store, ctx, snapshotter, context_dir, dockerignore, platform)
+            cache = open_build_cache(
+                _without_step_cache(options), store, ctx, snapshotter, context_dir, dockerignore, platform
+            )
             session = BuildSession(
                 store=store,
                 snapshotter=snapshotter,
@@ -88,6 +90,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                 epoch=epoch,
                 cache_mounts=store.root / "run-cache",
                 cache=cache,
+                single_snapshot=options.single_snapshot,
             )
             try:
                 _build_stages(session, plan, StageExecutor)
@@ -177,12 +180,14 @@ def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-unt
 
 def _check_options(options: ExecutorOptions) -> None:
     if options.isolation.value == "none":
+        # kaniko can unpack the base into "/" because it is one static binary in an ignored
+        # /kaniko; this builder is CPython, whose interpreter, stdlib, shared libraries and
+        # loader (/lib64 -> usr/lib on merged-/usr systems) live in that same root.
         raise UsageError(
-            "--isolation none (building in this container's own root) is not supported yet",
+            "--isolation none (building in this container's own root) is not supported: the base "
+            "image would replace the Python interpreter and libraries the builder runs from",
             "use --isolation auto, namespace or chroot: they work in a container too",
         )
-    if options.single_snapshot:
-        raise UsageError("--single-snapshot is not supported yet", "build without it: each step is its own layer")
     _check_push_by_digest(options)
     if (
         not options.destinations
@@ -194,6 +199,14 @@ def _check_options(options: ExecutorOptions) -> None:
             "no --destination given",
             "pass --destination REF, or --no-push (with --tar-path/--oci-layout-path to keep the image)",
         )
+
+
+def _without_step_cache(options: ExecutorOptions) -> ExecutorOptions:
+    """--single-snapshot leaves no per-step layers to reuse: like kaniko, no cache then."""
+    if not (options.single_snapshot and options.cache):
+        return options
+    log.warning("warning: --single-snapshot: the layer cache is not used (no per-step layers)")
+    return options.model_copy(update={"cache": False})
 
 
 def _check_push_by_digest(options: ExecutorOptions) -> None:

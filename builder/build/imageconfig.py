@@ -135,6 +135,18 @@ class ImageState:
     def add_layer(self, diff_id: str) -> None:
         self.config.rootfs.diff_ids = [*self.config.rootfs.diff_ids, diff_id]
 
+    def squash_layers(self, history_from: int, layers_from: int, diff_id: str | None) -> None:
+        """--single-snapshot: the layers from index `layers_from` on become the one layer
+        `diff_id` (None: they cancel out). The history keeps one entry per instruction; only
+        the last layer-producing entry since `history_from` keeps its layer, as in kaniko."""
+        self.config.rootfs.diff_ids = [
+            *self.config.rootfs.diff_ids[:layers_from], *([diff_id] if diff_id else [])
+        ]
+        history = self.config.history or []
+        producing = [h for h in history[history_from:] if not h.empty_layer]
+        for entry in producing[:-1] if diff_id else producing:
+            entry.empty_layer = True
+
     # --- metadata instructions ---------------------------------------------------------
 
     def set_env(self, pairs: list[tuple[str, str]]) -> None:

@@ -50,6 +50,8 @@ class BuildSession:
     epoch: datetime | None
     cache_mounts: Path
     cache: "BuildCache"
+    single_snapshot: bool = False
+    """--single-snapshot: each stage's steps end as one layer on its base."""
     stages: dict[int, StageResult] = field(default_factory=dict)
     steps: list[StepReport] = field(default_factory=list)
     _bases: dict[tuple[str, str], BaseImage] = field(default_factory=dict)

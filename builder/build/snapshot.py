@@ -172,6 +172,21 @@ class WalkSnapshotter(_Base):
 Snapshotter = OverlaySnapshotter | WalkSnapshotter
 
 
+def squash(snapshotter: Snapshotter, base: Rootfs, layers: tuple[Layer, ...]) -> Layer | None:
+    """--single-snapshot: the combined change of `layers` (bottom first) over `base`, as one
+    layer. The layers are unpacked in order into a step on `base`, so the snapshotter diffs
+    the end state against the base: a file added then deleted leaves nothing, a base file
+    deleted by any step is a whiteout. None when the changes cancel out."""
+    from builder.fs.unpack import unpack_layer
+
+    def action(root: Path) -> list[str]:
+        for layer in layers:
+            unpack_layer(snapshotter.store.blobs.path(layer.descriptor.digest), layer.descriptor.media_type, root)
+        return []
+
+    return snapshotter.step(base, action, sandboxed=False)
+
+
 def make_snapshotter(scratch: Path, store: Store, options: LayerOptions, *, overlay: bool | None = None,
                      full: bool = False) -> Snapshotter:
     """Overlay when it can be mounted here (or `overlay` says so), else the walk."""

@@ -72,9 +72,26 @@ class StageExecutor:
         instructions = [self._trigger(t) for t in triggers] + own
         self.total += sum(isinstance(i, FS_INSTRUCTIONS) for i in instructions[: len(triggers)])
         self.cache = self.session.cache.stage(self, instructions)
+        base = self.rootfs
+        history_from = len(self.state.config.history or [])
         for instruction in instructions:
             self._dispatch(instruction)
+        if self.session.single_snapshot:
+            self._single_snapshot(base, history_from)
         return StageResult(self.state, self.rootfs, self.key, tuple(self.onbuild))
+
+    def _single_snapshot(self, base: Rootfs, history_from: int) -> None:
+        """The steps ran on the overlay stack one by one; their layers become one."""
+        from builder.build.snapshot import squash
+
+        own = self.rootfs.layers[len(base.layers):]
+        if not own:
+            return
+        vertex = self.session.progress.start(f"[{self.planned.display_name}] single snapshot")
+        layer = squash(self.session.snapshotter, base, own)
+        self.rootfs = base.plus(layer) if layer else base
+        self.state.squash_layers(history_from, len(base.layers), layer.diff_id if layer else None)
+        self.session.progress.done(vertex)
 
     def _start(self) -> tuple[ImageState, Rootfs, str, list[str]]:
         base = self.planned.base
