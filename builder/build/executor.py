@@ -75,7 +75,8 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
 
             dockerignore = load_dockerignore(context_dir, dockerfile_path)
             cache = open_build_cache(
-                _without_step_cache(options), store, ctx, snapshotter, context_dir, dockerignore, platform
+                _without_step_cache(options), store, ctx, snapshotter, context_dir, dockerignore,
+                platform,
             )
             session = BuildSession(
                 store=store,

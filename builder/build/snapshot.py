@@ -181,7 +181,8 @@ def squash(snapshotter: Snapshotter, base: Rootfs, layers: tuple[Layer, ...]) ->
 
     def action(root: Path) -> list[str]:
         for layer in layers:
-            unpack_layer(snapshotter.store.blobs.path(layer.descriptor.digest), layer.descriptor.media_type, root)
+            desc = layer.descriptor
+            unpack_layer(snapshotter.store.blobs.path(desc.digest), desc.media_type, root)
         return []
 
     return snapshotter.step(base, action, sandboxed=False)

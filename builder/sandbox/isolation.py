@@ -61,10 +61,9 @@ def probe() -> Capabilities:
 
 _NAMESPACE_HINT = (
     "namespace isolation needs root with CAP_SYS_ADMIN (a VM, a bare host or a privileged "
-    "container); pass --isolation chroot (needs CAP_SYS_CHROOT) or, in a disposable "
-    "container, --isolation none"
+    "container); pass --isolation chroot (needs CAP_SYS_CHROOT)"
 )
-_CHROOT_HINT = "in a disposable container pass --isolation none (the container is the build root)"
+_CHROOT_HINT = "chroot isolation needs CAP_SYS_CHROOT: run the container with it (or privileged)"
 
 
 def resolve_isolation(requested: Isolation | str) -> Isolation:
@@ -92,6 +91,10 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
     elif caps.chroot is None:
         picked, why = Isolation.CHROOT, f"no namespaces ({caps.namespace})"
     else:
-        picked, why = Isolation.NONE, f"no namespaces ({caps.namespace}) and no {caps.chroot}"
+        # `none` would need the build root to be "/" itself, which the executor refuses.
+        raise SandboxError(
+            f"no isolation works here: no namespaces ({caps.namespace}) and no {caps.chroot}",
+            hint=_CHROOT_HINT,
+        )
     log.info("isolation auto: using %s (%s)", picked.value, why)
     return picked

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_executor import executor, inspect_config, own_store, unpack, write_context  # noqa: F401
+from tests.e2e.test_executor import (
+    executor,
+    inspect_config,
+    own_store,  # noqa: F401
+    unpack,
+    write_context,
+)
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.unit.fs.helpers import tree_state
 
@@ -48,7 +54,8 @@ def test_single_snapshot_is_one_layer_with_the_same_tree(
     env = {**os.environ, "MULTIARCH_SNAPSHOTTER": snapshotter}
     common = ("--context", str(context), "--insecure-registry", registry.host)
     executor(*common, "--destination", f"{repo}:steps", env=env)
-    done = executor(*common, "--destination", f"{repo}:single", "--single-snapshot", "--cache", env=env)
+    done = executor(*common, "--destination", f"{repo}:single", "--single-snapshot", "--cache",
+                    env=env)
     assert "the layer cache is not used" in done.stderr
 
     steps, single = inspect_config(f"{repo}:steps"), inspect_config(f"{repo}:single")
@@ -56,9 +63,10 @@ def test_single_snapshot_is_one_layer_with_the_same_tree(
     assert len(steps["rootfs"]["diff_ids"]) == base_layers + 4
     assert len(single["rootfs"]["diff_ids"]) == base_layers + 1
     # One history entry per instruction either way; only the last RUN keeps a layer.
-    assert [h["created_by"] for h in single["history"]] == [h["created_by"] for h in steps["history"]]
+    created_by = [h["created_by"] for h in steps["history"]]
+    assert [h["created_by"] for h in single["history"]] == created_by
     with_layer = [h["created_by"] for h in single["history"] if not h.get("empty_layer")]
-    assert with_layer == ["busybox rootfs", steps["history"][-2]["created_by"]]
+    assert with_layer == ["busybox rootfs", created_by[-2]]
     assert with_layer[-1].startswith("RUN /bin/sh -c rm /app/tmp")
 
     steps_root = unpack(registry, f"{repo}:steps", tmp_path / "steps")
@@ -72,7 +80,8 @@ def test_single_snapshot_is_one_layer_with_the_same_tree(
     names = _last_layer_names(tmp_path / "single")
     assert "bin/.wh.ls" in names  # a base file deleted by a later step is a whiteout
     # Added by one step and removed by a later one: in no layer at all.
-    assert not any(n.startswith(("app/tmp", "app/.wh.tmp", "app/sub", "app/.wh.sub")) for n in names)
+    gone = ("app/tmp", "app/.wh.tmp", "app/sub", "app/.wh.sub")
+    assert not any(n.startswith(gone) for n in names)
 
 
 def test_single_snapshot_of_steps_that_cancel_out_adds_no_layer(
