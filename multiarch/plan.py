@@ -13,6 +13,7 @@ from pathlib import Path
 
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform
+from builder.reference import Reference, parse_reference
 from multiarch.spec import BuildSpec, RunnerTarget
 
 
@@ -41,6 +42,11 @@ class BuildPlan:
     jobs: tuple[PlatformJob, ...]
     extra_flags: tuple[str, ...] = field(default=())
     """Executor flags from the command line (registry options, isolation)."""
+
+    def push_repository(self) -> Reference | None:
+        """The repository every platform's image is pushed to by digest (the spec's image), so
+        publishing only adds the index; None when the spec names no registry image."""
+        return parse_reference(self.spec.image).repository_ref() if self.spec.image else None
 
     def flags_for(self, job: PlatformJob, *, context: str, dockerfile: str) -> list[str]:
         """The executor flags that build `job`'s platform (outputs excluded)."""

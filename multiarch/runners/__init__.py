@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.build.report import BuildReport
+from builder.reference import Reference
 from builder.transports import Location
 from multiarch.plan import PlatformJob
 
@@ -19,9 +20,15 @@ class JobResult:
     job: PlatformJob
     report: BuildReport
     image: Location
-    """Where the built image can be read: a per-platform OCI layout, or the registry
-    repository it was pushed to by digest (ssh runner)."""
+    """Where the built image can be read: the registry repository it was pushed to by
+    digest, or (when the spec names no registry image) a per-platform OCI layout."""
     duration_s: float
+
+
+def built_image(repository: Reference | None, layout: Path, report: BuildReport) -> Location:
+    if repository is None:
+        return Location("oci", path=layout)
+    return Location("docker", reference=repository.with_digest(report.manifest.digest))
 
 
 def read_report(path: Path) -> BuildReport:

@@ -1,4 +1,5 @@
-"""The local runner: `multiarch executor` in this process, natively or QEMU-emulated.
+"""The local runner: `multiarch executor` in this process, natively or QEMU-emulated. With a
+registry image in the spec, each platform's image is pushed there by digest as it finishes.
 
 A platform the host cannot run is checked for a registered emulator before the build
 starts, so a missing QEMU fails at once with the `multiarch qemu install` hint.
@@ -9,9 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from builder.transports import Location
 from multiarch.plan import BuildPlan, PlatformJob
-from multiarch.runners import JobResult
+from multiarch.runners import JobResult, built_image
 
 
 def emulation_note(job: PlatformJob) -> str:
@@ -28,11 +28,17 @@ def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
     if not runs_natively(job.platform):
         ensure_emulator(job.platform)
     layout = workdir / job.slug
+    repository = plan.push_repository()
     argv = plan.flags_for(job, context=str(plan.spec.context), dockerfile=str(job.dockerfile))
-    argv += ["--no-push", "--oci-layout-path", str(layout), "--progress", "plain"]
+    if repository is None:
+        argv += ["--no-push", "--oci-layout-path", str(layout)]
+    else:  # base layers are mounted, not re-uploaded, and publishing only adds the index
+        argv += ["--push-by-digest", str(repository)]
+    argv += ["--progress", "plain"]
     # The executor's own flag parser turns the flags into options: one definition of them.
     with executor.make_context("executor", argv) as ctx:
         options = options_from_flags(ctx.params)
     started = time.monotonic()
     report = run_executor(options)
-    return JobResult(job, report, Location("oci", path=layout), time.monotonic() - started)
+    image = built_image(repository, layout, report)
+    return JobResult(job, report, image, time.monotonic() - started)

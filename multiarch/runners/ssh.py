@@ -22,10 +22,8 @@ from pathlib import Path
 
 from builder.errors import BuildError, PlatformError
 from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
-from builder.reference import Reference, parse_reference
-from builder.transports import Location
 from multiarch.plan import BuildPlan, PlatformJob
-from multiarch.runners import JobResult, read_report
+from multiarch.runners import JobResult, built_image, read_report
 from multiarch.spec import SSHRunner, SSHSettings
 
 REMOTE_DOCKERFILE = "Dockerfile.multiarch"
@@ -69,16 +67,11 @@ def check_architecture(job: PlatformJob, machine: str) -> None:
         )
 
 
-def push_repository(plan: BuildPlan) -> Reference | None:
-    """The repository the remote host pushes its image to by digest (the spec's image)."""
-    return parse_reference(plan.spec.image).repository_ref() if plan.spec.image else None
-
-
 def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
     settings = plan.spec.ssh
     dockerfile = base64.b64encode(job.dockerfile.read_bytes()).decode()
     flags = plan.flags_for(job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}')
-    repository = push_repository(plan)
+    repository = plan.push_repository()
     if repository is not None:
         flags += ["--push-by-digest", str(repository)]
     else:
@@ -141,12 +134,7 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
     if code != 0 or not (out_dir / "result.json").is_file():
         raise BuildError(f"{job.name} on {job.runner} failed (exit {code}): {_last_line(log_text)}")
     report = read_report(out_dir / "result.json")
-    repository = push_repository(plan)
-    image = (
-        Location("oci", path=out_dir / "oci")
-        if repository is None
-        else Location("docker", reference=repository.with_digest(report.manifest.digest))
-    )
+    image = built_image(plan.push_repository(), out_dir / "oci", report)
     return JobResult(job, report, image, time.monotonic() - started)
 
 
