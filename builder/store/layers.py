@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,18 @@ from builder.store.locks import FileLock
 
 if TYPE_CHECKING:
     from builder.store.leases import Leases
+
+
+# flock conflicts between two lock fds of one process: a thread holding a layer's lease
+# (shared) blocks another thread's exclusive lock on it for good. So threads take turns
+# before the file lock, and the later one finds the layer extracted.
+_extracting: dict[Path, threading.Lock] = {}
+_extracting_mutex = threading.Lock()
+
+
+def _in_process_lock(lock_file: Path) -> threading.Lock:
+    with _extracting_mutex:
+        return _extracting.setdefault(lock_file, threading.Lock())
 
 
 class LayerCache:
@@ -60,16 +73,19 @@ class LayerCache:
     def get_or_extract(self, diff_id: str, blob_path: Path, media_type: str) -> Path:
         if self.has(diff_id):
             return self.path(diff_id)
-        lock = FileLock(self.lock_file(diff_id))
-        lock.acquire()
-        try:
-            if not self.has(diff_id):
-                self._extract(diff_id, blob_path, media_type)
-            lock.downgrade()
-        except BaseException:
-            lock.release()
-            raise
-        self._leases.adopt(lock)
+        with _in_process_lock(self.lock_file(diff_id)):
+            if self.has(diff_id):
+                return self.path(diff_id)
+            lock = FileLock(self.lock_file(diff_id))
+            lock.acquire()
+            try:
+                if not self.has(diff_id):
+                    self._extract(diff_id, blob_path, media_type)
+                lock.downgrade()
+            except BaseException:
+                lock.release()
+                raise
+            self._leases.adopt(lock)
         return self.layer_dir(diff_id)
 
     def _extract(self, diff_id: str, blob_path: Path, media_type: str) -> None:

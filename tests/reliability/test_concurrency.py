@@ -4,9 +4,16 @@ right content, no lock errors, and each digest equals the one built alone afterw
 from __future__ import annotations
 
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from builder.oci.models import Descriptor
+from builder.store import Store
+from builder.store.layers import LayerCache
+from tests.fixtures.images import random_layer
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.reliability.helpers import (
     CLI,
@@ -55,3 +62,32 @@ def test_eight_builds_share_one_store_and_registry(
                env=environ(MULTIARCH_CACHE_DIR=str(tmp_path / "store-alone"))))
     assert alone.read_text() == digests[3]
     assert leftovers(store) == []
+
+
+def test_threads_sharing_a_layer_being_extracted_do_not_deadlock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stages of one build need the same base layer: the second thread looked before the
+    first had extracted it (made certain here by its first look answering "missing"); it
+    must then use the layer, not wait for ever on the lease the first thread holds."""
+    blob, diff_id = random_layer({"f": 100})
+    with Store(tmp_path / "store") as store:
+        desc = Descriptor.of_bytes(blob.data, blob.media_type)
+        path = store.blobs.ingest([blob.data], desc)
+        first = store.layers.get_or_extract(diff_id, path, desc.media_type)
+        real_has, looks = LayerCache.has, []
+
+        def stale_first_look(cache: LayerCache, wanted: str) -> bool:
+            looks.append(wanted)
+            return len(looks) > 1 and real_has(cache, wanted)
+
+        monkeypatch.setattr(LayerCache, "has", stale_first_look)
+        second: list[Path] = []
+        thread = threading.Thread(
+            target=lambda: second.append(store.layers.get_or_extract(diff_id, path, desc.media_type)),
+            daemon=True,  # if it deadlocks, it must not keep the test run alive
+        )
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the second thread waits for ever on the first one's lease"
+        assert second == [first]
