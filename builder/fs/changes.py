@@ -16,6 +16,7 @@ paths a build never captures (a path equal to or below an ignore entry).
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -57,3 +58,19 @@ def with_ancestors(changes: dict[str, Change], source_root: Path) -> list[Change
             changes[parent] = Change(parent, ChangeKind.ADD, source_root / parent)
             parent = parent.rpartition("/")[0]
     return [changes[p] for p in sorted(changes)]
+
+
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+
+
+def image_xattrs(path: Path) -> dict[str, bytes]:
+    """The xattrs a layer records for `path`: all but overlayfs' own bookkeeping."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    return {
+        n: os.getxattr(path, n, follow_symlinks=False)
+        for n in names
+        if not n.startswith(OVERLAY_XATTR_PREFIXES)
+    }

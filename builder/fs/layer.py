@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 from builder.errors import LayerError
-from builder.fs.changes import Change, ChangeKind
+from builder.fs.changes import Change, ChangeKind, image_xattrs
 from builder.fs.compression import Compression, compressor
 from builder.fs.paths import real_path
 from builder.fs.tarformat import BLK, CHR, DIR, FIFO, LNK, REG, SYM, TarEntry, encode_header
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 OPAQUE_MARKER = ".wh..wh..opq"
 WHITEOUT_PREFIX = ".wh."
-SKIPPED_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 
 
 @dataclass(frozen=True)
@@ -124,18 +123,6 @@ class _TarStream:
         self.write(b"\0" * 1024)
 
 
-def _xattrs(path: Path) -> dict[str, bytes]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return {}
-    return {
-        n: os.getxattr(path, n, follow_symlinks=False)
-        for n in names
-        if not n.startswith(SKIPPED_XATTR_PREFIXES)
-    }
-
-
 def _entry(name: str, kind: bytes, mode: int, mtime: int) -> TarEntry:
     return TarEntry(name=name, type=kind, size=0, mode=mode, uid=0, gid=0, mtime=mtime,
                     linkname="", devmajor=0, devminor=0)
@@ -185,7 +172,7 @@ class _InfoMaker:
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             else:
                 raise LayerError(f"{change.source}: sockets cannot be stored in a layer")
-            info.xattrs = _xattrs(change.source)
+            info.xattrs = image_xattrs(change.source)
         if change.uid is not None:
             info.uid = change.uid
         if change.gid is not None:

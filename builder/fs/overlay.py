@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from builder.errors import LayerError
-from builder.fs.changes import DEFAULT_IGNORES, Change, ChangeKind, is_ignored, normalize_ignores
+from builder.fs.changes import (
+    DEFAULT_IGNORES,
+    Change,
+    ChangeKind,
+    image_xattrs,
+    is_ignored,
+    normalize_ignores,
+)
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 MNT_DETACH = 2
@@ -162,7 +169,7 @@ class OverlaySnapshot:
             low.st_mode, low.st_uid, low.st_gid, low.st_mtime_ns
         ):
             return False
-        return _plain_xattrs(self.upper / rel) == _plain_xattrs(lower / rel)
+        return image_xattrs(self.upper / rel) == image_xattrs(lower / rel)
 
     def changes(self, ignore: Iterable[str] = DEFAULT_IGNORES) -> list[Change]:
         ignores = normalize_ignores(ignore)
@@ -211,15 +218,3 @@ def _is_opaque(path: Path) -> bool:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
-
-
-def _plain_xattrs(path: Path) -> dict[str, bytes]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return {}
-    return {
-        n: os.getxattr(path, n, follow_symlinks=False)
-        for n in names
-        if not n.startswith(("trusted.overlay.", "user.overlay."))
-    }

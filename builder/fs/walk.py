@@ -27,6 +27,7 @@ from builder.fs.changes import (
     DEFAULT_IGNORES,
     Change,
     ChangeKind,
+    image_xattrs,
     is_ignored,
     normalize_ignores,
     with_ancestors,
@@ -54,11 +55,7 @@ class _Meta:
 
 
 def _xattrs(path: str) -> tuple[tuple[str, bytes], ...]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return ()
-    return tuple(sorted((n, os.getxattr(path, n, follow_symlinks=False)) for n in names))
+    return tuple(sorted(image_xattrs(Path(path)).items()))
 
 
 def _content_digest(path: str) -> bytes:
