@@ -2,7 +2,7 @@
 
 Flags become one `ExecutorOptions` value. `--check` parses the Dockerfile, resolves args and
 stages for the platform and prints the outline (no network, no build); otherwise the build
-runs through `builder.build.run_executor(options)`.
+runs through `builder.executor.run_executor(options)`.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def executor(**flags: object) -> None:
     if options.check:
         check(options)
         return
-    from builder.build import run_executor
+    from builder.executor import run_executor
     from builder.log import setup_logging
 
     setup_logging(options.verbosity.value, "json" if options.log_format.value == "json" else "text")
@@ -213,7 +213,7 @@ def check(options: ExecutorOptions) -> None:
     from builder.errors import PlatformError
     from builder.oci.platform import host_platform, parse_platform
 
-    from builder.build.context import locate_dockerfile
+    from builder.executor.context import locate_dockerfile
 
     context = options.context.removeprefix("dir://")
     path = locate_dockerfile(options.dockerfile, None if "://" in context else Path(context))

@@ -27,7 +27,7 @@ class ExecutorOptions(BaseModel):
 
     context: str = "/workspace/"
     dockerfile: str | None = None
-    """None: CONTEXT/Dockerfile. See builder.build.context.locate_dockerfile."""
+    """None: CONTEXT/Dockerfile. See builder.executor.context.locate_dockerfile."""
     destinations: tuple[str, ...] = ()
     push_by_digest: tuple[str, ...] = ()
     """Repositories (REGISTRY/REPO) that get the image by digest only, no tag."""

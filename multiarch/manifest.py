@@ -287,7 +287,7 @@ def sources_from_template(platforms: str, template: str) -> list[SourceImage]:
 def sources_from_results(files: Sequence[Path], target: str) -> list[SourceImage | Missing]:
     """One source per result file: the image its job pushed by digest. A file that does not
     exist (the job failed) becomes a source that resolves as missing."""
-    from builder.build.report import BuildReport
+    from builder.executor.report import BuildReport
     from builder.oci.platform import format_platform
     from builder.transports import parse_location
     from multiarch.sources import Missing, SourceImage

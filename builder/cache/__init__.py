@@ -2,7 +2,7 @@
 `--cache-run-layers`, `--cache-copy-layers`).
 
 - `options`: `CacheOptions` and `cache_options(...)` from the executor flags.
-- `keys`: what a step's key covers (on top of `builder.build.cachekey`).
+- `keys`: what a step's key covers (on top of `builder.executor.cachekey`).
 - `entry`, `local`, `remote`: one cached step, kept in the store and in a registry repo.
 - `build`: `BuildCache`, what the executor holds; `stage`: `StageCache`, one stage's
   look-ahead and its steps' hits and misses.

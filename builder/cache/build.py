@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from builder.build.image import Layer, Rootfs
+from builder.executor.image import Layer, Rootfs
 from builder.cache.entry import CacheEntry
 from builder.cache.keys import SourceHasher
 from builder.cache.local import LocalCache
@@ -32,8 +32,8 @@ from builder.transports import TransportContext
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from builder.build.snapshot import Snapshotter
-    from builder.build.stage import StageExecutor
+    from builder.executor.snapshot import Snapshotter
+    from builder.executor.stage import StageExecutor
     from builder.cache.remote import RegistryCache
     from builder.cache.stage import StageCache
     from builder.dockerfile import Instruction

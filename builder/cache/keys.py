@@ -1,4 +1,4 @@
-"""What a step's cache key covers, on top of `builder.build.cachekey` (which chains a key from
+"""What a step's cache key covers, on top of `builder.executor.cachekey` (which chains a key from
 its parent, the instruction text, the visible environment and the platform):
 
 - the instruction *after expansion*, as its typed fields (not its line number or spacing);
@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from builder.build import cachekey
+from builder.executor import cachekey
 from builder.dockerfile import AddInstruction, CopyInstruction, Instruction, MountType, RunInstruction
 from builder.dockerfile.dockerignore import DockerIgnore
 
@@ -65,7 +65,7 @@ class SourceHasher:
             return self._memo[patterns]
 
     def _compute(self, patterns: tuple[str, ...]) -> str:
-        from builder.build.copysources import resolve_sources
+        from builder.executor.copysources import resolve_sources
 
         ignore = self.dockerignore
         ignored = ignore.excluded if ignore.patterns else None
@@ -110,7 +110,7 @@ def step_extra(ins: Instruction, hasher: SourceHasher, from_key: StageKey) -> st
     """What besides the instruction text a step reads; None when it cannot be cached."""
     parts: list[str] = []
     if isinstance(ins, (CopyInstruction, AddInstruction)):
-        from builder.build.addsources import is_url
+        from builder.executor.addsources import is_url
 
         from_ = ins.from_ if isinstance(ins, CopyInstruction) else None
         local = tuple(s for s in ins.sources if not is_url(s))

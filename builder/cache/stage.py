@@ -14,8 +14,8 @@ import logging
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from builder.build.image import Layer
-from builder.build.snapshot import StepAction
+from builder.executor.image import Layer
+from builder.executor.snapshot import StepAction
 from builder.cache import keys
 from builder.dockerfile import (
     AddInstruction,
@@ -27,7 +27,7 @@ from builder.dockerfile import (
 from builder.errors import MultiarchError
 
 if TYPE_CHECKING:
-    from builder.build.stage import StageExecutor
+    from builder.executor.stage import StageExecutor
     from builder.cache.build import BuildCache, Hit
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ def emulation_note(job: PlatformJob) -> str:
 
 
 def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
-    from builder.build import run_executor  # type: ignore[attr-defined]
+    from builder.executor import run_executor  # type: ignore[attr-defined]
     from builder.cli import executor, options_from_flags
     from builder.sandbox import ensure_emulator, runs_natively
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from builder.build.executor import run_executor
+    from builder.executor.run import run_executor
 
 
 def __getattr__(name: str) -> Any:
     if name == "run_executor":
-        from builder.build.executor import run_executor
+        from builder.executor.run import run_executor
 
         return run_executor
     raise AttributeError(name)

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from builder.build import gofmt
-from builder.build.imageconfig import Health, ImageState, normalize_workdir, parse_port_spec, run_created_by
+from builder.executor import gofmt
+from builder.executor.imageconfig import Health, ImageState, normalize_workdir, parse_port_spec, run_created_by
 from builder.errors import BuildError
 from builder.oci.models import ContainerConfig, ImageConfig, Platform
 

@@ -9,12 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.build.base import BaseImage, pull_base
-from builder.build.image import Rootfs
-from builder.build.imageconfig import ImageState
-from builder.build.progress import Progress
-from builder.build.report import StepReport
-from builder.build.snapshot import Snapshotter
+from builder.executor.base import BaseImage, pull_base
+from builder.executor.image import Rootfs
+from builder.executor.imageconfig import ImageState
+from builder.executor.progress import Progress
+from builder.executor.report import StepReport
+from builder.executor.snapshot import Snapshotter
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform

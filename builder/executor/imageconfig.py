@@ -11,7 +11,7 @@ import signal
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from builder.build import gofmt
+from builder.executor import gofmt
 from builder.errors import BuildError
 from builder.oci.models import ContainerConfig, HealthConfig, History, ImageConfig, Platform
 

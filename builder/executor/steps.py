@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.build import addsources
-from builder.build.copier import CopyOptions, copy_targets, ensure_dir
-from builder.build.copysources import Target, dest_path, plan_targets, resolve_in_root
-from builder.build.image import Layer
-from builder.build.imageconfig import run_created_by
-from builder.build.patterns import ExcludeMatcher
-from builder.build.users import resolve_chown, resolve_run_user
+from builder.executor import addsources
+from builder.executor.copier import CopyOptions, copy_targets, ensure_dir
+from builder.executor.copysources import Target, dest_path, plan_targets, resolve_in_root
+from builder.executor.image import Layer
+from builder.executor.imageconfig import run_created_by
+from builder.executor.patterns import ExcludeMatcher
+from builder.executor.users import resolve_chown, resolve_run_user
 from builder.dockerfile import (
     AddInstruction,
     CacheSharing,
@@ -40,7 +40,7 @@ from builder.sandbox import run as sandbox_run
 from builder.store.locks import FileLock, try_exclusive
 
 if TYPE_CHECKING:
-    from builder.build.stage import StageExecutor
+    from builder.executor.stage import StageExecutor
 
 StepResult = tuple[str | None, Layer | None]
 HEREDOC_DIR = "/.multiarch-heredoc"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from builder.build.image import BuiltImage
-from builder.build.report import BuildReport
+from builder.executor.image import BuiltImage
+from builder.executor.report import BuildReport
 from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
 from builder.reference import parse_reference

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from builder.build.progress import PlainProgress
+from builder.executor.progress import PlainProgress
 from builder.log import register_secret
 
 

@@ -9,10 +9,10 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from builder.build.image import BuiltImage
-from builder.build.imageconfig import ImageState
-from builder.build.progress import Progress, make_progress
-from builder.build.report import BuildReport
+from builder.executor.image import BuiltImage
+from builder.executor.imageconfig import ImageState
+from builder.executor.progress import Progress, make_progress
+from builder.executor.report import BuildReport
 from builder.errors import UsageError
 from builder.oci.models import Platform
 from builder.options import ExecutorOptions
@@ -27,19 +27,19 @@ _OVERLAY_OVERRIDE = {"overlay": True, "walk": False}
 
 def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> BuildReport:
     _check_options(options)
-    from builder.build.context import locate_dockerfile, prepared_context
-    from builder.build.output import BuiltImageSource, write_digest_files, write_outputs, write_report
-    from builder.build.session import BuildSession
-    from builder.build.snapshot import LayerOptions, make_snapshotter
-    from builder.build.stage import StageExecutor
-    from builder.build.steps import secret_values
+    from builder.executor.context import locate_dockerfile, prepared_context
+    from builder.executor.output import BuiltImageSource, write_digest_files, write_outputs, write_report
+    from builder.executor.session import BuildSession
+    from builder.executor.snapshot import LayerOptions, make_snapshotter
+    from builder.executor.stage import StageExecutor
+    from builder.executor.steps import secret_values
     from builder.dockerfile import parse_dockerfile, plan_build
     from builder.dockerfile.dockerignore import load_dockerignore
     from builder.oci.platform import host_platform
     from builder.sandbox.spec import Isolation
     from builder.store import default_store
 
-    from builder.build.mountns import enter_private_mount_namespace
+    from builder.executor.mountns import enter_private_mount_namespace
 
     enter_private_mount_namespace()
     _probe_isolation_early(options)

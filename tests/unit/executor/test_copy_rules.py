@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.copier import CopyOptions, copy_targets
-from builder.build.copysources import plan_targets
-from builder.build.patterns import ExcludeMatcher, match_component
-from builder.build.users import resolve_chown, resolve_run_user
+from builder.executor.copier import CopyOptions, copy_targets
+from builder.executor.copysources import plan_targets
+from builder.executor.patterns import ExcludeMatcher, match_component
+from builder.executor.users import resolve_chown, resolve_run_user
 from builder.errors import BuildError
 
 

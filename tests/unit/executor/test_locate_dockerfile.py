@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.context import locate_dockerfile
+from builder.executor.context import locate_dockerfile
 from builder.errors import UsageError
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.executor import run_executor
-from builder.build.progress import QuietProgress
+from builder.executor.run import run_executor
+from builder.executor.progress import QuietProgress
 from builder.options import ExecutorOptions
 from tests.fixtures.registry import RegistryHandle
 

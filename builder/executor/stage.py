@@ -1,7 +1,7 @@
 """Execute one planned stage: FROM, ONBUILD triggers, then every instruction in order.
 
-Metadata instructions change the config (builder.build.imageconfig); RUN, COPY, ADD and
-WORKDIR change the filesystem through a snapshot step (builder.build.snapshot) and add a
+Metadata instructions change the config (builder.executor.imageconfig); RUN, COPY, ADD and
+WORKDIR change the filesystem through a snapshot step (builder.executor.snapshot) and add a
 layer unless they changed nothing. Each filesystem step is a progress vertex numbered like
 BuildKit's `[stage i/n]` and gets a StepReport with its cache key.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from builder.build import cachekey
-from builder.build.imageconfig import Health, ImageState
-from builder.build.image import Rootfs
-from builder.build.report import StepReport
-from builder.build.session import BuildSession, StageResult
+from builder.executor import cachekey
+from builder.executor.imageconfig import Health, ImageState
+from builder.executor.image import Rootfs
+from builder.executor.report import StepReport
+from builder.executor.session import BuildSession, StageResult
 from builder.dockerfile import (
     AddInstruction,
     ArgInstruction,
@@ -82,7 +82,7 @@ class StageExecutor:
 
     def _single_snapshot(self, base: Rootfs, history_from: int) -> None:
         """The steps ran on the overlay stack one by one; their layers become one."""
-        from builder.build.snapshot import squash
+        from builder.executor.snapshot import squash
 
         own = self.rootfs.layers[len(base.layers):]
         if not own:
@@ -202,7 +202,7 @@ class StageExecutor:
     # --- filesystem steps --------------------------------------------------------------
 
     def _fs_step(self, ins: Instruction, args: list[tuple[str, str]]) -> None:
-        from builder.build import steps
+        from builder.executor import steps
 
         self.vertex_index += 1
         text = " ".join(ins.original.split()) if "\n" not in ins.original else ins.original.split("\n")[0]
