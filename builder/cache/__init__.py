@@ -2,8 +2,8 @@
 `--cache-run-layers`, `--cache-copy-layers`).
 
 - `options`: `CacheOptions` and `cache_options(...)` from the executor flags.
-- `keys`: what a step's key covers (on top of `builder.executor.cachekey`).
+- `keys`: how a step's key chains from its parent and what it covers.
 - `entry`, `local`, `remote`: one cached step, kept in the store and in a registry repo.
-- `build`: `BuildCache`, what the executor holds; `stage`: `StageCache`, one stage's
-  look-ahead and its steps' hits and misses.
+- `build`: `BuildCache`, what the executor holds (each stage sees it through
+  `builder.executor.stagecache.StageCache`: its look-ahead and its steps' hits and misses).
 """

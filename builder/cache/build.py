@@ -1,6 +1,6 @@
 """The build cache of one build: what the executor and its stages call.
 
-- `BuildCache.stage(executor, instructions)` -> `StageCache` (builder.cache.stage): keys,
+- `BuildCache.stage(executor, instructions)` -> `StageCache` (builder.executor.stagecache): keys,
   the look-ahead and each step's hit or miss.
 - Layers of hits are *lazy*: a registry hit is only a descriptor until some step must run on
   top of it (or an output needs its bytes); then `materialize` fetches (verified) and extracts
@@ -17,29 +17,21 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from builder.executor.image import Layer, Rootfs
 from builder.cache.entry import CacheEntry
 from builder.cache.keys import SourceHasher
 from builder.cache.local import LocalCache
-from builder.cache.options import CacheOptions
+from builder.cache.options import CacheOptions, cache_options
+from builder.cache.remote import RegistryCache
+from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError, MultiarchError
-from builder.reference import Reference
+from builder.fs.rootfs import Layer, Rootfs
+from builder.oci.models import Descriptor, Platform
+from builder.options import ExecutorOptions
+from builder.reference import Reference, parse_reference
 from builder.store import Store
-from builder.transports import TransportContext
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from builder.executor.snapshot import Snapshotter
-    from builder.executor.stage import StageExecutor
-    from builder.cache.remote import RegistryCache
-    from builder.cache.stage import StageCache
-    from builder.dockerfile import Instruction
-    from builder.dockerfile.dockerignore import DockerIgnore
-    from builder.oci.models import Descriptor, Platform
-    from builder.options import ExecutorOptions
+from builder.transports import TransportContext, parse_location
 
 log = logging.getLogger(__name__)
 LOOKUP_WORKERS = 8
@@ -55,21 +47,20 @@ class Hit:
 
 class BuildCache:
     def __init__(
-        self, options: CacheOptions, store: Store, transport: TransportContext, snapshotter: "Snapshotter",
-        hasher: SourceHasher, *, layer_settings: str, platform: "Platform", outputs_need_bytes: bool,
+        self, options: CacheOptions, store: Store, transport: TransportContext, hasher: SourceHasher,
+        *, uses_overlay: bool, layer_settings: str, platform: Platform, outputs_need_bytes: bool,
     ) -> None:
         self.options = options
         self.store = store
         self.transport = transport
-        self.snapshotter = snapshotter
+        self.uses_overlay = uses_overlay
+        """Layers run on as overlay lower dirs, so a fetched layer is also extracted."""
         self.hasher = hasher
         self.layer_settings = layer_settings
         self.outputs_need_bytes = outputs_need_bytes
         self.local = LocalCache(store) if options.enabled else None
         self.remote: RegistryCache | None = None
         if options.enabled and options.repo is not None:
-            from builder.cache.remote import RegistryCache
-
             self.remote = RegistryCache(options.repo, transport.registry_client(), platform)
         self.lookups = ThreadPoolExecutor(max_workers=LOOKUP_WORKERS, thread_name_prefix="cache-lookup")
         self._pushes = ThreadPoolExecutor(max_workers=PUSH_WORKERS, thread_name_prefix="cache-push")
@@ -79,11 +70,6 @@ class BuildCache:
     @property
     def enabled(self) -> bool:
         return self.options.enabled
-
-    def stage(self, executor: "StageExecutor", instructions: "list[Instruction]") -> "StageCache":
-        from builder.cache.stage import StageCache
-
-        return StageCache(self, executor, instructions)
 
     # --- entries -------------------------------------------------------------------------
 
@@ -132,13 +118,9 @@ class BuildCache:
     def lazy_base(self, name: str) -> bool:
         """With the cache on, a registry base image is only resolved: a fully cached build
         never needs its layers (outputs mount them), a step that runs fetches them."""
-        from builder.transports import parse_location
-
         return self.enabled and parse_location(name).kind == "docker"
 
     def add_origins(self, rootfs: Rootfs, image: str) -> None:
-        from builder.transports import parse_location
-
         location = parse_location(image)
         assert location.reference is not None
         for layer in rootfs.layers:
@@ -159,7 +141,7 @@ class BuildCache:
     def _is_ready(self, layer: Layer) -> bool:
         if not self.store.blobs.has(layer.descriptor.digest):
             return False
-        return layer.directory is not None or not self.snapshotter.uses_overlay
+        return layer.directory is not None or not self.uses_overlay
 
     def _materialize_layers(self, layers: tuple[Layer, ...]) -> list[Layer]:
         def ready(layer: Layer) -> Layer:
@@ -168,14 +150,14 @@ class BuildCache:
             desc = layer.descriptor
             if not self.store.blobs.has(desc.digest):
                 self._fetch(desc)
-            if not self.snapshotter.uses_overlay:
+            if not self.uses_overlay:
                 return layer
             path = self.store.blobs.path(desc.digest)
             return Layer(desc, layer.diff_id, self.store.layers.get_or_extract(layer.diff_id, path, desc.media_type))
 
         return list(self.lookups.map(ready, layers))
 
-    def _fetch(self, desc: "Descriptor") -> None:
+    def _fetch(self, desc: Descriptor) -> None:
         origin = self._origins.get(desc.digest)
         if origin is None:
             raise BuildError(f"layer {desc.digest} is neither in the store nor in a known repository")
@@ -188,8 +170,6 @@ class BuildCache:
         """Layers of cache hits that the store lacks are mounted into each registry
         destination from the cache repository; they are fetched (verified) only when a
         destination cannot mount them or a file output needs their bytes."""
-        from builder.reference import parse_reference
-
         lazy = [l for l in rootfs.layers if not self.store.blobs.has(l.descriptor.digest)]
         if not lazy:
             return
@@ -221,13 +201,10 @@ class BuildCache:
         self.lookups.shutdown(wait=True)
 
 
-def open_build_cache(options: "ExecutorOptions", store: Store, transport: TransportContext,
-                     snapshotter: "Snapshotter", context_dir: "Path", dockerignore: "DockerIgnore",
-                     platform: "Platform") -> BuildCache:
+def open_build_cache(options: ExecutorOptions, store: Store, transport: TransportContext, *,
+                     uses_overlay: bool, layer_settings: str, context_dir: Path,
+                     dockerignore: DockerIgnore, platform: Platform) -> BuildCache:
     """The executor's cache from its flags (a disabled one still computes step keys)."""
-    from builder.cache.options import cache_options
-    from builder.reference import parse_reference
-
     cache = cache_options(
         enabled=options.cache, repo=options.cache_repo, ttl=options.cache_ttl,
         run_layers=options.cache_run_layers, copy_layers=options.cache_copy_layers,
@@ -237,7 +214,7 @@ def open_build_cache(options: "ExecutorOptions", store: Store, transport: Transp
         cache.repo is None or parse_reference(d).registry != cache.repo.registry for d in options.destinations
     )
     return BuildCache(
-        cache, store, transport, snapshotter, SourceHasher(context_dir, dockerignore),
-        layer_settings=repr(snapshotter.options), platform=platform,
+        cache, store, transport, SourceHasher(context_dir, dockerignore),
+        uses_overlay=uses_overlay, layer_settings=layer_settings, platform=platform,
         outputs_need_bytes=bool(options.oci_layout_path or options.tar_path) or pushes_elsewhere,
     )

@@ -1,5 +1,6 @@
-"""What a step's cache key covers, on top of `builder.executor.cachekey` (which chains a key from
-its parent, the instruction text, the visible environment and the platform):
+"""Cache keys: each step's key chains its parent's key (the base manifest digest or the
+previous step) with the instruction text, the environment it sees and the platform
+(`base_key`, `step_key`). What a step's key covers:
 
 - the instruction *after expansion*, as its typed fields (not its line number or spacing);
 - RUN: the environment the command sees (ENV, ARGs in scope, proxy args); COPY, ADD and
@@ -21,12 +22,13 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from builder.executor import cachekey
 from builder.dockerfile import AddInstruction, CopyInstruction, Instruction, MountType, RunInstruction
 from builder.dockerfile.dockerignore import DockerIgnore
+from builder.dockerfile.instructions import is_url
+from builder.fs.copysources import resolve_sources
 
 _LOCATION = frozenset({"file", "line", "end_line", "original", "escape"})
 UNCACHEABLE = None
@@ -65,8 +67,6 @@ class SourceHasher:
             return self._memo[patterns]
 
     def _compute(self, patterns: tuple[str, ...]) -> str:
-        from builder.executor.copysources import resolve_sources
-
         ignore = self.dockerignore
         ignored = ignore.excluded if ignore.patterns else None
         digest = hashlib.sha256()
@@ -110,8 +110,6 @@ def step_extra(ins: Instruction, hasher: SourceHasher, from_key: StageKey) -> st
     """What besides the instruction text a step reads; None when it cannot be cached."""
     parts: list[str] = []
     if isinstance(ins, (CopyInstruction, AddInstruction)):
-        from builder.executor.addsources import is_url
-
         from_ = ins.from_ if isinstance(ins, CopyInstruction) else None
         local = tuple(s for s in ins.sources if not is_url(s))
         if len(local) != len(ins.sources) and not (isinstance(ins, AddInstruction) and ins.checksum):
@@ -140,8 +138,23 @@ def step_extra(ins: Instruction, hasher: SourceHasher, from_key: StageKey) -> st
 def fs_step_key(parent: str, ins: Instruction, run_env: tuple[str, ...], platform: str,
                 extra: str, layer_settings: str) -> str:
     env = run_env if isinstance(ins, RunInstruction) else ()
-    return cachekey.step_key(parent, instruction_material(ins), env, platform, extra + "\n" + layer_settings)
+    return step_key(parent, instruction_material(ins), env, platform, extra + "\n" + layer_settings)
 
 
 def metadata_key(parent: str, ins: Instruction, platform: str) -> str:
-    return cachekey.step_key(parent, instruction_material(ins), (), platform)
+    return step_key(parent, instruction_material(ins), (), platform)
+
+
+def base_key(manifest_digest: str | None, platform: str) -> str:
+    return _digest({"base": manifest_digest or "scratch", "platform": platform})
+
+
+def step_key(parent: str, instruction: str, env: Iterable[str], platform: str, extra: str = "") -> str:
+    return _digest(
+        {"parent": parent, "instruction": instruction, "env": sorted(env), "platform": platform, "extra": extra}
+    )
+
+
+def _digest(material: dict[str, object]) -> str:
+    data = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()

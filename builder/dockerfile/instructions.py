@@ -229,6 +229,11 @@ class CopyInstruction(_CopyBase):
         )
 
 
+def is_url(source: str) -> bool:
+    """An ADD source fetched over HTTP rather than read from the context or a stage."""
+    return source.startswith(("http://", "https://"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class AddInstruction(_CopyBase):
     keyword: ClassVar[str] = "ADD"

@@ -28,10 +28,6 @@ _MAGIC = (
 )
 
 
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
 def archive_kind(path: Path) -> str | None:
     """'tar', 'gzip', 'bzip2', 'xz', 'zstd' when `path` is a (compressed) tar archive."""
     try:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.executor.image import Layer, Rootfs
+from builder.fs.rootfs import Layer, Rootfs
 from builder.errors import BuildError
 from builder.oci.models import Descriptor, ImageConfig, Platform
 from builder.store import Store

@@ -15,8 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.executor.copysources import Target
-from builder.executor.patterns import ExcludeMatcher
+from builder.fs.copysources import Target
+from builder.fs.patterns import ExcludeMatcher
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
 from builder.fs.paths import RootDir

@@ -1,39 +1,13 @@
-"""An image as the builder holds it: config plus layers, each layer's blob in the store and
-its extracted directory ready to be an overlay lower dir."""
+"""An image as the builder holds it before it is written: config plus a stack of layers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from builder.fs.rootfs import Rootfs
 from builder.oci import mediatypes as mt
 from builder.oci.models import Descriptor, ImageConfig, ImageManifest
 from builder.oci.raw import RawManifest
-
-
-@dataclass(frozen=True)
-class Layer:
-    descriptor: Descriptor
-    diff_id: str
-    directory: Path | None
-    """The layer's files (overlay whiteouts), usable as a read-only lower dir; None when
-    the build runs without overlayfs (walk snapshots)."""
-
-
-@dataclass(frozen=True)
-class Rootfs:
-    """A filesystem as a stack of layers, bottom first."""
-
-    layers: tuple[Layer, ...] = ()
-
-    def plus(self, layer: Layer) -> "Rootfs":
-        return Rootfs(self.layers + (layer,))
-
-    @property
-    def lowers_top_first(self) -> list[Path]:
-        dirs = [layer.directory for layer in reversed(self.layers)]
-        assert all(d is not None for d in dirs), "layer not extracted for overlay use"
-        return dirs  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

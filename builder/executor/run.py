@@ -75,8 +75,9 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
 
             dockerignore = load_dockerignore(context_dir, dockerfile_path)
             cache = open_build_cache(
-                _without_step_cache(options), store, ctx, snapshotter, context_dir, dockerignore,
-                platform,
+                _without_step_cache(options), store, ctx, uses_overlay=snapshotter.uses_overlay,
+                layer_settings=repr(snapshotter.options), context_dir=context_dir,
+                dockerignore=dockerignore, platform=platform,
             )
             session = BuildSession(
                 store=store,

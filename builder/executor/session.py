@@ -7,10 +7,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from builder.cache.build import BuildCache
 from builder.executor.base import BaseImage, pull_base
-from builder.executor.image import Rootfs
+from builder.fs.rootfs import Rootfs
 from builder.executor.imageconfig import ImageState
 from builder.executor.progress import Progress
 from builder.executor.report import StepReport
@@ -21,9 +21,6 @@ from builder.oci.platform import format_platform
 from builder.sandbox.spec import Isolation
 from builder.store import Store
 from builder.transports import TransportContext
-
-if TYPE_CHECKING:
-    from builder.cache.build import BuildCache
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class BuildSession:
     isolation: Isolation
     epoch: datetime | None
     cache_mounts: Path
-    cache: "BuildCache"
+    cache: BuildCache
     single_snapshot: bool = False
     """--single-snapshot: each stage's steps end as one layer on its base."""
     stages: dict[int, StageResult] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.executor.image import Layer, Rootfs
+from builder.fs.rootfs import Layer, Rootfs
 from builder.fs.changes import DEFAULT_IGNORES, Change, is_ignored, normalize_ignores
 from builder.fs.layer import write_layer
 from builder.store import Store

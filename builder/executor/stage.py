@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from builder.executor import cachekey
+from builder.cache import keys
 from builder.executor.imageconfig import Health, ImageState
-from builder.executor.image import Rootfs
+from builder.fs.rootfs import Rootfs
 from builder.executor.report import StepReport
 from builder.executor.session import BuildSession, StageResult
+from builder.executor.stagecache import StageCache
 from builder.dockerfile import (
     AddInstruction,
     ArgInstruction,
@@ -71,7 +72,7 @@ class StageExecutor:
         self.scope: StageScope = self.plan.scope(state.env)
         instructions = [self._trigger(t) for t in triggers] + own
         self.total += sum(isinstance(i, FS_INSTRUCTIONS) for i in instructions[: len(triggers)])
-        self.cache = self.session.cache.stage(self, instructions)
+        self.cache = StageCache(self.session.cache, self, instructions)
         base = self.rootfs
         history_from = len(self.state.config.history or [])
         for instruction in instructions:
@@ -98,7 +99,7 @@ class StageExecutor:
         session = self.session
         if base.kind is BaseKind.SCRATCH:
             state = ImageState.scratch(self.platform, session.epoch)
-            return state, Rootfs(), cachekey.base_key(None, self.platform_text), []
+            return state, Rootfs(), keys.base_key(None, self.platform_text), []
         if base.kind is BaseKind.STAGE:
             assert base.stage is not None
             parent = session.stages[base.stage]
@@ -116,7 +117,7 @@ class StageExecutor:
         session.progress.done(vertex)
         state = ImageState.from_base(image.config, session.epoch)
         triggers = list((image.config.config.on_build if image.config.config else None) or [])
-        self.key = cachekey.base_key(image.digest, self.platform_text)
+        self.key = keys.base_key(image.digest, self.platform_text)
         self._report(text, started, layer=None)
         return state, image.rootfs, self.key, triggers
 

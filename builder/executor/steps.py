@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from builder.executor import addsources
 from builder.executor.copier import CopyOptions, copy_targets, ensure_dir
-from builder.executor.copysources import Target, dest_path, plan_targets, resolve_in_root
-from builder.executor.image import Layer
+from builder.fs.copysources import Target, dest_path, plan_targets, resolve_in_root
+from builder.fs.rootfs import Layer
 from builder.executor.imageconfig import run_created_by
-from builder.executor.patterns import ExcludeMatcher
+from builder.fs.patterns import ExcludeMatcher
 from builder.executor.users import resolve_chown, resolve_run_user
 from builder.dockerfile import (
     AddInstruction,
@@ -32,6 +32,7 @@ from builder.dockerfile import (
     RunInstruction,
     WorkdirInstruction,
 )
+from builder.dockerfile.instructions import is_url
 from builder.errors import BuildError
 from builder.fs.paths import RootDir
 from builder.log import register_secret
@@ -224,7 +225,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     is_add = isinstance(ins, AddInstruction)
     from_ = ins.from_ if isinstance(ins, CopyInstruction) else None
     parents = isinstance(ins, CopyInstruction) and ins.parents
-    if is_add and ins.checksum and not (len(ins.sources) == 1 and addsources.is_url(ins.sources[0])):
+    if is_add and ins.checksum and not (len(ins.sources) == 1 and is_url(ins.sources[0])):
         raise BuildError("checksum can't be specified for non-HTTP(S) sources")
     mode = _chmod(ins.chmod)
     exclude = ExcludeMatcher(ins.excludes) if ins.excludes else None
@@ -234,9 +235,9 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
 
     copies: list[tuple[list[Target], bool]] = []  # (targets, from the build context)
     extracts: list[_Extract] = []
-    urls = [s for s in ins.sources if is_add and addsources.is_url(s)]
+    urls = [s for s in ins.sources if is_add and is_url(s)]
     local = [s for s in ins.sources if s not in urls]
-    if not is_add and any(addsources.is_url(s) for s in ins.sources):
+    if not is_add and any(is_url(s) for s in ins.sources):
         raise BuildError("source can't be a URL for COPY", "use ADD for URLs")
     if len(ins.sources) + len(ins.inline_files) > 1 and not dest_is_dir and not parents:
         raise BuildError(

@@ -29,7 +29,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Protocol
 
 from builder.errors import LayerError
 from builder.fs.changes import Change, ChangeKind, image_xattrs
@@ -39,8 +39,29 @@ from builder.fs.tarformat import BLK, CHR, DIR, FIFO, LNK, REG, SYM, TarEntry, e
 from builder.oci.mediatypes import layer_media_type
 from builder.oci.models import Descriptor
 
-if TYPE_CHECKING:
-    from builder.store import Store
+
+class BlobWriter(Protocol):
+    """A blob being written: hashed as it goes, committed under its digest."""
+
+    size: int
+
+    def write(self, data: bytes | memoryview, /) -> int: ...
+    def commit(self) -> str: ...
+    def __enter__(self) -> BlobWriter: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BlobSink(Protocol):
+    def writer(self) -> BlobWriter: ...
+    def path(self, digest: str) -> Path: ...
+
+
+class LayerStore(Protocol):
+    """Where layers are written: `builder.store.Store` (the store sits above fs, it unpacks
+    layers with it)."""
+
+    @property
+    def blobs(self) -> BlobSink: ...
 
 CHUNK = 1 << 20
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -197,7 +218,7 @@ def write_tar(changes: Iterable[Change], out: BinaryIO, *, source_date_epoch: in
 
 def write_layer(
     changes: Iterable[Change],
-    store: "Store",
+    store: LayerStore,
     *,
     compression: Compression = "gzip",
     level: int | None = None,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from builder.executor.copier import CopyOptions, copy_targets
-from builder.executor.copysources import plan_targets
-from builder.executor.patterns import ExcludeMatcher, match_component
+from builder.fs.copysources import plan_targets
+from builder.fs.patterns import ExcludeMatcher, match_component
 from builder.executor.users import resolve_chown, resolve_run_user
 from builder.errors import BuildError
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder.executor.patterns import has_wildcard, match_component
+from builder.fs.patterns import has_wildcard, match_component
 from builder.errors import BuildError
 
 MAX_LINKS = 40

@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from builder.executor.image import Layer
+from builder.fs.rootfs import Layer
 from builder.executor.snapshot import StepAction
 from builder.cache import keys
 from builder.dockerfile import (
