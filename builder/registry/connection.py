@@ -26,6 +26,7 @@ from builder.errors import RegistryError, TLSError
 from builder.registry.auth import Authenticator
 from builder.registry.credentials import DOCKER_HUB, find_credential
 from builder.registry.options import RegistryOptions, RetryPolicy
+from builder.registry.plain_http import may_use_plain_http
 from builder.registry.responses import registry_error
 
 log = logging.getLogger(__name__)
@@ -226,14 +227,14 @@ class HostConnection:
             return self._base
 
     def _ping(self) -> str:
-        """Pick the scheme (HTTP only for insecure hosts that do not speak TLS) and learn
-        the auth challenge up front, so no request body is sent only to be refused."""
+        """Pick the scheme (HTTPS first; HTTP only where `may_use_plain_http` allows) and
+        learn the auth challenge up front, so no request body is sent only to be refused."""
         ping = retrying(self.options.retry, f"connect to {self.host}")
         base = f"https://{self.network_host}"
         try:
             response = ping(self._send_raw, "GET", f"{base}/v2/", {}, None, False)
         except httpx.HTTPError as err:
-            if self.host not in self.options.insecure or _is_cert_failure(err):
+            if not may_use_plain_http(self.host, self.options) or _is_cert_failure(err):
                 raise transport_error(self.host, err) from None
             base = f"http://{self.network_host}"
             try:

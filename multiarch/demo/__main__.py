@@ -99,11 +99,12 @@ def main(workdir: Path, registry: bool) -> None:
         if registry:
             with LocalRegistry(scratch / "registry") as reg:
                 ref = f"{reg.host}/demo/hello:latest"
-                _multiarch(*build, "--insecure-registry", reg.host, "-t", ref, str(EXAMPLE))
+                # a loopback registry: plain HTTP without --insecure-registry, as with docker
+                _multiarch(*build, "-t", ref, str(EXAMPLE))
                 _run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}")
                 _run("skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64",
                      "--config", f"docker://{ref}")
-                _multiarch("copy", "--all", "--src-tls-verify=false", ref, f"oci:{layout}:demo")
+                _multiarch("copy", "--all", ref, f"oci:{layout}:demo")
         else:
             _multiarch(*build, "-o", f"oci:{layout}:demo", str(EXAMPLE))
         check_layout(layout, "demo", scratch)

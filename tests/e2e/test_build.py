@@ -79,8 +79,9 @@ def test_spec_build_of_two_platforms_to_the_registry(tmp_path: Path, registry: R
             runner: local
         """,
     )
+    # No --insecure-registry: the registry is on loopback, reached over plain HTTP by default.
     done = multiarch(
-        "build", str(spec), "--insecure-registry", registry.host,
+        "build", str(spec),
         "--metadata-file", str(tmp_path / "meta.json"), "--dotenv", str(tmp_path / "build.env"),
     )  # fmt: skip
     # Each platform pushes by digest as it finishes, its base layer mounted, never re-uploaded.

@@ -112,7 +112,8 @@ def test_ssh_runner_builds_on_the_remote_host(
           runner: ssh://root@builder-test
         - linux/arm64
     """)  # fmt: skip
-    done = multiarch("build", str(spec), "--insecure-registry", registry.host, "--metadata-file", str(tmp_path / "m.json"))
+    # No --insecure-registry: the remote executor reaches the loopback registry over plain HTTP.
+    done = multiarch("build", str(spec), "--metadata-file", str(tmp_path / "m.json"))
     assert done.returncode == 0, done.stderr
     index = json.loads(subprocess.run(
         ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{image}"], check=True, capture_output=True, text=True,

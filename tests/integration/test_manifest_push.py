@@ -282,21 +282,22 @@ def test_index_source_without_platform_is_a_usage_error(
 def test_inspect_index_and_image(registry: RegistryHandle, two_images) -> None:
     repo, amd, arm = two_images
     target = registry.image(repo, "inspect")
+    # No --insecure: a registry on loopback is reached over plain HTTP by default.
     multiarch(
-        "manifest", "push", "from-args", "--insecure", "--platforms", "linux/amd64,linux/arm64",
+        "manifest", "push", "from-args", "--platforms", "linux/amd64,linux/arm64",
         "--template", registry.image(repo, "ARCH"), "--target", target,
     )  # fmt: skip
-    table = multiarch("manifest", "inspect", "--insecure", target).stdout
+    table = multiarch("manifest", "inspect", target).stdout
     assert "linux/amd64" in table and "linux/arm64" in table
     assert amd.manifest.digest in table and arm.manifest.digest in table
-    as_json = json.loads(multiarch("manifest", "inspect", "--insecure", "--json", target).stdout)
+    as_json = json.loads(multiarch("manifest", "inspect", "--json", target).stdout)
     assert [e["platform"]["architecture"] for e in as_json["manifest"]["manifests"]] == ["amd64", "arm64"]
-    raw = multiarch("manifest", "inspect", "--insecure", "--raw", target).stdout
+    raw = multiarch("manifest", "inspect", "--raw", target).stdout
     assert json.loads(raw) == skopeo_raw(registry, target)
-    image = multiarch("manifest", "inspect", "--insecure", registry.image(repo, "arm64")).stdout
+    image = multiarch("manifest", "inspect", registry.image(repo, "arm64")).stdout
     assert "linux/arm64" in image and amd.manifest.digest not in image
     assert arm.layers[0].descriptor.digest in image
-    image_json = json.loads(multiarch("manifest", "inspect", "--insecure", "--json", registry.image(repo, "arm64")).stdout)
+    image_json = json.loads(multiarch("manifest", "inspect", "--json", registry.image(repo, "arm64")).stdout)
     assert image_json["config"]["architecture"] == "arm64"
 
 
@@ -310,7 +311,7 @@ def test_push_on_tls_and_token_registries(request: pytest.FixtureRequest, tmp_pa
     login = ["--username", handle.username or "", "--password", handle.password or ""] if handle.username else []
     env = {"SSL_CERT_FILE": str(handle.ca_file)} if handle.ca_file else {}
     multiarch(
-        "manifest", *login, "push", "from-args", *([] if handle.tls else ["--insecure"]),
+        "manifest", *login, "push", "from-args",
         "--platforms", "linux/amd64,linux/arm64", "--template", handle.image(repo, "ARCH"),
         "--target", handle.image(repo, "multi"), env=env,
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from builder.errors import DigestMismatchError, NotFoundError, RegistryError, TLSError
 from builder.oci import mediatypes as mt
 from builder.oci.raw import RawManifest
+from builder.reference import Reference
 from builder.registry import RegistryClient, RegistryOptions
 from tests.fixtures.pushed import push_blob, push_image, push_index, random_blob
 from tests.fixtures.registry import RegistryHandle, unique_repo
@@ -168,8 +170,35 @@ def test_corrupted_manifest_is_rejected(client: RegistryClient, registry: Regist
         client.get_manifest(registry.ref(repo, digest=image.manifest.digest))
 
 
-def test_plain_http_only_when_named_insecure(registry: RegistryHandle) -> None:
-    with RegistryClient(RegistryOptions()) as client:
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "localhost"])
+def test_loopback_registry_is_reached_over_plain_http_without_a_flag(
+    registry: RegistryHandle, spelling: str
+) -> None:
+    host = registry.host.replace("127.0.0.1", spelling)
+    ref = Reference(registry=host, repository=unique_repo())
+    blob = random_blob(3000)
+    with RegistryClient(RegistryOptions(), env={}) as client:
+        push_blob(client, ref, blob)
+        assert client.has_blob(ref, blob.descriptor.digest)
+
+
+def test_other_hosts_never_fall_back_to_plain_http(
+    registry: RegistryHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`registry.test` resolves to the loopback registry inside this test only; by name it is
+    an ordinary remote host, so only --insecure-registry lets it use plain HTTP."""
+    resolve = socket.getaddrinfo
+
+    def resolve_in_test(name: object, *args: object, **kwargs: object) -> object:
+        return resolve("127.0.0.1" if name == "registry.test" else name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve_in_test)
+    host = registry.host.replace("127.0.0.1", "registry.test")
+    ref = Reference(registry=host, repository=unique_repo())
+    digest = random_blob(1).descriptor.digest
+    with RegistryClient(RegistryOptions(), env={}) as client:
         with pytest.raises(TLSError, match="does not speak TLS") as err:
-            client.has_blob(registry.ref(unique_repo()), random_blob(1).descriptor.digest)
-    assert f"--insecure-registry {registry.host}" in (err.value.hint or "")
+            client.has_blob(ref, digest)
+    assert f"--insecure-registry {host}" in (err.value.hint or "")
+    with RegistryClient(RegistryOptions(insecure=frozenset({host})), env={}) as client:
+        assert not client.has_blob(ref, digest)
