@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,9 @@ class BuildOptions:
 
     jobs: int = DEFAULT_JOBS
     ignore_missing: bool = False
+    insecure: bool = False
+    """Plain HTTP / unverified TLS for every registry the build pushes to (kaniko's and
+    manifest-tool's --insecure); `for_spec` turns it into those registries' names."""
     insecure_registries: tuple[str, ...] = ()
     registry_certificates: tuple[str, ...] = ()
     isolation: str | None = None
@@ -58,6 +61,22 @@ class BuildOptions:
         from builder.registry.options import parse_ca_files
 
         return parse_ca_files(self.registry_certificates)
+
+    def for_spec(self, spec: BuildSpec) -> BuildOptions:
+        """These options with --insecure resolved to the spec's registry outputs, so every
+        executor and the publishing step relax exactly those hosts."""
+        if not self.insecure:
+            return self
+        from builder.transports import parse_location
+
+        hosts = {
+            location.reference.registry
+            for location in map(parse_location, spec.outputs())
+            if location.kind == "docker" and location.reference is not None
+        }
+        named = self.insecure_registries
+        extra = tuple(sorted(hosts - set(named)))
+        return replace(self, insecure=False, insecure_registries=named + extra)
 
     def executor_flags(self) -> tuple[str, ...]:
         flags: list[str] = []
@@ -105,6 +124,7 @@ def run_build(spec: BuildSpec, options: BuildOptions) -> BuildOutcome:
     from multiarch.progress import Reporter
     from multiarch.spec import GitLabRunner
 
+    options = options.for_spec(spec)
     plan = make_plan(spec, options.executor_flags())
     for job in plan.jobs:
         if isinstance(job.runner, GitLabRunner):
@@ -403,7 +423,14 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
     "--ignore-missing", is_flag=True, help="Publish the platforms that succeeded when some fail."
 )
 @click.option(
-    "--insecure-registry", multiple=True, help="Plain-HTTP registry host[:port] (repeatable)."
+    "--insecure",
+    is_flag=True,
+    help="Allow plain HTTP and unverified TLS for the registries the build pushes to.",
+)
+@click.option(
+    "--insecure-registry",
+    multiple=True,
+    help="Allow plain HTTP and unverified TLS for this host[:port] (repeatable).",
 )
 @click.option(
     "--registry-certificate",
@@ -443,6 +470,7 @@ def build(
     index_type: str | None,
     jobs: int,
     ignore_missing: bool,
+    insecure: bool,
     insecure_registry: tuple[str, ...],
     registry_certificate: tuple[str, ...],
     isolation: str | None,
@@ -468,6 +496,7 @@ def build(
     options = BuildOptions(
         jobs=jobs,
         ignore_missing=ignore_missing,
+        insecure=insecure,
         insecure_registries=insecure_registry,
         registry_certificates=registry_certificate,
         isolation=isolation,
