@@ -20,7 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from builder.errors import BuildError, PlatformError
+from builder.errors import BuildError, LayerError, PlatformError
+from builder.fs.unpack import unpack_tar
 from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
 from multiarch.plan import BuildPlan, PlatformJob
 from multiarch.runners import JobResult, built_image, read_report
@@ -120,17 +121,21 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
             target=_send_context, args=(plan.spec.context, process.stdin), daemon=True
         )
         sender.start()
+        broken: LayerError | None = None
         try:
             assert process.stdout is not None
-            with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
-                tar.extractall(out_dir, filter="data")
-        except tarfile.TarError:
-            pass  # no image came back; the exit status below explains
+            # Our own safe unpacker: names stay inside out_dir, links cannot leave it (and it
+            # needs no tarfile `filter=`, which Debian 12's Python 3.11.2 lacks).
+            unpack_tar(process.stdout, out_dir)  # type: ignore[arg-type]
+        except LayerError as err:
+            broken = err  # usually the remote side failed; its exit status says so first
         finally:
             code = process.wait()
             sender.join()
         stderr.seek(0)
         log_text = stderr.read().decode(errors="replace")
+    if broken is not None and code == 0:
+        raise BuildError(f"{job.name} on {job.runner}: its result stream is broken: {broken}")
     if code != 0 or not (out_dir / "result.json").is_file():
         raise BuildError(f"{job.name} on {job.runner} failed (exit {code}): {_last_line(log_text)}")
     report = read_report(out_dir / "result.json")
