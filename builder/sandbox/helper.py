@@ -1,11 +1,15 @@
-"""The sandbox helper: a fresh single-threaded process that sets up one RUN step and execs it.
+"""The sandbox helper: a single-threaded process that forks one worker per RUN step.
 
-Run as `python -I -S helper.py STATUS_FD` with the request as JSON on stdin; standard library
-only, so it starts fast and never imports the builder. Setup failures are written as JSON
-lines to STATUS_FD (the parent turns them into SandboxError); the helper exits with the
-step's exit code (128+N when killed by signal N).
+Started once per builder process as `python -I -S helper.py serve FD` (see server.py);
+standard library only, so it starts fast and never imports the builder. FD is a
+SOCK_SEQPACKET socket: each datagram names a request kind and carries the pipe ends for it.
+"run" brings (request, output, status): the worker reads the request as JSON from the first,
+runs the step with its stdout/stderr on the second, writes `{"pid": N}` first, setup failures
+as `{"error": ...}` and finally `{"exit": CODE}` (128+N when killed by signal N) as JSON
+lines on the third. "probe" brings (status): the worker reports which isolation modes work.
+EOF on the socket (the builder closed it or died) stops the helper and its workers.
 
-namespace mode: this process unshares mount/pid/ipc/uts namespaces, prepares the mounts under
+namespace mode: the worker unshares mount/pid/ipc/uts namespaces, prepares the mounts under
 the root, and forks the step, which becomes PID 1 of the new pid namespace, mounts /proc,
 pivots into the root in a nested mount namespace, drops capabilities and execs. All mounts
 live in private namespaces, so they vanish with them: nothing can leak onto the host and
@@ -21,6 +25,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import stat
 import sys
 import tempfile
@@ -463,16 +468,79 @@ def probe(status_fd: int) -> int:
     return 0
 
 
-def main() -> int:
-    status_fd = int(sys.argv[1])
-    os.set_inheritable(status_fd, False)  # inherited from the parent; the step must not get it
-    if sys.argv[2:] == ["probe"]:
-        return probe(status_fd)
-    req = json.load(sys.stdin)
+def serve(control_fd: int) -> int:
+    """Fork a worker per datagram on `control_fd` until it reports EOF (the builder is gone)."""
+    os.set_inheritable(control_fd, False)
+    control = socket.socket(fileno=control_fd)
+    server_pid = os.getpid()
+    workers: set[int] = set()
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while True:
+            reap(workers)
+            kind, fds, _, _ = socket.recv_fds(control, 64, 3)
+            if not kind:
+                return 0
+            # The worker must not run this loop's stop handler: it installs its own first.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                code = SETUP_FAILED
+                try:
+                    code = work(kind.decode(), fds, server_pid)
+                except BaseException:  # noqa: BLE001 (the fork must never return into the loop)
+                    sys.excepthook(*sys.exc_info())  # to the step's output: a bug in here
+                finally:
+                    os._exit(code)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            workers.add(pid)
+            for fd in fds:
+                os.close(fd)
+    finally:
+        for pid in workers:  # the builder is gone: each worker kills its step and unmounts
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def reap(workers: set[int]) -> None:
+    for pid in list(workers):
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            workers.discard(pid)
+
+
+def work(kind: str, fds: list[int], server_pid: int) -> int:
+    """The forked worker: one request. STOP_SIGNALS are blocked until its handlers are set."""
+    set_parent_death_signal(signal.SIGTERM, server_pid)
+    for fd in fds:
+        os.set_inheritable(fd, False)  # the step must not get them
+    if kind == "probe" and len(fds) == 1:
+        return probe(fds[0])
+    if kind != "run" or len(fds) != 3:
+        return SETUP_FAILED
+    request_fd, output_fd, status_fd = fds
+    os.write(status_fd, (json.dumps({"pid": os.getpid()}) + "\n").encode())
+    with open(request_fd, "rb") as request:
+        req = json.load(request)
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    set_parent_death_signal(signal.SIGTERM, req["parent_pid"])
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.close(output_fd)
+    code = run_step(req, status_fd)
+    os.write(status_fd, (json.dumps({"exit": code}) + "\n").encode())
+    return code
+
+
+def run_step(req: dict, status_fd: int) -> int:
     mode, root = req["mode"], req["root"]
     stubs = Stubs(root)
     detach: list[str] = []  # our own top-level mounts, for teardown
@@ -487,20 +555,21 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     code = SETUP_FAILED
     try:
         if mode == "namespace":
             prepare_namespace(req, stubs, detach)
         elif mode == "chroot":
             prepare_chroot(req, stubs)
-        helper_pid = os.getpid()
+        worker_pid = os.getpid()
         # No stop signal may fall between the check and knowing the child's pid.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         if stopping:
             return code
         child = os.fork()
         if child == 0:
-            enter_and_exec(req, status_fd, 0 if mode == "namespace" else helper_pid)
+            enter_and_exec(req, status_fd, 0 if mode == "namespace" else worker_pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         code = wait_exit_code(child)
         if mode != "namespace":
@@ -510,6 +579,13 @@ def main() -> int:
     finally:
         teardown(root, detach, stubs)
     return code
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[1] != "serve":
+        sys.stderr.write("usage: helper.py serve CONTROL_FD\n")
+        return 2
+    return serve(int(sys.argv[2]))
 
 
 def kill_step(child: int, mode: str) -> None:

@@ -1,4 +1,4 @@
-"""Which isolation modes work here, found by trying them once in a throwaway helper."""
+"""Which isolation modes work here, found once by trying them in a worker of the helper."""
 
 from __future__ import annotations
 
@@ -6,23 +6,13 @@ import functools
 import json
 import logging
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from builder.errors import SandboxError
+from builder.sandbox import server
 from builder.sandbox.spec import Isolation
 
 log = logging.getLogger(__name__)
-
-HELPER = Path(__file__).with_name("helper.py")
-HELPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
-
-
-def helper_command(status_fd: int, *extra: str) -> list[str]:
-    # -I -S: no user environment, no site: the helper is standard library only.
-    return [sys.executable, "-I", "-S", str(HELPER), str(status_fd), *extra]
 
 
 @dataclass(frozen=True)
@@ -40,21 +30,12 @@ def probe() -> Capabilities:
     read_fd, write_fd = os.pipe()
     with os.fdopen(read_fd, "rb") as status:
         try:
-            proc = subprocess.run(
-                helper_command(write_fd, "probe"),
-                pass_fds=(write_fd,),
-                env=HELPER_ENV,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                check=False,
-            )
+            server.submit("probe", (write_fd,))
         finally:
             os.close(write_fd)
         report = status.read()
-    if proc.returncode != 0 or not report:
-        raise SandboxError(
-            f"the sandbox helper failed to start: {proc.stderr.decode(errors='replace').strip()}"
-        )
+    if not report:
+        raise SandboxError("the sandbox helper ended without a result")
     found = json.loads(report)["probe"]
     return Capabilities(namespace=found["namespace"], chroot=found["chroot"])
 

@@ -1,23 +1,26 @@
-"""run(spec): execute one RUN step in a sandbox helper, streaming its output line by line."""
+"""run(spec): execute one RUN step in a worker of the sandbox helper, streaming its output."""
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import selectors
 import signal
-import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from builder.errors import SandboxError
-from builder.sandbox.isolation import HELPER_ENV, helper_command, resolve_isolation
+from builder.sandbox import server
+from builder.sandbox.isolation import resolve_isolation
 from builder.sandbox.qemu import ensure_emulator
 from builder.sandbox.spec import BindMount, Isolation, RunSpec, TmpfsMount
 
 OutputSink = Callable[[str], None]
 _MAX_LINE = 64 * 1024  # longer runs without a newline are passed on in pieces
 _STOP_GRACE_SECONDS = 10.0
+_PID_WAIT_SECONDS = 10.0
 
 
 def run(
@@ -31,43 +34,92 @@ def run(
     comes. Raises SandboxError when the sandbox cannot be set up. When the caller is
     interrupted (KeyboardInterrupt, SystemExit from a signal handler) the step's whole
     process tree is killed and everything is unmounted before the exception propagates;
-    if the builder dies outright, the helper notices (parent-death signal) and does the same.
+    if the builder dies outright, the helper notices (its socket closes) and does the same.
     """
     mode = resolve_isolation(isolation)
     _validate(spec, mode)
     if spec.platform is not None:
         ensure_emulator(spec.platform)
+    request_read, request_write = os.pipe()
+    output_read, output_write = os.pipe()
     status_read, status_write = os.pipe()
     try:
-        proc = subprocess.Popen(
-            helper_command(status_write),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(status_write,),
-            env=HELPER_ENV,
-            start_new_session=True,  # a terminal's ^C reaches the builder, not the step
-        )
+        server.submit("run", (request_read, output_write, status_write))
     except BaseException:
-        os.close(status_read)
+        for fd in (request_write, output_read, status_read):
+            os.close(fd)
         raise
     finally:
-        os.close(status_write)
+        for fd in (request_read, output_write, status_write):
+            os.close(fd)
+    worker = _Worker()
     try:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(_request(spec, mode)).encode())
-        proc.stdin.close()
-        errors = _pump(proc.stdout.fileno(), status_read, on_output or (lambda line: None))
-        code = proc.wait()
+        with open(request_write, "wb") as request:
+            request.write(json.dumps(_request(spec, mode)).encode())
+        _pump(output_read, status_read, worker, on_output or (lambda line: None))
     except BaseException:
-        _stop(proc)
+        worker.stop(status_read)
         raise
     finally:
         os.close(status_read)
-        proc.stdout.close()
-    if errors:
-        raise SandboxError(f"RUN sandbox ({mode.value}): {errors[0]}")
-    return code
+        os.close(output_read)
+    if worker.errors:
+        raise SandboxError(f"RUN sandbox ({mode.value}): {worker.errors[0]}")
+    if worker.exit_code is None:
+        raise SandboxError(f"RUN sandbox ({mode.value}): the helper ended without an exit code")
+    return worker.exit_code
+
+
+class _Worker:
+    """What the helper's worker for this step said on its status pipe."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.errors: list[str] = []
+        self.exit_code: int | None = None
+        self.status = _Lines(self._line)
+
+    def _line(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        message = json.loads(line)
+        if "pid" in message:
+            self.pid = message["pid"]
+        elif "exit" in message:
+            self.exit_code = message["exit"]
+        else:
+            self.errors.append(message["error"])
+
+    def stop(self, status_fd: int) -> None:
+        """Ask the worker to kill the step and tear down; kill it if it does not in time.
+        Returns once its status pipe is closed (it has exited) or it was killed."""
+        if self._read_until(status_fd, lambda: self.pid is not None, _PID_WAIT_SECONDS):
+            return  # ended before it could be asked
+        if self.pid is None:
+            return
+        _signal(self.pid, signal.SIGTERM)
+        if not self._read_until(status_fd, lambda: False, _STOP_GRACE_SECONDS):
+            _signal(self.pid, signal.SIGKILL)
+
+    def _read_until(self, status_fd: int, done: Callable[[], bool], timeout: float) -> bool:
+        """Feed status lines until `done()` or the timeout; True when the pipe reached EOF."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([status_fd], [], [], left)[0]:
+                return False
+            chunk = os.read(status_fd, 65536)
+            if not chunk:
+                return True
+            self.status.feed(chunk)
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _validate(spec: RunSpec, mode: Isolation) -> None:
@@ -122,7 +174,6 @@ def _request(spec: RunSpec, mode: Isolation) -> dict[str, object]:
         "network": spec.network,
         "resolv_conf": _host_resolv_conf(),
         "hosts": _hosts_file(spec.hostname),
-        "parent_pid": os.getpid(),
     }
 
 
@@ -164,27 +215,20 @@ class _Lines:
         self.sink(line)
 
 
-def _pump(output_fd: int, status_fd: int, on_output: OutputSink) -> list[str]:
-    """Forward output lines until the helper is gone; returns its setup errors."""
-    errors: list[str] = []
-
-    def error(line: bytes) -> None:
-        if line.strip():
-            errors.append(json.loads(line)["error"])
-
+def _pump(output_fd: int, status_fd: int, worker: _Worker, on_output: OutputSink) -> None:
+    """Forward output lines until the worker is gone (its status pipe is closed)."""
     output = _Lines(lambda line: on_output(line.decode(errors="replace").removesuffix("\r")))
-    status = _Lines(error)
     with selectors.DefaultSelector() as selector:
         selector.register(output_fd, selectors.EVENT_READ, output)
-        selector.register(status_fd, selectors.EVENT_READ, status)
-        while status_fd in selector.get_map():  # open until the helper exits
+        selector.register(status_fd, selectors.EVENT_READ, worker.status)
+        while status_fd in selector.get_map():  # open until the worker exits
             for key, _ in selector.select():
                 chunk = os.read(key.fd, 65536)
                 if chunk:
                     key.data.feed(chunk)
                 else:
                     selector.unregister(key.fd)
-        status.close()
+        worker.status.close()
     # The step has ended, so all it wrote is buffered in the pipe. A process that escaped
     # the kill (setsid in chroot mode) may still hold the pipe open: don't wait for it.
     os.set_blocking(output_fd, False)
@@ -194,16 +238,3 @@ def _pump(output_fd: int, status_fd: int, on_output: OutputSink) -> list[str]:
     except BlockingIOError:
         pass
     output.close()
-    return errors
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Ask the helper to kill the step and tear down; kill it if it does not in time."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=_STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
