@@ -1,9 +1,11 @@
 """USER and --chown resolution through the image's own /etc/passwd and /etc/group.
 
-Rules (Docker/BuildKit): `user[:group]`, each a name or a number. A name must exist in the
-image; a number need not. RUN: without a group, the gid is the user's primary group from
-passwd (0 for an unknown numeric uid) and the supplementary groups are those listing the user
-in /etc/group. COPY --chown: without a group the gid equals the uid, as Docker documents.
+Rules (BuildKit): `user[:group]`, each a name or a number. A name must exist in the image; a
+number need not. RUN resolves as runc's GetExecUser and BuildKit's WithUIDGID: without a
+group, the gid is the user's primary group from passwd (0 for an unknown numeric uid) and the
+process's groups are those of /etc/group listing the user by name (initgroups); with a group,
+only that group. The primary gid is always among the groups. COPY --chown: a user name
+without a group takes that user's primary group; a numeric uid without a group gets gid = uid.
 The files are read inside the root without following links out of it.
 """
 
@@ -21,7 +23,7 @@ from builder.fs.paths import RootDir
 class ResolvedUser:
     uid: int
     gid: int
-    extra_gids: tuple[int, ...] = ()
+    extra_gids: tuple[int, ...] = ()  # setgroups(): the primary gid included, as runc sets it
 
 
 @dataclass(frozen=True)
@@ -40,20 +42,18 @@ class _Group:
 
 def resolve_run_user(root: Path, spec: str) -> ResolvedUser:
     if not spec:
-        return ResolvedUser(0, 0)
+        return ResolvedUser(0, 0, (0,))
     user_part, _, group_part = spec.partition(":")
-    passwd = _read_passwd(root)
-    entry = _find_user(passwd, user_part, spec)
+    if user_part.isdigit() and group_part.isdigit():  # BuildKit's fast path: no file read
+        return ResolvedUser(int(user_part), int(group_part), (int(group_part),))
+    entry = _find_user(_read_passwd(root), user_part, spec)
     uid = entry.uid if entry else int(user_part)
     if group_part:
-        return ResolvedUser(uid, _group_id(root, group_part, spec))
+        gid = _group_id(root, group_part, spec)
+        return ResolvedUser(uid, gid, (gid,))
     gid = entry.gid if entry else 0
-    extra: tuple[int, ...] = ()
-    if entry:
-        extra = tuple(
-            sorted({g.gid for g in _read_group(root) if entry.name in g.members and g.gid != gid})
-        )
-    return ResolvedUser(uid, gid, extra)
+    listed = [g.gid for g in _read_group(root) if entry and entry.name in g.members]
+    return ResolvedUser(uid, gid, tuple(listed if gid in listed else [gid, *listed]))
 
 
 def resolve_chown(root: Path | None, spec: str) -> tuple[int, int]:
@@ -64,6 +64,8 @@ def resolve_chown(root: Path | None, spec: str) -> tuple[int, int]:
     else:
         entry = _find_user(_read_passwd(root) if root else [], user_part, spec)
         assert entry is not None
+        if not group_part:
+            return entry.uid, entry.gid
         uid = entry.uid
     if not group_part:
         return uid, uid

@@ -10,7 +10,7 @@ import pytest
 from builder.executor.copier import CopyOptions, copy_targets
 from builder.fs.copysources import plan_targets
 from builder.fs.patterns import ExcludeMatcher, match_component
-from builder.executor.users import resolve_chown, resolve_run_user
+from builder.executor.users import ResolvedUser, resolve_chown, resolve_run_user
 from builder.errors import BuildError
 
 
@@ -97,15 +97,44 @@ def test_owner_mode_and_exclude(context: Path, root: Path) -> None:
     assert (root / "o").stat().st_uid == 7  # created destination dirs belong to the owner
 
 
-def test_users(root: Path) -> None:
-    assert resolve_run_user(root, "app") .__dict__ == {"uid": 1000, "gid": 1001, "extra_gids": (50,)}
-    assert resolve_run_user(root, "4242").uid == 4242 and resolve_run_user(root, "4242").gid == 0
-    assert resolve_run_user(root, "app:extra").gid == 50
-    assert resolve_chown(root, "app") == (1000, 1000)  # Docker: gid = uid when no group
+# BuildKit: executor/oci/user.go GetUser (runc's GetExecUser) then WithUIDGID, which puts the
+# primary gid among the additional gids; solver/llbsolver/file/user_linux.go for --chown.
+@pytest.mark.parametrize("spec,uid,gid,groups", [
+    ("", 0, 0, (0,)),
+    ("root", 0, 0, (0,)),
+    ("app", 1000, 1001, (1001, 50, 60)),  # initgroups: /etc/group order, primary first
+    ("1000", 1000, 1001, (1001, 50, 60)),  # a numeric uid found in passwd is that user
+    ("4242", 4242, 0, (0,)),  # unknown numeric uid: gid 0, no name to look up groups by
+    ("app:extra", 1000, 50, (50,)),  # an explicit group: no supplementary groups
+    ("app:77", 1000, 77, (77,)),
+    ("1000:1000", 1000, 1000, (1000,)),  # numeric pair: BuildKit reads no file
+    ("lonely", 2000, 2000, (2000,)),  # in passwd, in no /etc/group line
+])
+def test_run_user(root: Path, spec: str, uid: int, gid: int, groups: tuple[int, ...]) -> None:
+    (root / "etc/passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"
+        "lonely:x:2000:2000::/:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\napp:x:1001:\nextra:x:50:app\nmore:x:60:x,app\n")
+    assert resolve_run_user(root, spec) == ResolvedUser(uid, gid, groups)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("nobody", "unable to find user nobody: no matching entries in passwd file"),
+    ("app:nogroup", "unable to find group nogroup: no matching entries in group file"),
+])
+def test_run_user_errors(root: Path, spec: str, message: str) -> None:
+    with pytest.raises(BuildError, match=message):
+        resolve_run_user(root, spec)
+
+
+def test_chown(root: Path) -> None:
+    assert resolve_chown(root, "app") == (1000, 1001)  # a name: that user's primary group
+    assert resolve_chown(root, "1000") == (1000, 1000)  # a number: gid = uid
     assert resolve_chown(root, "app:app") == (1000, 1001)
+    assert resolve_chown(root, "app:50") == (1000, 50)
     assert resolve_chown(None, "5:6") == (5, 6)
     with pytest.raises(BuildError, match="unable to find user nobody"):
-        resolve_run_user(root, "nobody")
+        resolve_chown(root, "nobody")
 
 
 def test_passwd_through_symlink_out_of_root_is_not_read(tmp_path: Path) -> None:
