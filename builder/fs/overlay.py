@@ -12,6 +12,9 @@ API:
 Conversion: an overlay whiteout (0/0 char device) becomes DELETE, a directory with
 `trusted.overlay.opaque=y` becomes OPAQUE. A directory overlay merely copied up (same mode,
 owner, mtime and xattrs as in the lower dir) and with no captured change below it is dropped.
+So is a non-directory copied up unchanged (same metadata, xattrs and content as the lower
+one): link() copies its source up, and a new hard link to a lower file changes only that
+file's link count and ctime — BuildKit's overlay differ (util/overlay sameDirent) skips it too.
 
 Mountpoint stubs (the contract with `builder.sandbox`): to bind-mount /etc/resolv.conf,
 /etc/hosts, secrets or cache dirs, the sandbox creates the mountpoints the image lacks in the
@@ -171,6 +174,19 @@ class OverlaySnapshot:
             return False
         return image_xattrs(self.upper / rel) == image_xattrs(lower / rel)
 
+    def _unchanged_copy_up(self, rel: str, st: os.stat_result) -> bool:
+        found = self._in_lowers(rel)
+        if found is None:
+            return False
+        lower, low = found
+        if (st.st_mode, st.st_uid, st.st_gid, st.st_rdev, st.st_size, st.st_mtime_ns) != (
+            low.st_mode, low.st_uid, low.st_gid, low.st_rdev, low.st_size, low.st_mtime_ns
+        ) or image_xattrs(self.upper / rel) != image_xattrs(lower / rel):
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            return os.readlink(self.upper / rel) == os.readlink(lower / rel)
+        return not stat.S_ISREG(st.st_mode) or _same_content(self.upper / rel, lower / rel)
+
     def changes(self, ignore: Iterable[str] = DEFAULT_IGNORES) -> list[Change]:
         ignores = normalize_ignores(ignore)
         found: dict[str, Change] = {}
@@ -192,7 +208,7 @@ class OverlaySnapshot:
                         else:
                             dirs.append((rel, st))
                         todo.append(rel)
-                    else:
+                    elif not self._unchanged_copy_up(rel, st):
                         found[rel] = Change(rel, ChangeKind.ADD, self.upper / rel)
         needed = set()
         for rel in found:
@@ -211,6 +227,16 @@ class OverlaySnapshot:
             if rel not in found:
                 found[rel] = Change(rel, ChangeKind.ADD, self.upper / rel)
         return [found[p] for p in sorted(found)]
+
+
+def _same_content(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            block = fa.read(chunk)
+            if block != fb.read(chunk):
+                return False
+            if not block:
+                return True
 
 
 def _is_opaque(path: Path) -> bool:

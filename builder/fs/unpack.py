@@ -344,13 +344,17 @@ def _ns(mtime: float) -> int:
     return int(mtime * 1_000_000_000) if isinstance(mtime, float) else int(mtime) * 1_000_000_000
 
 
-def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.MERGED) -> tuple[int, int]:
-    """Unpack an uncompressed tar stream; returns (entries, bytes_on_disk)."""
+def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.MERGED,
+               owner: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Unpack an uncompressed tar stream; returns (entries, bytes_on_disk). `owner`: every
+    entry gets that uid:gid instead of its own (ADD --chown of an archive)."""
     root.mkdir(parents=True, exist_ok=True)
     unpacker = _Unpacker(root, mode)
     try:
         try:
             for entry in read_entries(stream):
+                if owner is not None:
+                    entry.uid, entry.gid = owner
                 unpacker.add(entry)
         except OSError as err:
             if err.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EEXIST):

@@ -4,9 +4,11 @@ API: `WalkSnapshot(root, ignore=DEFAULT_IGNORES, full=False)` records a metadata
 `root` when created; after the step, `changes() -> list[Change]` compares the tree with the
 index and records the new state as the baseline for the next step.
 
-Index per path: type+mode, uid, gid, size, mtime ns, ctime ns, inode, symlink target,
-xattrs (directories), and with `full=True` the sha256 of regular files (kaniko's
-`--snapshot-mode full`). A non-directory whose ctime (or any other field) moved is ADD;
+Index per path: type+mode, uid, gid, size, mtime ns, ctime ns, inode, link count, symlink
+target, xattrs (directories), and with `full=True` the sha256 of regular files (kaniko's
+`--snapshot-mode full`). A non-directory whose ctime (or any other field) moved is ADD —
+unless its link count moved too and nothing else did: a new (or removed) hard link to it is
+no change of the file (BuildKit and buildah agree);
 a directory is ADD when its mode, owner, mtime or xattrs changed (a directory's ctime moves
 whenever a child comes or goes, which is not a change of the directory itself), OPAQUE when
 it was replaced (new inode, or it used to be something else); a vanished path under a
@@ -19,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -45,6 +47,7 @@ class _Meta:
     mtime_ns: int
     ctime_ns: int
     ino: int
+    nlink: int
     link: str | None
     xattrs: tuple[tuple[str, bytes], ...] | None
     digest: bytes | None
@@ -67,6 +70,10 @@ def _content_digest(path: str) -> bytes:
     finally:
         os.close(fd)
     return h.digest()
+
+
+def _only_relinked(old: _Meta, new: _Meta) -> bool:
+    return new.nlink != old.nlink and replace(new, ctime_ns=old.ctime_ns, nlink=old.nlink) == old
 
 
 class WalkSnapshot:
@@ -92,7 +99,7 @@ class WalkSnapshot:
                     is_dir = stat.S_ISDIR(mode)
                     index[rel] = _Meta(
                         mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                        st.st_ino,
+                        st.st_ino, st.st_nlink,
                         os.readlink(entry.path) if stat.S_ISLNK(mode) else None,
                         _xattrs(entry.path) if is_dir else None,
                         _content_digest(entry.path) if self.full and stat.S_ISREG(mode) else None,
@@ -119,7 +126,7 @@ class WalkSnapshot:
                 ):
                     continue
                 kind = ChangeKind.ADD
-            elif new == old:
+            elif new == old or _only_relinked(old, new):
                 continue
             else:
                 kind = ChangeKind.ADD

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,35 @@ def test_copied_up_dirs_are_compared_with_what_the_lowers_really_show(shm, overl
     snap.mount()
     assert snap._in_lowers("a/b") is None and snap._in_lowers("o/p") is None
     assert snap._in_lowers("o")[0] == middle
+
+
+def _step_root(snapshotter: str, shm: Path, base_layer, overlays) -> tuple[Path, object]:
+    base, base_dir = base_layer
+    if snapshotter == "overlay":
+        snap = OverlaySnapshot([base_dir], shm / "step")
+        overlays.append(snap)
+        return snap.mount(), snap
+    root = shm / "walkroot"
+    unpack_layer(base.path, base.descriptor.media_type, root)
+    return root, WalkSnapshot(root)
+
+
+@pytest.mark.parametrize("snapshotter", ["overlay", "walk"])
+def test_a_new_hard_link_to_a_lower_file_does_not_re_emit_it(shm, store, base_layer, overlays,
+                                                             snapshotter):
+    # BuildKit (util/overlay sameDirent) and buildah: the lower file's new link count and ctime
+    # are no change; the layer holds the new name alone, as a regular file.
+    root, snap = _step_root(snapshotter, shm, base_layer, overlays)
+    os.link(root / "usr/bin/tool", root / "hard")
+    with open(root / "etc/a", "r+b"):  # opened for writing, left alone: copied up, unchanged
+        pass
+    size, mtime = os.stat(root / "etc/b").st_size, os.stat(root / "etc/b").st_mtime_ns
+    (root / "etc/b").write_text("B")  # same size, mtime put back: still a change
+    os.utime(root / "etc/b", ns=(mtime, mtime))
+    assert size == 1
+    changes = snap.changes()  # type: ignore[attr-defined]
+    assert kinds(changes) == [("etc", ChangeKind.ADD), ("etc/b", ChangeKind.ADD),
+                              ("hard", ChangeKind.ADD)]
+    layer = write_layer(changes, store, compression="none")
+    with tarfile.open(layer.path) as tar:
+        assert tar.getmember("hard").isreg() and tar.getmember("hard").size == 4
