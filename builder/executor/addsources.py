@@ -66,14 +66,16 @@ def _decompressed(f: BinaryIO, compression: str | None) -> BinaryIO:
     return f
 
 
-def extract_archive(path: Path, kind: str, dest_root: Path) -> None:
+def extract_archive(path: Path, kind: str, dest_root: Path,
+                    owner: tuple[int, int] | None = None) -> None:
     """Unpack into `dest_root` (a real directory inside the step's root) with the safe
-    unpacker: no entry can land outside it."""
+    unpacker: no entry can land outside it. `owner` (ADD --chown) owns every entry, as in
+    BuildKit since dockerfile 1.17 (solver/llbsolver/file/unpack.go ChownOpts)."""
     from builder.fs.unpack import unpack_tar
 
     with open(path, "rb") as f:
         stream = _decompressed(f, None if kind == "tar" else kind)
-        unpack_tar(stream, dest_root)
+        unpack_tar(stream, dest_root, owner=owner)
 
 
 def url_filename(url: str) -> str:

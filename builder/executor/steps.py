@@ -286,14 +286,17 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
             )
             copy_targets(root, targets, options)
         for item in extracts:
+            # The destination's new directories belong to --chown's owner (copy.MkdirAll).
             rootdir = RootDir(root)
             try:
-                opened = rootdir.open_dir(tuple(p for p in item.dest.split("/") if p), create=True)
+                parts = tuple(p for p in item.dest.split("/") if p)
+                os.close(ensure_dir(rootdir, parts, owner))
+                opened = rootdir.open_dir(parts, create=False)
                 assert opened is not None
                 os.close(opened[0])
             finally:
                 rootdir.close()
-            addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]))
+            addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]), owner)
         return []
 
     layer = ex.cache.snapshot(action, sandboxed=False)
