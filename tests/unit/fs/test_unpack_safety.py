@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 
 from builder.errors import LayerError
 from builder.fs.unpack import UnpackMode, unpack_layer
+from tests.fixtures.unprivileged import NOBODY, call_as
 from tests.unit.fs.helpers import Entry, make_tar, remove_deep, tree_state, write_blob
 
 SYM, LNK, DIR, CHR = tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE
@@ -193,7 +192,7 @@ def test_device_nodes_as_non_root_are_skipped(world_readable_dir):
     tmp_path = world_readable_dir
     root = tmp_path / "root"
     root.mkdir()
-    os.chown(root, 65534, 65534)
+    os.chown(root, NOBODY, NOBODY)
     desc = write_blob(tmp_path / "layer.tar", make_tar([
         Entry("dev", DIR, mode=0o755),
         Entry("dev/sda", CHR, devmajor=8, devminor=0),
@@ -201,17 +200,9 @@ def test_device_nodes_as_non_root_are_skipped(world_readable_dir):
         Entry("dev/fifo", tarfile.FIFOTYPE),
         Entry("file", data=b"x", uid=0, mode=0o4755),
     ]))
-    code = (
-        "import sys; from pathlib import Path; from builder.fs.unpack import unpack_layer;"
-        f"unpack_layer(Path({str(tmp_path / 'layer.tar')!r}), {desc.media_type!r}, Path({str(root)!r}))"
-    )
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
-        capture_output=True, text=True, cwd=Path(__file__).parents[3],
-    )
-    assert proc.returncode == 0, proc.stderr
+    call_as(NOBODY, NOBODY, lambda: unpack_layer(tmp_path / "layer.tar", desc.media_type, root))
     assert sorted(os.listdir(root / "dev")) == ["fifo"]
-    assert (root / "file").stat().st_uid == 65534
+    assert (root / "file").stat().st_uid == NOBODY
 
 
 NAMES = st.sampled_from(["a", "b", "..", ".", "", "/", "etc", ".wh.a", ".wh..wh..opq", "sentinel"])
