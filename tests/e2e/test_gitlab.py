@@ -129,8 +129,9 @@ def _gitlab_ci_local() -> str | None:
     return os.environ.get("GITLAB_CI_LOCAL") or shutil.which("gitlab-ci-local")
 
 
-@pytest.mark.skipif(_gitlab_ci_local() is None, reason="gitlab-ci-local (npm, 4.55.0) not installed")
 def test_child_pipeline_runs_in_gitlab_ci_local(tmp_path: Path, registry: RegistryHandle) -> None:
+    tool = _gitlab_ci_local()
+    assert tool, "gitlab-ci-local is missing: `./tasks test` installs it (npm)"
     image = f"{registry.host}/{unique_repo('gcl')}"
     project = tmp_path / "project"
     project.mkdir()
@@ -142,7 +143,7 @@ def test_child_pipeline_runs_in_gitlab_ci_local(tmp_path: Path, registry: Regist
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=project, check=True)
     done = subprocess.run(
-        [_gitlab_ci_local() or "", "--file", "child-pipeline.yml", "--shell-isolation"],
+        [tool, "--file", "child-pipeline.yml", "--shell-isolation"],
         cwd=project, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:]
