@@ -34,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -92,20 +93,22 @@ def unmount(target: Path) -> None:
 
 
 def overlay_available(scratch: Path) -> bool:
+    """True when an overlay mounts here. Any failure (no CAP_SYS_ADMIN in a container, no
+    overlay in the kernel, a scratch fs overlay refuses as upper) means "use the walk"; only
+    a mount the probe made is unmounted."""
     probe = Path(scratch) / ".overlay-probe"
     dirs = [probe / d for d in ("lower", "upper", "work", "merged")]
-    for d in dirs:
-        d.mkdir(parents=True, exist_ok=True)
     try:
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
         _mount_overlay([dirs[0]], dirs[1], dirs[2], dirs[3])
-    except LayerError:
+    except (LayerError, OSError):
         return False
-    finally:
+    else:
         unmount(dirs[3])
-        import shutil
-
+        return True
+    finally:
         shutil.rmtree(probe, ignore_errors=True)
-    return True
 
 
 class OverlaySnapshot:

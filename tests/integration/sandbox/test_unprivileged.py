@@ -4,9 +4,9 @@ says that nothing works (`none` would need the build root to be "/")."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.fixtures.capabilities import without_caps
 
 SCRIPT = """
 import logging, sys
@@ -30,18 +30,14 @@ if picked.value == "chroot":
 """
 
 
-def without_caps(caps: str, root: Path) -> list[str]:
-    done = subprocess.run(
-        ["setpriv", "--bounding-set", caps, "--inh-caps", "-all",
-         sys.executable, "-c", SCRIPT, str(root)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def run_auto(caps: str, root: Path) -> list[str]:
+    done = without_caps(caps, SCRIPT, str(root))
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
 
 def test_without_sys_admin_auto_uses_chroot_and_it_runs(busybox_rootfs):
-    lines = without_caps("-sys_admin", busybox_rootfs("amd64"))
+    lines = run_auto("-sys_admin", busybox_rootfs("amd64"))
     assert lines[0] == (
         "isolation auto: using chroot (no namespaces (unshare: Operation not permitted))"
     )
@@ -51,7 +47,7 @@ def test_without_sys_admin_auto_uses_chroot_and_it_runs(busybox_rootfs):
 
 
 def test_without_sys_admin_and_sys_chroot_auto_refuses(busybox_rootfs):
-    lines = without_caps("-sys_admin,-sys_chroot", busybox_rootfs("amd64"))
+    lines = run_auto("-sys_admin,-sys_chroot", busybox_rootfs("amd64"))
     assert lines[0].startswith("auto refused: no isolation works here: no namespaces (")
     assert "no chroot: Operation not permitted | hint: chroot isolation needs" in lines[0]
     assert "--isolation none" not in lines[0]
