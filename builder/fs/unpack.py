@@ -19,7 +19,10 @@ never followed, and hardlinks can only point at files inside the root. Whiteouts
 spec says) only hide content of earlier layers. Duplicate entries: the last one wins.
 Ownership (numeric), modes incl. setuid/setgid/sticky, mtimes (directories after their
 contents) and xattrs (incl. security.capability) are applied; `trusted.overlay.*` xattrs from
-the tar are dropped. Devices are created only as root (skipped with a warning otherwise).
+the tar are dropped. Device nodes are created where mknod is permitted; without CAP_MKNOD
+(an unprivileged container) they are left out of the root with one warning line per process:
+RUN steps do not see them, and the layers that carry them reach the image unchanged. Any other
+EPERM (an owner outside a user namespace's id map) is a LayerError naming the entry.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class _Unpacker:
         self.bytes_on_disk = 0
         self.entries = 0
         self._warned: set[str] = set()
+        self.skipped_devices: list[str] = []
 
     def close(self) -> None:
         self._forget_fds()
@@ -257,11 +261,12 @@ class _Unpacker:
         if ti.isfifo():
             os.mkfifo(name, 0o600, dir_fd=dir_fd)
         else:
-            if not self.is_root:
-                self._warn_once(f"device node {ti.name}")
-                return False
             kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
-            os.mknod(name, kind | 0o600, os.makedev(ti.devmajor, ti.devminor), dir_fd=dir_fd)
+            try:
+                os.mknod(name, kind | 0o600, os.makedev(ti.devmajor, ti.devminor), dir_fd=dir_fd)
+            except PermissionError:  # no CAP_MKNOD: an unprivileged container, or not root
+                self.skipped_devices.append(ti.name)
+                return False
         if self.is_root:
             os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
         os.chmod(name, ti.mode & 0o7777, dir_fd=dir_fd)
@@ -355,7 +360,17 @@ def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.ME
             for entry in read_entries(stream):
                 if owner is not None:
                     entry.uid, entry.gid = owner
-                unpacker.add(entry)
+                try:
+                    unpacker.add(entry)
+                except OSError as err:
+                    if err.errno not in (errno.EPERM, errno.EACCES, errno.EINVAL):
+                        raise
+                    raise LayerError(
+                        f"cannot unpack {entry.name!r} (owner {entry.uid}:{entry.gid}, mode "
+                        f"{entry.mode:o}): {err.strerror}",
+                        hint="this root may not create it (an unprivileged or rootless "
+                        "container: an owner outside the user namespace's id map)",
+                    ) from err
         except OSError as err:
             if err.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
                 raise LayerError(f"unsafe or malformed layer entry: {err}") from err
@@ -363,7 +378,25 @@ def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.ME
         unpacker.finish()
     finally:
         unpacker.close()
+    if unpacker.skipped_devices:
+        _warn_skipped_devices(unpacker.skipped_devices)
     return unpacker.entries, unpacker.bytes_on_disk
+
+
+_devices_warned = False
+
+
+def _warn_skipped_devices(names: list[str]) -> None:
+    """One line per process: a debootstrap base has dozens of nodes, a build unpacks it often."""
+    global _devices_warned
+    if not _devices_warned:
+        _devices_warned = True
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        log.warning(
+            "no CAP_MKNOD here: %d device node(s) of the image (%s) are not created in the "
+            "build root; RUN steps do not see them, the image's layers keep them",
+            len(names), shown,
+        )
 
 
 def unpack_layer(
