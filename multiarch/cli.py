@@ -19,7 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "copy": "multiarch.copy:copy",
     "qemu": "builder.sandbox.cli:qemu",
     "cache": "builder.store.cli:cache",
-    "build": "multiarch.build:build",
+    "build": "multiarch.coordinator:build",
     "spec": "multiarch.spec:spec_command",
     "ci": "multiarch.runners.gitlab:ci",
 }
