@@ -101,7 +101,9 @@ def _choice(enum: type) -> click.Choice:
 @click.option("--isolation", type=_choice(Isolation), default="auto", show_default=True)
 @click.option("--metadata-file", help="Write build metadata (JSON) to this file.")
 @click.option("--json-result", help="Write the build result as JSON to this file ('-': stdout).")
-@click.option("--progress", type=_choice(Progress), default="auto", show_default=True)
+@click.option("--progress", type=_choice(Progress), default="auto", show_default=True,
+              help="Step output on stderr: plain lines, a tty view, json (one event per line) "
+                   "or quiet.")
 @_bool_flag("--check", "Parse and plan the build, print the outline, build nothing.")
 def executor(**flags: object) -> None:
     """Build an image from a Dockerfile without a daemon (kaniko-compatible flags)."""
@@ -112,7 +114,8 @@ def executor(**flags: object) -> None:
     from builder.executor import run_executor
     from builder.log import setup_logging
 
-    setup_logging(options.verbosity.value, "json" if options.log_format.value == "json" else "text")
+    as_json = options.log_format.value == "json" or options.progress.value == "json"
+    setup_logging(options.verbosity.value, "json" if as_json else "text")
     run_executor(options)
 
 

@@ -7,6 +7,7 @@ Any code that learns a secret (a password, a token, a secret build value) calls
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -55,6 +56,20 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per record, `{"level", "time", "msg"}` (kaniko's --log-format json);
+    beside `--progress json` events, so stderr stays one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "level": record.levelname.lower(),
+                "time": self.formatTime(record),
+                "msg": redact(record.getMessage()),
+            }
+        )
+
+
 def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
@@ -73,10 +88,10 @@ def setup_logging(verbosity: str = "info", log_format: str = "text") -> None:
     }.get(verbosity.lower(), logging.INFO)
     handler = logging.StreamHandler()
     if log_format == "json":
-        fmt = '{"level":"%(levelname)s","time":"%(asctime)s","msg":%(message)r}'
+        handler.setFormatter(_JsonFormatter())
     else:
         fmt = "%(levelname)s %(message)s" if level <= logging.DEBUG else "%(message)s"
-    handler.setFormatter(_RedactingFormatter(fmt))
+        handler.setFormatter(_RedactingFormatter(fmt))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -28,6 +28,7 @@ class Progress(str, Enum):
     AUTO = "auto"
     PLAIN = "plain"
     TTY = "tty"
+    JSON = "json"
     QUIET = "quiet"
 
 

@@ -10,6 +10,7 @@ uploaded once, the index last under every tag), an `oci:` layout holding the who
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,12 +24,20 @@ from typing import TYPE_CHECKING
 import click
 
 from builder.errors import BuildError, MultiarchError, UsageError
+from builder.events import (
+    EventSink,
+    PlatformFailed,
+    PlatformFinished,
+    PlatformStarted,
+    discard,
+)
+from builder.log import redact, setup_logging
+from multiarch.progress import Reporter
 
 if TYPE_CHECKING:  # runtime imports stay inside the functions: `build --help` loads no pydantic
     from builder.reference import Reference
     from builder.transports import Location, TransportContext
     from multiarch.plan import BuildPlan, PlatformJob
-    from multiarch.progress import Reporter, SummaryRow
     from multiarch.publish import PlacedImage
     from multiarch.runners import JobResult
     from multiarch.spec import BuildSpec
@@ -48,7 +57,6 @@ class BuildOptions:
     insecure_registries: tuple[str, ...] = ()
     registry_certificates: tuple[str, ...] = ()
     isolation: str | None = None
-    progress: str = "auto"
     metadata_file: Path | None = None
     dotenv: Path | None = None
     workdir: Path | None = None
@@ -112,16 +120,18 @@ class BuildOutcome:
     index_digest: str | None
     outputs: tuple[str, ...]
     platforms: tuple[PlatformOutcome, ...]
+    pushed: tuple[str, ...] = ()
+    """Registry references the index was pushed under, REG/REPO:TAG each."""
 
     @property
     def failed(self) -> list[PlatformOutcome]:
         return [p for p in self.platforms if p.error is not None]
 
 
-def run_build(spec: BuildSpec, options: BuildOptions) -> BuildOutcome:
-    """Build every platform of `spec` and publish the index to every output."""
+def run_build(spec: BuildSpec, options: BuildOptions, on_event: EventSink = discard) -> BuildOutcome:
+    """Build every platform of `spec` and publish the index to every output; platforms and
+    their steps are reported to `on_event` as they go."""
     from multiarch.plan import make_plan
-    from multiarch.progress import Reporter
     from multiarch.spec import GitLabRunner
 
     options = options.for_spec(spec)
@@ -132,15 +142,13 @@ def run_build(spec: BuildSpec, options: BuildOptions) -> BuildOutcome:
                 f"{job.name} is built by a GitLab job; write the child pipeline with "
                 "`multiarch ci gitlab SPEC.yaml` instead"
             )
-    reporter = Reporter(options.progress)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="multiarch-build-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        outcomes = _run_jobs(plan, workdir, options.jobs, reporter)
+        outcomes = _run_jobs(plan, workdir, options, on_event)
         failed = [o for o in outcomes if o.error is not None]
         allow_missing = spec.allow_missing or options.ignore_missing
         if failed and (not allow_missing or len(failed) == len(outcomes)):
-            _report(reporter, outcomes, options)
             raise BuildError(
                 f"{len(failed)} of {len(outcomes)} platforms failed, nothing published: "
                 + "; ".join(f"{o.name}: {o.error}" for o in failed),
@@ -149,19 +157,15 @@ def run_build(spec: BuildSpec, options: BuildOptions) -> BuildOutcome:
                 else "allow_missing: true (or --ignore-missing) publishes the rest",
             )
         outcome = _publish(spec, options, [o for o in outcomes if o.error is None], outcomes)
-        _report(reporter, outcomes, options)
     finally:
         if options.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     _write_reports(outcome, options, spec)
-    if failed:
-        skipped = ", ".join(o.name for o in failed)
-        reporter.line(f"published without {skipped} (allow_missing)", "yellow")
     return outcome
 
 
 def _run_jobs(
-    plan: BuildPlan, workdir: Path, jobs: int, reporter: Reporter
+    plan: BuildPlan, workdir: Path, options: BuildOptions, on_event: EventSink
 ) -> list[PlatformOutcome]:
     from multiarch.runners.local import emulation_note, run_local
     from multiarch.runners.ssh import run_ssh
@@ -170,16 +174,27 @@ def _run_jobs(
     def one(job: PlatformJob) -> PlatformOutcome:
         remote = isinstance(job.runner, SSHRunner)
         runner = str(job.runner) if remote else f"local ({emulation_note(job)})"
-        reporter.started(job.name, runner)
+        on_event(PlatformStarted(platform=job.name, runner=runner))
         try:
-            result = (run_ssh if remote else run_local)(plan, job, workdir)
+            if remote:
+                result = run_ssh(plan, job, workdir)
+            else:
+                result = run_local(plan, job, workdir, on_event)
+            size = _image_size(result, options)
         except MultiarchError as err:
-            reporter.failed(job.name, err.message)
+            on_event(PlatformFailed(platform=job.name, message=redact(err.message)))
             return PlatformOutcome(job.name, runner, error=err.message)
-        reporter.finished(job.name, result.report.manifest.digest, result.duration_s)
+        on_event(
+            PlatformFinished(
+                platform=job.name,
+                digest=result.report.manifest.digest,
+                duration_s=round(result.duration_s, 3),
+                size=size,
+            )
+        )
         return PlatformOutcome(job.name, runner, result=result)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(plan.jobs)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(plan.jobs)))) as pool:
         return list(pool.map(one, plan.jobs))
 
 
@@ -209,6 +224,7 @@ def _publish(
         annotations = index_annotations(spec.annotations, os.environ)
         index = assemble_index([p.entry for p in placed], spec.index_type, annotations)
         written: list[str] = []
+        pushed: list[str] = []
         for name in spec.outputs():
             location = parse_location(name)
             if location.kind == "docker-archive":
@@ -217,9 +233,12 @@ def _publish(
             tags = target_tags(location, spec.tags) or ["latest"]
             publish(placed, index, location, tags, ctx)
             written.append(name)
+            if location.kind == "docker" and location.reference is not None:
+                repository = location.reference.repository_ref()
+                pushed += [str(repository.with_tag(tag)) for tag in tags]
     finally:
         ctx.close()
-    return BuildOutcome(index.digest, tuple(written), tuple(everything))
+    return BuildOutcome(index.digest, tuple(written), tuple(everything), tuple(pushed))
 
 
 def _write_archives(
@@ -258,20 +277,6 @@ def _archive_reference(location: Location, spec: BuildSpec) -> Reference | None:
     return reference.with_tag(spec.tags[0]) if spec.tags and not reference.tag else reference
 
 
-def _rows(outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> list[SummaryRow]:
-    from multiarch.progress import SummaryRow
-
-    rows = []
-    for o in outcomes:
-        if o.result is None:
-            rows.append(SummaryRow(o.name, o.runner, "failed", None, None, None))
-            continue
-        digest = o.result.report.manifest.digest
-        size = _image_size(o.result, options)
-        rows.append(SummaryRow(o.name, o.runner, "ok", o.result.duration_s, digest, size))
-    return rows
-
-
 def _image_size(result: JobResult, options: BuildOptions) -> int | None:
     from builder.transports import open_source
 
@@ -283,10 +288,6 @@ def _image_size(result: JobResult, options: BuildOptions) -> int | None:
         source.close()
         ctx.close()
     return manifest.config.size + sum(layer.size for layer in manifest.layers)
-
-
-def _report(reporter: Reporter, outcomes: Sequence[PlatformOutcome], options: BuildOptions) -> None:
-    reporter.summary(_rows(outcomes, options))
 
 
 def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: BuildSpec) -> None:
@@ -445,9 +446,10 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
 )
 @click.option(
     "--progress",
-    type=click.Choice(["auto", "plain", "tty", "quiet"]),
+    type=click.Choice(["auto", "plain", "tty", "json", "quiet"]),
     default="auto",
     show_default=True,
+    help="Platforms and steps on stderr; json: one event per line.",
 )
 @click.option(
     "--metadata-file",
@@ -500,12 +502,20 @@ def build(
         insecure_registries=insecure_registry,
         registry_certificates=registry_certificate,
         isolation=isolation,
-        progress=progress,
         metadata_file=metadata_file,
         dotenv=dotenv,
     )
+    if progress == "json":  # stderr: one JSON object per line, log records too
+        setup_logging(logging.getLevelName(logging.getLogger().level).lower(), "json")
     started = time.monotonic()
-    outcome = run_build(spec, options)
+    reporter = Reporter(progress)
+    try:
+        outcome = run_build(spec, options, reporter)
+    finally:
+        reporter.summary()
+    if outcome.failed:
+        skipped = ", ".join(o.name for o in outcome.failed)
+        reporter.line(f"published without {skipped} (allow_missing)", "yellow")
     click.echo(f"Digest: {outcome.index_digest}")
     for name in outcome.outputs:
         click.echo(f"wrote {name}")

@@ -1,17 +1,21 @@
-"""How `multiarch build` reports its platform jobs: rich on a TTY, plain lines in CI.
-
-One small interface (`Reporter`) that the coordinator calls; the rendering is decided once
-from whether stderr is a terminal (or `--progress`).
+"""How `multiarch build` shows its events: platform lines (rich on a TTY, plain in CI), each
+platform's steps as BuildKit's plain lines, and a summary table at the end; or, with
+`--progress json`, every event as one JSON line. Everything goes to stderr.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from builder.events import Event, PlatformFailed, PlatformFinished, PlatformStarted
 from builder.log import redact
+from builder.renderers import Renderer, make_renderer
+
+if TYPE_CHECKING:  # rich loads only for a terminal or the summary (start-up time)
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -19,24 +23,57 @@ class SummaryRow:
     platform: str
     runner: str
     status: str
-    duration_s: float | None
-    digest: str | None
-    size: int | None
+    duration_s: float | None = None
+    digest: str | None = None
+    size: int | None = None
 
 
 class Reporter:
+    """An event sink for `multiarch build`'s command line."""
+
     def __init__(self, mode: str = "auto") -> None:
+        """`mode`: auto, plain, tty, json or quiet (`--progress`)."""
         self.rich = mode == "tty" or (mode == "auto" and sys.stderr.isatty())
-        self.quiet = mode == "quiet"
+        self.silent = mode in ("quiet", "json")
+        self._steps: Renderer = make_renderer(mode if self.silent else "plain")
         self._lock = threading.Lock()
-        self._console = None
+        self._console: Console | None = None
+        self._rows: dict[str, SummaryRow] = {}
         if self.rich:
             from rich.console import Console
 
             self._console = Console(stderr=True)
 
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, PlatformStarted | PlatformFinished | PlatformFailed):
+            self._steps(event)
+            return
+        self._record(event)
+        if self.silent:
+            self._steps(event)
+        elif isinstance(event, PlatformStarted):
+            self.line(f"[{event.platform}] building ({event.runner})", "bold")
+        elif isinstance(event, PlatformFinished):
+            self.line(f"[{event.platform}] DONE {event.duration_s:.1f}s {event.digest}", "green")
+        else:
+            self.line(f"[{event.platform}] FAILED: {event.message}", "bold red")
+
+    def _record(self, event: PlatformStarted | PlatformFinished | PlatformFailed) -> None:
+        with self._lock:
+            if isinstance(event, PlatformStarted):
+                self._rows[event.platform] = SummaryRow(event.platform, event.runner, "running")
+                return
+            row = self._rows.get(event.platform, SummaryRow(event.platform, "-", "running"))
+            if isinstance(event, PlatformFinished):
+                self._rows[event.platform] = replace(
+                    row, status="ok", duration_s=event.duration_s, digest=event.digest,
+                    size=event.size,
+                )  # fmt: skip
+            else:
+                self._rows[event.platform] = replace(row, status="failed")
+
     def line(self, text: str, style: str = "") -> None:
-        if self.quiet:
+        if self.silent:
             return
         text = redact(text)
         with self._lock:
@@ -46,17 +83,11 @@ class Reporter:
                 sys.stderr.write(text + "\n")
                 sys.stderr.flush()
 
-    def started(self, platform: str, how: str) -> None:
-        self.line(f"[{platform}] building ({how})", "bold")
-
-    def finished(self, platform: str, digest: str, seconds: float) -> None:
-        self.line(f"[{platform}] DONE {seconds:.1f}s {digest}", "green")
-
-    def failed(self, platform: str, error: str) -> None:
-        self.line(f"[{platform}] FAILED: {error}", "bold red")
-
-    def summary(self, rows: Sequence[SummaryRow]) -> None:
-        if self.quiet:
+    def summary(self) -> None:
+        """A table of the platforms seen, in the order they started."""
+        with self._lock:
+            rows = list(self._rows.values())
+        if self.silent or not rows:
             return
         from rich.console import Console
         from rich.table import Table

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from builder.events import BlobPushed, EventSink
 from builder.executor.image import BuiltImage
 from builder.executor.report import BuildReport
 from builder.oci.models import Descriptor
@@ -20,6 +21,7 @@ from builder.store import Store
 from builder.transports import TransportContext, copy_image, open_destination, open_source
 from builder.transports.base import ImageDestination, ImageSource
 from builder.transports.base import verified_file_chunks
+from builder.transports.copy import BlobOutcome, OnBlob
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,12 @@ def write_outputs(
     tar_path: str | None,
     origins: dict[str, str],
     by_digest: tuple[str, ...] = (),
+    on_event: EventSink | None = None,
 ) -> list[str]:
     """Copy the image everywhere it should go; returns the location names written.
-    `by_digest` repositories get the manifest under its digest only (no tag)."""
-    names = []
+    `by_digest` repositories get the manifest under its digest only (no tag); `on_event`
+    hears of every blob uploaded or mounted."""
+    names: list[str] = []
     if push:
         names.extend(f"docker://{d}" for d in destinations)
         names.extend(f"docker://{parse_reference(r).repository_ref()}@{source.raw.digest}" for r in by_digest)
@@ -75,9 +79,10 @@ def write_outputs(
         names.append(f"docker-archive:{tar_path}{tag}")
     for name in names:
         destination = open_destination(name, ctx)
+        on_blob = _blob_events(name, on_event)
         try:
-            mounted = _mount_base_layers(source, destination, origins, ctx)
-            result = copy_image(source, destination)
+            mounted = _mount_base_layers(source, destination, origins, ctx, on_blob)
+            result = copy_image(source, destination, on_blob=on_blob)
         finally:
             destination.close()
         log.info("wrote %s (%d blobs uploaded, %d present, %d mounted from base images)",
@@ -85,8 +90,21 @@ def write_outputs(
     return names
 
 
+def _blob_events(name: str, on_event: EventSink | None) -> OnBlob:
+    def on_blob(desc: Descriptor, outcome: BlobOutcome) -> None:
+        if on_event is not None and outcome != "skipped":
+            on_event(BlobPushed(destination=name, digest=desc.digest, size=desc.size,
+                                mounted=outcome == "mounted"))  # fmt: skip
+
+    return on_blob
+
+
 def _mount_base_layers(
-    source: BuiltImageSource, destination: ImageDestination, origins: dict[str, str], ctx: TransportContext
+    source: BuiltImageSource,
+    destination: ImageDestination,
+    origins: dict[str, str],
+    ctx: TransportContext,
+    on_blob: OnBlob,
 ) -> int:
     """Base layers the destination registry lacks are mounted from the base image's
     repository (no bytes move), so copy_image then finds them present."""
@@ -98,7 +116,7 @@ def _mount_base_layers(
     for desc in source.raw.manifest().layers:
         if desc.digest in origins:
             by_origin.setdefault(origins[desc.digest], []).append(desc)
-    jobs = []
+    jobs: list[tuple[Descriptor, ImageSource]] = []
     for origin, descs in by_origin.items():
         base = open_source(origin, ctx)
         if isinstance(base, RegistrySource):
@@ -106,7 +124,10 @@ def _mount_base_layers(
 
     def mount(job: tuple[Descriptor, ImageSource]) -> bool:
         desc, base = job
-        return not destination.has_blob(desc) and destination.try_mount(desc, base)
+        mounted = not destination.has_blob(desc) and destination.try_mount(desc, base)
+        if mounted:
+            on_blob(desc, "mounted")
+        return mounted
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return sum(pool.map(mount, jobs))

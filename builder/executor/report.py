@@ -3,9 +3,9 @@ the cache tests (which assert on `cached`/`ran` per step, never on timing)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from builder.oci.models import Descriptor, Platform
+from builder.oci.models import Descriptor, ImageConfig, Platform
 
 
 class StepReport(BaseModel):
@@ -32,6 +32,9 @@ class BuildReport(BaseModel):
     platform: Platform
     manifest: Descriptor
     config_digest: str
+    config: ImageConfig | None = Field(default=None, exclude=True, repr=False)
+    """The image config, for callers in this process (builder.build); not in the JSON files."""
+    layers: list[Descriptor] = []
     destinations: list[str] = []
     steps: list[StepReport] = []
     duration_s: float

@@ -11,11 +11,14 @@ from pathlib import Path
 
 from builder.executor.image import BuiltImage
 from builder.executor.imageconfig import ImageState
-from builder.executor.progress import Progress, make_progress
+from builder.events import EventSink
+from builder.executor.progress import Progress
 from builder.executor.report import BuildReport
 from builder.errors import UsageError
 from builder.oci.models import Platform
+from builder.oci.platform import format_platform
 from builder.options import ExecutorOptions
+from builder.renderers import make_renderer
 from builder.registry.options import RegistryOptions, RetryPolicy
 from builder.transports import TransportContext
 
@@ -25,7 +28,9 @@ log = logging.getLogger(__name__)
 _OVERLAY_OVERRIDE = {"overlay": True, "walk": False}
 
 
-def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> BuildReport:
+def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) -> BuildReport:
+    """Build as `options` say; progress events go to `on_event` (default: rendered on
+    stderr as `options.progress` says)."""
     _check_options(options)
     from builder.executor.context import locate_dockerfile, prepared_context
     from builder.executor.output import BuiltImageSource, write_digest_files, write_outputs, write_report
@@ -44,13 +49,16 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
     enter_private_mount_namespace()
     _probe_isolation_early(options)
     started = time.monotonic()
-    progress = progress or make_progress(options.progress.value)
     platform = _platform(options)
     secrets = secret_values(options.secrets)
     epoch = _epoch(options)
     store = default_store(options.cache_dir)
     scratch = store.tmp_dir / f"build-{uuid.uuid4().hex[:12]}"
     ctx = TransportContext()
+    renderer = None
+    if on_event is None:
+        renderer = on_event = make_renderer(options.progress.value)
+    progress = Progress(on_event, format_platform(platform))
     try:
         with prepared_context(options.context, scratch / "context") as context_dir:
             dockerfile_path = locate_dockerfile(options.dockerfile, context_dir)
@@ -115,6 +123,7 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
                     tar_path=options.tar_path,
                     origins=session.layer_origins(),
                     by_digest=options.push_by_digest,
+                    on_event=progress.emit,
                 )
                 progress.done(vertex)
             finally:
@@ -134,6 +143,8 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
             platform=plan.target.platform,
             manifest=manifest,
             config_digest=source.config_digest,
+            config=image.config,
+            layers=list(source.raw.manifest().layers),
             destinations=written,
             steps=session.steps,
             duration_s=round(time.monotonic() - started, 3),
@@ -141,7 +152,8 @@ def run_executor(options: ExecutorOptions, progress: Progress | None = None) -> 
         write_report(report, options.metadata_file, options.json_result)
         return report
     finally:
-        getattr(progress, "close", lambda: None)()
+        if renderer is not None:
+            renderer.close()
         ctx.close()
         store.close()
         import shutil

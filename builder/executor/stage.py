@@ -235,5 +235,5 @@ class StageExecutor:
         if layer is not None:
             self.rootfs = self.rootfs.plus(layer)
             self.state.add_layer(layer.diff_id)
-        self.session.progress.done(vertex, cached=self.cache.last_cached)
+        self.session.progress.done(vertex, cache=self.cache.last_outcome)
         self._report(text, started, layer.descriptor.digest if layer else None, cached=self.cache.last_cached)

@@ -25,6 +25,7 @@ from builder.dockerfile import (
     WorkdirInstruction,
 )
 from builder.errors import MultiarchError
+from builder.events import CacheOutcome
 
 if TYPE_CHECKING:
     from builder.executor.stage import StageExecutor
@@ -40,6 +41,8 @@ class StageCache:
         self.ex = executor
         self.last_cached = False
         """Whether the step that just finished came from the cache."""
+        self.last_looked_up = False
+        """Whether the cache was asked for the step that just finished (hit or miss)."""
         self._current: tuple[str, bool] = ("", False)
         self._order: list[tuple[str, bool]] = []  # (key, cacheable) of each fs step, in order
         self._lookups: dict[str, Future["Hit | None"]] = {}
@@ -48,6 +51,12 @@ class StageCache:
         self._is_target = executor.planned.index == plan.target.index
         if cache.enabled:
             self._probe(instructions)
+
+    @property
+    def last_outcome(self) -> CacheOutcome | None:
+        if self.last_cached:
+            return "hit"
+        return "miss" if self.last_looked_up else None
 
     # --- keys ----------------------------------------------------------------------------
 
@@ -103,6 +112,7 @@ class StageCache:
         ex = self.ex
         key, cacheable = self._current
         self.last_cached = False
+        self.last_looked_up = cacheable
         if cacheable:
             hit = self._hit(key)
             if hit is not None:

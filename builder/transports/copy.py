@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Literal
 
 from builder.errors import DigestMismatchError, TransportError
 from builder.oci import mediatypes as mt
@@ -20,6 +22,10 @@ from builder.oci.raw import RawManifest
 from builder.transports.base import ImageDestination, ImageSource, SharedBlobReader
 
 log = logging.getLogger(__name__)
+
+BlobOutcome = Literal["copied", "mounted", "skipped"]
+"""What happened to one blob: uploaded, mounted from another repository, or already there."""
+OnBlob = Callable[[Descriptor, BlobOutcome], None]
 
 _NOT_COPIED = frozenset({mt.DOCKER_LAYER_FOREIGN_GZIP, mt.OCI_LAYER_NONDIST_GZIP})
 
@@ -40,10 +46,12 @@ def copy_image(
     platform: Platform | None = None,
     all_platforms: bool = False,
     as_child: bool = False,
+    on_blob: OnBlob | None = None,
 ) -> CopyResult:
     """Copy src's image to dst. An index source is copied whole with `all_platforms`, else
     its entry for `platform` (default: this host's platform) is copied as a single image.
-    `as_child` stores the top manifest untagged (root=False), for an index written later."""
+    `as_child` stores the top manifest untagged (root=False), for an index written later.
+    `on_blob` hears what happened to each blob as it happens."""
     top = src.get_manifest()
     if top.is_index and not all_platforms:
         top = fetch_child(src, select_manifest(top.index(), platform or host_platform()))
@@ -54,7 +62,7 @@ def copy_image(
         )
     manifests = _walk(src, top)
     blobs = _distinct_blobs(manifests)
-    counter = _Counter()
+    counter = _Counter(on_blob)
     _copy_blobs(src, dst, blobs, counter)
     for raw in manifests[:-1]:
         dst.put_manifest(raw, None, root=False)
@@ -104,26 +112,29 @@ def _distinct_blobs(manifests: list[RawManifest]) -> list[Descriptor]:
 
 
 class _Counter:
-    def __init__(self) -> None:
+    def __init__(self, on_blob: OnBlob | None) -> None:
         self._lock = threading.Lock()
+        self._on_blob = on_blob
         self.copied = self.mounted = self.skipped = self.bytes = 0
 
-    def add(self, outcome: str, size: int) -> None:
+    def add(self, outcome: BlobOutcome, desc: Descriptor) -> None:
         with self._lock:
             setattr(self, outcome, getattr(self, outcome) + 1)
             if outcome == "copied":
-                self.bytes += size
+                self.bytes += desc.size
+        if self._on_blob is not None:
+            self._on_blob(desc, outcome)
 
 
 def _copy_blob(src: ImageSource, dst: ImageDestination, desc: Descriptor, counter: _Counter) -> None:
     if dst.has_blob(desc):
-        counter.add("skipped", desc.size)
+        counter.add("skipped", desc)
     elif dst.try_mount(desc, src):
-        counter.add("mounted", desc.size)
+        counter.add("mounted", desc)
     else:
         with SharedBlobReader(src, desc) as reader:
             dst.put_blob(desc, reader.open)
-        counter.add("copied", desc.size)
+        counter.add("copied", desc)
 
 
 def _copy_blobs(src: ImageSource, dst: ImageDestination, blobs: list[Descriptor], counter: _Counter) -> None:

@@ -1,4 +1,4 @@
-"""The local runner: `multiarch executor` in this process, natively or QEMU-emulated. With a
+"""The local runner: the executor in this process, natively or QEMU-emulated. With a
 registry image in the spec, each platform's image is pushed there by digest as it finishes.
 
 A platform the host cannot run is checked for a registered emulator before the build
@@ -10,21 +10,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from builder.cli import executor, options_from_flags
+from builder.events import EventSink
+from builder.executor.run import run_executor
+from builder.sandbox import ensure_emulator, runs_natively
 from multiarch.plan import BuildPlan, PlatformJob
 from multiarch.runners import JobResult, built_image
 
 
 def emulation_note(job: PlatformJob) -> str:
-    from builder.sandbox import runs_natively
-
     return "native" if runs_natively(job.platform) else "QEMU"
 
 
-def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
-    from builder.executor import run_executor  # type: ignore[attr-defined]
-    from builder.cli import executor, options_from_flags
-    from builder.sandbox import ensure_emulator, runs_natively
-
+def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventSink) -> JobResult:
+    """Build `job`'s platform; its steps go to `on_event`."""
     if not runs_natively(job.platform):
         ensure_emulator(job.platform)
     layout = workdir / job.slug
@@ -34,11 +33,10 @@ def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
         argv += ["--no-push", "--oci-layout-path", str(layout)]
     else:  # base layers are mounted, not re-uploaded, and publishing only adds the index
         argv += ["--push-by-digest", str(repository)]
-    argv += ["--progress", "plain"]
     # The executor's own flag parser turns the flags into options: one definition of them.
     with executor.make_context("executor", argv) as ctx:
         options = options_from_flags(ctx.params)
     started = time.monotonic()
-    report = run_executor(options)
+    report = run_executor(options, on_event)
     image = built_image(repository, layout, report)
     return JobResult(job, report, image, time.monotonic() - started)

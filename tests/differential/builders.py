@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from builder.executor.progress import QuietProgress
+from builder.events import discard
 from builder.executor.run import run_executor
 from builder.options import ExecutorOptions
 from tests.differential.flatten import FlatImage, flatten_layout
@@ -53,7 +53,7 @@ def build_ours(context: Path, dockerfile: Path, platform: str, out: Path, store:
                                  oci_layout_path=str(out), destinations=("example.com/x:img",),
                                  custom_platform=platform, cache_dir=str(store),
                                  build_args=build_args or {}, target=target,
-                                 insecure_registries=(registry_host,)), QuietProgress())
+                                 insecure_registries=(registry_host,)), discard)
     return flatten_layout(out, platform)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builder.executor.run import run_executor
-from builder.executor.progress import QuietProgress
+from builder.events import discard
 from builder.errors import MultiarchError
 from builder.options import ExecutorOptions
 
@@ -37,6 +37,6 @@ def test_clear_errors(tmp_path: Path, busybox_layout: Path, monkeypatch: pytest.
     (context / "Dockerfile").write_text(f"FROM oci:{busybox_layout}:latest\n{body}\n")
     with pytest.raises(MultiarchError) as caught:
         run_executor(ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"),
-                                     no_push=True), QuietProgress())
+                                     no_push=True), discard)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.executor.run import run_executor
-from builder.executor.progress import QuietProgress
+from builder.events import discard
 from builder.options import ExecutorOptions
 
 
@@ -28,7 +28,7 @@ def test_cache_mount_persists_between_builds(tmp_path: Path, busybox_layout: Pat
         )
         layout = tmp_path / f"out{build}"
         run_executor(ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"),
-                                     no_push=True, oci_layout_path=str(layout)), QuietProgress())
+                                     no_push=True, oci_layout_path=str(layout)), discard)
         bundle = tmp_path / f"bundle{build}"
         subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(bundle)], check=True,
                        capture_output=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builder.executor.run import run_executor
-from builder.executor.progress import QuietProgress
+from builder.events import discard
 from builder.options import ExecutorOptions
 
 DOCKERFILE = """\
@@ -34,7 +34,7 @@ def test_overlay_and_walk_give_one_digest(tmp_path: Path, busybox_layout: Path,
         report = run_executor(
             ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"), no_push=True,
                             oci_layout_path=str(tmp_path / f"out-{mode}"), reproducible=True),
-            QuietProgress(),
+            discard,
         )
         digests[mode] = report.manifest.digest
         assert [s.instruction.split()[0] for s in report.steps] == ["FROM", "RUN", "COPY", "WORKDIR", "RUN", "COPY"]

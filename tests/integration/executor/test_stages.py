@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.executor.run import run_executor
-from builder.executor.progress import QuietProgress
+from builder.events import discard
 from builder.options import ExecutorOptions
 
 DOCKERFILE = """\
@@ -36,7 +36,7 @@ def test_parallel_stages_and_triggers(tmp_path: Path, busybox_layout: Path, monk
     (context / "Dockerfile").write_text(DOCKERFILE.format(layout=busybox_layout))
     layout = tmp_path / "out"
     report = run_executor(ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"),
-                                          no_push=True, oci_layout_path=str(layout)), QuietProgress())
+                                          no_push=True, oci_layout_path=str(layout)), discard)
     assert {s.stage for s in report.steps} == {"a", "b", "trig", "child", "stage-5"}
     subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(tmp_path / "bundle")],
                    check=True, capture_output=True)
