@@ -14,12 +14,15 @@ from builder.executor.imageconfig import ImageState
 from builder.events import EventSink
 from builder.executor.progress import Progress
 from builder.executor.report import BuildReport
+from builder.dockerfile.instructions import RunInstruction
+from builder.dockerfile.plan import BuildPlan
 from builder.errors import UsageError
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform
 from builder.options import ExecutorOptions
 from builder.renderers import make_renderer
 from builder.registry.options import RegistryOptions, RetryPolicy
+from builder.sandbox import ensure_emulator
 from builder.transports import TransportContext
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
             plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
             for warning in plan.warnings:
                 log.warning("warning: %s", warning)
+            _ensure_emulators(plan)
             ctx.registry_options = _registry_options(options, _pull_hosts(plan))
             snapshotter = make_snapshotter(
                 scratch / "steps",
@@ -175,6 +179,13 @@ def _probe_isolation_early(options: ExecutorOptions) -> None:
             pass
 
     threading.Thread(target=probe, name="isolation-probe", daemon=True).start()
+
+
+def _ensure_emulators(plan: BuildPlan) -> None:
+    """Before any work: each foreign platform with RUN steps has an emulator here."""
+    for stage in plan.stages:
+        if any(isinstance(i, RunInstruction) for i in stage.instructions):
+            ensure_emulator(stage.platform)
 
 
 def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-untyped-def]

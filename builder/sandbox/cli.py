@@ -28,6 +28,11 @@ def status() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if not emulators.binfmt_misc_mounted():
+        raise click.ClickException(
+            f"{emulators.BINFMT_MISC} is not mounted here (a container sees the host's "
+            "handlers without it): run `multiarch qemu status` on the host"
+        )
     table = Table("arch", "handler", "interpreter", "flags", "enabled", box=None)
     table.columns[2].overflow = "fold"
     for handler in emulators.status():

@@ -3,13 +3,22 @@
 A handler is usable when it is enabled and its magic/mask matches an ELF header of the
 platform's machine. It must carry the fix-binary (F) flag: the kernel then opens the
 interpreter at registration time, so it works inside a chroot that has no QEMU in it.
+
+Where binfmt_misc is not mounted (a container: the host's handlers still apply to it, but
+mounting it needs CAP_SYS_ADMIN), an emulator is found by running a tiny program of that
+machine (`exit0_program`): it starts only through a handler whose interpreter the kernel can
+open here, which is what a RUN step in a chroot needs too. Only `install` mounts binfmt_misc.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
+import struct
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +30,11 @@ from builder.oci.platform import format_platform, host_platform, normalize_arch
 BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_D = Path("/usr/lib/binfmt.d")
 INSTALL_HINT = "run `multiarch qemu install` (as root; needs Debian's qemu-user-static)"
+CONTAINER_HINT = (
+    "register the emulators once on the host (binfmt handlers with the F flag reach every "
+    "container): run `multiarch qemu install` there, or `docker run --privileged --rm "
+    "IMAGE qemu install` with this project's image"
+)
 
 
 @dataclass(frozen=True)
@@ -120,9 +134,15 @@ def mount_binfmt_misc() -> None:
         )
 
 
+def binfmt_misc_mounted() -> bool:
+    return (BINFMT_MISC / "status").exists()
+
+
 def status() -> list[Handler]:
-    """All registered magic-based handlers, sorted by name."""
-    mount_binfmt_misc()
+    """All registered magic-based handlers, sorted by name ([] where binfmt_misc is not
+    mounted: see `ensure_emulator`)."""
+    if not binfmt_misc_mounted():
+        return []
     handlers = []
     for entry in sorted(BINFMT_MISC.iterdir()):
         if entry.name not in ("register", "status"):
@@ -157,11 +177,15 @@ def emulator_for(platform: Platform) -> Handler | None:
 
 
 def ensure_emulator(platform: Platform) -> Handler | None:
-    """None for a native platform; else its usable handler, or SandboxError saying what to do."""
+    """None for a native platform, or where binfmt_misc is not mounted and a program of the
+    platform ran; else its usable handler. Raises SandboxError saying what to do."""
     if runs_natively(platform):
         return None
-    handler = emulator_for(platform)
     name = format_platform(platform)
+    if not binfmt_misc_mounted():
+        _ensure_runs_here(platform)
+        return None
+    handler = emulator_for(platform)
     if handler is None:
         raise SandboxError(
             f"no emulator registered for {name}: this {host_platform().architecture} host "
@@ -175,6 +199,70 @@ def ensure_emulator(platform: Platform) -> Handler | None:
             hint=INSTALL_HINT + "; it re-registers handlers with the F flag",
         )
     return handler
+
+
+# exit(0) as machine code: `mov x0, #0; mov x8, #93; svc #0` (arm64) and
+# `li a0, 0; li a7, 93; ecall` (riscv64); 93 is exit in the generic syscall table.
+_EXIT0_CODE = {
+    "arm64": struct.pack("<3I", 0xD2800000, 0xD2800BA8, 0xD4000001),
+    "riscv64": struct.pack("<3I", 0x00000513, 0x05D00893, 0x00000073),
+}
+_LOAD_ADDRESS = 0x400000
+
+
+def exit0_program(e_machine: int, code: bytes) -> bytes:
+    """A static 64-bit little-endian ELF executable running `code`: the ELF header, one
+    PT_LOAD program header mapping the whole file, then the code (132 bytes for 12 of code).
+    Built here rather than shipped, so every byte is explained by this function."""
+    header_size, phdr_size = 64, 56
+    total = header_size + phdr_size + len(code)
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)  # 64-bit, little-endian, version 1
+    header = ident + struct.pack(
+        "<HHIQQQIHHHHHH",
+        2, e_machine, 1,  # ET_EXEC, machine, EV_CURRENT
+        _LOAD_ADDRESS + header_size + phdr_size, header_size, 0,  # entry, phoff, shoff
+        0, header_size, phdr_size, 1, 0, 0, 0,  # flags, sizes, one phdr, no sections
+    )  # fmt: skip
+    phdr = struct.pack(
+        "<IIQQQQQQ", 1, 5, 0, _LOAD_ADDRESS, _LOAD_ADDRESS, total, total, 0x1000
+    )  # PT_LOAD, R+X, offset 0, vaddr, paddr, filesz, memsz, align
+    return header + phdr + code
+
+
+def _ensure_runs_here(platform: Platform) -> None:
+    arch = normalize_arch(platform.architecture, platform.variant)[0]
+    code = _EXIT0_CODE.get(arch)
+    if code is None:  # no test program for it: the first RUN step shows what happens
+        return
+    name = format_platform(platform)
+    why = run_program(exit0_program(_machine(platform).e_machine, code))
+    if why is not None:
+        raise SandboxError(
+            f"cannot run {name} programs here ({why}); binfmt_misc is not mounted in this "
+            "container, so the emulator must come from the host",
+            hint=CONTAINER_HINT,
+        )
+
+
+def run_program(program: bytes) -> str | None:
+    """Run `program` from a temporary file: None when it exits 0, else why it did not."""
+    with tempfile.TemporaryDirectory(prefix="multiarch-emulator-") as tmp:
+        path = os.path.join(tmp, "exit0")
+        with open(path, "wb") as out:
+            out.write(program)
+        os.chmod(path, 0o755)
+        try:
+            done = subprocess.run([path], capture_output=True, timeout=60, check=False)
+        except OSError as err:
+            if err.errno == errno.ENOEXEC:
+                return "no binfmt handler for it is registered on the host"
+            if err.errno == errno.ENOENT:
+                return "its handler's interpreter is not here: registered without the F flag"
+            return f"exec: {err.strerror}"
+        if done.returncode != 0:
+            output = done.stderr.decode(errors="replace").strip().splitlines()
+            return f"exit {done.returncode}" + (f": {output[-1]}" if output else "")
+    return None
 
 
 def _qemu_name(arch: str) -> str:

@@ -83,3 +83,40 @@ def test_cli_unknown_architecture_is_one_clear_line():
     done = multiarch("qemu", "install", "vax")
     assert done.returncode == 1
     assert done.stderr.splitlines()[0] == "error: unknown architecture 'vax'"
+
+
+def test_exit0_program_is_a_real_arm64_executable(tmp_path: Path):
+    program = qemu.exit0_program(183, qemu._EXIT0_CODE["arm64"])
+    (tmp_path / "exit0").write_bytes(program)
+    (tmp_path / "exit0").chmod(0o755)
+    described = subprocess.run(["file", "-b", str(tmp_path / "exit0")], capture_output=True,
+                               text=True, check=True).stdout  # fmt: skip
+    assert described.startswith("ELF 64-bit LSB executable, ARM aarch64") and len(program) == 132
+    # Run by the emulator itself, not through binfmt_misc: the code really is exit(0).
+    assert subprocess.run(["qemu-aarch64-static", str(tmp_path / "exit0")]).returncode == 0
+
+
+def test_without_binfmt_misc_mounted_the_emulator_is_found_by_running_a_program(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A container: binfmt_misc is not mounted, the host's handlers still run arm64 code."""
+    monkeypatch.setattr(qemu, "BINFMT_MISC", tmp_path / "binfmt_misc")
+    assert ensure_emulator(parse_platform("linux/arm64")) is None
+    assert ensure_emulator(parse_platform("linux/riscv64")) is None
+    assert status() == [] and not (tmp_path / "binfmt_misc").exists()  # nothing mounted
+
+
+def test_without_binfmt_misc_a_machine_nobody_emulates_is_one_error_naming_the_host_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(qemu, "BINFMT_MISC", tmp_path / "binfmt_misc")
+    # A machine number no handler matches: the kernel refuses the program (ENOEXEC).
+    monkeypatch.setitem(qemu.MACHINES, "arm64", qemu.Machine("aarch64", 2, True, 0x7777))
+    with pytest.raises(SandboxError) as err:
+        ensure_emulator(parse_platform("linux/arm64"))
+    assert str(err.value) == (
+        "cannot run linux/arm64 programs here (no binfmt handler for it is registered on the "
+        "host); binfmt_misc is not mounted in this container, so the emulator must come from "
+        "the host"
+    )
+    assert "multiarch qemu install" in err.value.hint and "--privileged" in err.value.hint
