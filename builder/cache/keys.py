@@ -28,7 +28,7 @@ from pathlib import Path
 from builder.dockerfile import AddInstruction, CopyInstruction, Instruction, MountType, RunInstruction
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.dockerfile.instructions import is_url
-from builder.fs.copysources import resolve_sources
+from builder.fs.copysources import context_filter, resolve_sources
 
 _LOCATION = frozenset({"file", "line", "end_line", "original", "escape"})
 UNCACHEABLE = None
@@ -68,7 +68,8 @@ class SourceHasher:
 
     def _compute(self, patterns: tuple[str, ...]) -> str:
         ignore = self.dockerignore
-        ignored = ignore.excluded if ignore.patterns else None
+        ignored = (context_filter(self.context_dir, ignore.excluded, ignore.has_exclusions)
+                   if ignore.patterns else None)
         digest = hashlib.sha256()
         for pattern in patterns:
             digest.update(b"P" + pattern.encode() + b"\0")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from builder.fs.copysources import Target
@@ -124,29 +126,56 @@ def _is_dir_or_link(rootdir: RootDir, parts: tuple[str, ...]) -> bool:
     return True
 
 
+class _Verdict(Enum):
+    COPY = 1
+    SKIP = 2
+    LOOK_INSIDE = 3  # excluded, but `!` patterns may re-include something below it
+
+
 def _copy_tree(src_dir: Path, dst_fd: int, rel: str, options: CopyOptions) -> None:
+    for entry, st, child_rel, verdict in _children(src_dir, rel, options):
+        if verdict is _Verdict.LOOK_INSIDE and not _holds_included(Path(entry.path), child_rel,
+                                                                   options):
+            continue
+        _copy_entry(Path(entry.path), st, dst_fd, entry.name, options, child_rel)
+
+
+def _children(src_dir: Path, rel: str, options: CopyOptions
+              ) -> Iterator[tuple[os.DirEntry[str], os.stat_result, str, _Verdict]]:
     with os.scandir(src_dir) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
         child_rel = f"{rel}/{entry.name}" if rel else entry.name
         st = entry.stat(follow_symlinks=False)
-        is_dir = stat.S_ISDIR(st.st_mode)
-        if _skipped(child_rel, is_dir, options):
-            continue
-        _copy_entry(Path(entry.path), st, dst_fd, entry.name, options, child_rel)
+        verdict = _verdict(child_rel, stat.S_ISDIR(st.st_mode), options)
+        if verdict is not _Verdict.SKIP:
+            yield entry, st, child_rel, verdict
 
 
-def _skipped(rel: str, is_dir: bool, options: CopyOptions) -> bool:
-    """Excluded paths are skipped; an excluded directory is still walked when `!` patterns
-    may re-include something below it."""
-    if options.exclude and options.exclude.excluded(rel):
-        if not (is_dir and options.exclude.has_exceptions):
-            return True
-    if options.ignore and options.ignore.patterns:
-        path = f"{options.prefix}/{rel}" if options.prefix else rel
-        if options.ignore.excluded(path) and not (is_dir and options.ignore.has_exclusions):
+def _holds_included(src_dir: Path, rel: str, options: CopyOptions) -> bool:
+    """Whether an excluded directory holds a re-included path: only then is it created (as
+    BuildKit's fsutil walker emits an excluded parent only for an included child)."""
+    for entry, _, child_rel, verdict in _children(src_dir, rel, options):
+        if verdict is _Verdict.COPY or _holds_included(Path(entry.path), child_rel, options):
             return True
     return False
+
+
+def _verdict(rel: str, is_dir: bool, options: CopyOptions) -> _Verdict:
+    """Each matcher that excludes `rel` must allow a look inside it (a directory, and `!`
+    patterns in that matcher), else it is skipped."""
+    verdict = _Verdict.COPY
+    if options.exclude and options.exclude.excluded(rel):
+        if not (is_dir and options.exclude.has_exceptions):
+            return _Verdict.SKIP
+        verdict = _Verdict.LOOK_INSIDE
+    if options.ignore and options.ignore.patterns:
+        path = f"{options.prefix}/{rel}" if options.prefix else rel
+        if options.ignore.excluded(path):
+            if not (is_dir and options.ignore.has_exclusions):
+                return _Verdict.SKIP
+            verdict = _Verdict.LOOK_INSIDE
+    return verdict
 
 
 def _owner(st: os.stat_result, options: CopyOptions) -> tuple[int, int]:

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 
 from builder.executor import addsources
 from builder.executor.copier import CopyOptions, copy_targets, ensure_dir
-from builder.fs.copysources import Target, dest_path, plan_targets, resolve_in_root
+from builder.fs.copysources import (
+    Target,
+    context_filter,
+    dest_path,
+    plan_targets,
+    resolve_in_root,
+)
 from builder.fs.rootfs import Layer
 from builder.executor.imageconfig import run_created_by
 from builder.fs.patterns import ExcludeMatcher
@@ -247,7 +253,9 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     many = len(ins.sources) + len(ins.inline_files) > 1
     if local:
         root, what = _source_root(ex, from_)
-        ignored = session.dockerignore.excluded if (not from_ and session.dockerignore.patterns) else None
+        ignore = session.dockerignore
+        ignored = (context_filter(root, ignore.excluded, ignore.has_exclusions)
+                   if not from_ and ignore.patterns else None)
         targets = plan_targets(root, tuple(local), ins.dest if not many else _as_dir(ins.dest),
                                workdir_, parents=parents, ignored=ignored, what=what)
         plain = []

@@ -95,6 +95,30 @@ def _pivot_prefix(pattern: str) -> str:
     return "/".join(p for p in text.split("/./", 1)[0].split("/") if p not in ("", "."))
 
 
+def context_filter(root: Path, excluded: Callable[[str], bool], may_re_include: bool
+                   ) -> Callable[[str], bool]:
+    """What the build context leaves out, as BuildKit transfers it: the paths .dockerignore
+    `excluded`, except a directory holding a path that `!` patterns (`may_re_include`) bring
+    back — it comes along as that path's parent."""
+
+    def holds_included(rel: str) -> bool:
+        real = resolve_in_root(root, rel.split("/"))
+        if real is None or not real.is_dir() or real.is_symlink():
+            return False
+        for dirpath, dirnames, filenames in os.walk(real):
+            below = os.path.relpath(dirpath, real)
+            for name in dirnames + filenames:
+                path = f"{rel}/{name}" if below == "." else f"{rel}/{below}/{name}"
+                if not excluded(path):
+                    return True
+        return False
+
+    def ignored(rel: str) -> bool:
+        return excluded(rel) and not (may_re_include and holds_included(rel))
+
+    return ignored
+
+
 def resolve_sources(
     root: Path, pattern: str, ignored: Callable[[str], bool] | None, what: str
 ) -> list[Source]:

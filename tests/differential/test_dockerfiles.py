@@ -68,6 +68,13 @@ def _hard_link_to_lower_file_is_a_new_file(image: FlatImage) -> None:
     image.hardlinks.discard(frozenset({"/etc/motd", "/motd-hard"}))
 
 
+def _excluded_parents_keep_context_metadata(image: FlatImage) -> None:
+    # An excluded directory that comes along as the parent of a re-included file keeps its
+    # context metadata (fsutil's walker sends the directory's own stat); buildah makes it 0755.
+    for path in ("/ctx/dir/sub", "/dir-only/sub"):
+        image.files[path] = replace(image.files[path], mode=0o750)
+
+
 CASES: dict[str, Case] = {
     "metadata": Case("""\
 FROM {base}
@@ -146,6 +153,13 @@ RUN id > /ids/builder
 USER nobody
 RUN id > /ids/nobody
 """, platforms=(AMD64, ARM64)),
+    # .dockerignore: an excluded directory appears only as the parent of a re-included path.
+    "dockerignore": Case("""\
+FROM {base}
+COPY . /ctx/
+COPY dir /dir-only/
+""", dockerignore="dir\n!dir/sub/c.txt\n*.tar*\n!archive.tar.gz\nb.txt\n",
+        as_buildkit=_excluded_parents_keep_context_metadata),
     "multistage": Case("""\
 FROM {base} AS one
 RUN mkdir /out && echo one > /out/one && chown 1000:100 /out/one
@@ -161,6 +175,7 @@ ADD archive.tar.gz /unpacked-gz
 def _context(tmp_path: Path, dockerignore: str | None) -> Path:
     ctx = tmp_path / "context"
     (ctx / "dir/sub").mkdir(parents=True)
+    (ctx / "dir/empty").mkdir()
     (ctx / "a.txt").write_text("a\n")
     (ctx / "b.txt").write_text("b\n")
     (ctx / "dir/x.txt").write_text("x\n")

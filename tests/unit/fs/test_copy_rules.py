@@ -11,6 +11,7 @@ from builder.executor.copier import CopyOptions, copy_targets
 from builder.fs.copysources import plan_targets
 from builder.fs.patterns import ExcludeMatcher, match_component
 from builder.executor.users import ResolvedUser, resolve_chown, resolve_run_user
+from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
 
 
@@ -156,3 +157,28 @@ def test_match_component(pattern: str, name: str, hit: bool) -> None:
 def test_exclude_matcher_double_star_and_negation() -> None:
     m = ExcludeMatcher(("**/*.log", "!keep.log"))
     assert m.excluded("a/b/c.log") and not m.excluded("keep.log") and not m.excluded("x.txt")
+
+
+@pytest.mark.parametrize("via", ["dockerignore", "exclude"])
+def test_excluded_dirs_appear_only_as_parents_of_re_included_paths(tmp_path: Path, root: Path,
+                                                                    via: str) -> None:
+    # BuildKit (fsutil's walker): `!` exceptions make it look inside excluded directories, but
+    # an excluded directory is emitted only as the parent of something re-included, with its
+    # context metadata; excluded directories with nothing re-included never appear, not even
+    # empty.
+    ctx = tmp_path / "ig"
+    for name in ("excluded/keep.txt", "excluded/other.txt", "excluded/empty/x",
+                 "secret/sub/deep/allowed", "secret/sub/other/x", "top.txt", "kept/y"):
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(name)
+    os.chmod(ctx / "secret/sub", 0o700)
+    patterns = ("excluded", "!excluded/keep.txt", "secret", "!secret/sub/deep/allowed")
+    if via == "dockerignore":
+        options = CopyOptions(ignore=DockerIgnore.from_text("\n".join(patterns)))
+    else:
+        options = CopyOptions(exclude=ExcludeMatcher(patterns))
+    copy_targets(root, plan_targets(ctx, (".",), "/c/", "/"), options)
+    made = {str(p.relative_to(root / "c")) for p in (root / "c").rglob("*")}
+    assert made == {"excluded", "excluded/keep.txt", "secret", "secret/sub", "secret/sub/deep",
+                    "secret/sub/deep/allowed", "top.txt", "kept", "kept/y"}
+    assert (root / "c/secret/sub").stat().st_mode & 0o777 == 0o700
