@@ -42,6 +42,7 @@ class SourceError(MultiarchError):
         self.file = file
         self.line = line
         self.column = column
+        self.reason = message  # without the place
         where = file
         if line is not None:
             where += f":{line}"

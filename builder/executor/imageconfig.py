@@ -75,12 +75,12 @@ class ImageState:
         return cls(config=config, epoch=epoch)
 
     def child(self) -> "ImageState":
-        """A stage FROM an earlier stage: a copy; the CMD tracker starts afresh."""
-        return ImageState(
-            config=self.config.model_copy(deep=True),
-            epoch=self.epoch,
-            build_args=list(self.build_args),
-        )
+        """A stage FROM an earlier stage: a copy without its ONBUILD triggers (they run in the
+        child instead); the CMD tracker starts afresh."""
+        config = self.config.model_copy(deep=True)
+        if config.config is not None:
+            config.config.on_build = None
+        return ImageState(config=config, epoch=self.epoch, build_args=list(self.build_args))
 
     @property
     def container(self) -> ContainerConfig:

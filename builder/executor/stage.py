@@ -122,10 +122,17 @@ class StageExecutor:
         return state, image.rootfs, self.key, triggers
 
     def _trigger(self, expression: str) -> Instruction:
-        stage = self.planned.stage
-        return parse_trigger(
-            expression, self.plan.dockerfile.filename, stage.from_.line, self.plan.dockerfile.escape
-        )
+        """A trigger of the base runs as if written at this stage's FROM line (as BuildKit
+        places it); an invalid one also names where it came from."""
+        from_line = self.planned.stage.from_.line
+        filename = self.plan.dockerfile.filename
+        try:
+            return parse_trigger(expression, filename, from_line, self.plan.dockerfile.escape)
+        except DockerfileError as err:
+            base = self.planned.base
+            origin = f"{'stage' if base.kind is BaseKind.STAGE else 'image'} {base.name}"
+            raise DockerfileError(f"{err.reason} (ONBUILD {expression!r} of {origin})",
+                                  file=filename, line=from_line, hint=err.hint) from None
 
     def _vertex_name(self, text: str) -> str:
         width = len(str(self.total))

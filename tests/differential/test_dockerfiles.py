@@ -160,6 +160,18 @@ COPY . /ctx/
 COPY dir /dir-only/
 """, dockerignore="dir\n!dir/sub/c.txt\n*.tar*\n!archive.tar.gz\nb.txt\n",
         as_buildkit=_excluded_parents_keep_context_metadata),
+    # ONBUILD: the parent stage's triggers run first in the child; the child's config has only
+    # its own ONBUILD lines (dockerfile2llb/convert.go: dispatchState.init, initOnBuildTriggers).
+    "onbuild": Case("""\
+FROM {base} AS parent
+ONBUILD RUN echo triggered > /onbuild-ran
+ONBUILD ENV FROM_TRIGGER=yes
+ONBUILD COPY a.txt /from-trigger.txt
+LABEL parent=1
+FROM parent AS child
+ONBUILD RUN echo grandchild
+RUN echo "trigger env: $FROM_TRIGGER" > /env-seen
+"""),
     "multistage": Case("""\
 FROM {base} AS one
 RUN mkdir /out && echo one > /out/one && chown 1000:100 /out/one
