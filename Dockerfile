@@ -1,29 +1,25 @@
-# multiarch's own image. `release` (the default) runs `multiarch`; `debug` adds a shell and
-# tools for CI jobs that script around it (kaniko's :debug equivalent).
-#   multiarch build manifests/multiarch.yaml
-FROM python:3.11-slim-bookworm AS build
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY builder builder
-COPY multiarch multiarch
-RUN python -m venv /opt/multiarch && /opt/multiarch/bin/pip install --no-cache-dir .
+# multiarch's own image, built by multiarch itself: `./tasks image` (linux/amd64 and
+# linux/arm64, targets `release` and `debug`, into the OCI layout .image/).
+# Both carry the self-contained builder bundle at /multiarch — its own Python, libraries,
+# glibc loader and static QEMU (multiarch/selfimage/bundle.py) — which `./tasks image` first
+# assembles from Debian packages and PyPI wheels into .image-build/bundle-ARCH/.
+#   release: nothing but /multiarch (no shell), like kaniko's executor image
+#   debug:   BASE (busybox from Debian packages unless `./tasks image --base REF`) with
+#            /multiarch, entrypoint /bin/sh — kaniko's :debug
+# The bundle sets its own defaults (CA bundle, store and temporary files under /multiarch).
+ARG BASE
 
-FROM python:3.11-slim-bookworm AS runtime
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates qemu-user-static \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=build /opt/multiarch /opt/multiarch
-ENV PATH=/opt/multiarch/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    DOCKER_CONFIG=/kaniko/.docker \
-    MULTIARCH_CACHE_DIR=/cache
+FROM scratch AS release
+ARG TARGETARCH
+COPY .image-build/bundle-${TARGETARCH}/ /multiarch/
+ENV PATH=/multiarch/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR /workspace
-
-FROM runtime AS debug
-RUN apt-get update \
- && apt-get install -y --no-install-recommends busybox openssh-client skopeo git \
- && rm -rf /var/lib/apt/lists/*
-ENTRYPOINT ["/bin/sh"]
-
-FROM runtime AS release
-ENTRYPOINT ["multiarch"]
+ENTRYPOINT ["/multiarch/bin/multiarch"]
 CMD ["--help"]
+
+FROM ${BASE} AS debug
+ARG TARGETARCH
+COPY .image-build/bundle-${TARGETARCH}/ /multiarch/
+ENV PATH=/multiarch/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+WORKDIR /workspace
+ENTRYPOINT ["/bin/sh"]

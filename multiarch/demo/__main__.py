@@ -16,63 +16,30 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from multiarch.demo.busybox import ARCHES, build_busybox_rootfs
+from multiarch.demo.busybox import ARCHES, PLATFORMS, build_base
+from multiarch.demo.commands import run, run_multiarch
 from multiarch.demo.registry import LocalRegistry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "demo"
-PLATFORMS = ",".join(f"linux/{arch}" for arch in ARCHES)
-BASE_DOCKERFILE = """FROM scratch
-ARG TARGETARCH
-COPY rootfs-${TARGETARCH}/ /
-CMD ["sh"]
-"""
-
-
-def _run(*argv: str, capture: bool = False) -> str:
-    click.secho("$ " + " ".join(argv), fg="cyan", err=True)
-    done = subprocess.run(argv, check=False, text=True, capture_output=capture)
-    if done.returncode != 0:
-        if capture:
-            sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"demo failed: {argv[0]} {argv[1]} exited with {done.returncode}")
-    return done.stdout if capture else ""
-
-
-def _multiarch(*args: str) -> None:
-    _run(sys.executable, "-m", "multiarch.cli", *args)
-
-
-def build_base(workdir: Path) -> str:
-    context = workdir / "base-context"
-    for arch in ARCHES:
-        root = context / f"rootfs-{arch}"
-        if not root.exists():
-            build_busybox_rootfs(arch, root)
-    (context / "Dockerfile").write_text(BASE_DOCKERFILE)
-    base = f"oci:{workdir / 'base'}:busybox"
-    _multiarch("build", "--progress", "plain", "--platform", PLATFORMS, "-o", base, str(context))
-    return base
 
 
 def check_layout(layout: Path, tag: str, scratch: Path) -> None:
-    _run("skopeo", "inspect", "--raw", f"oci:{layout}:{tag}")
+    run("skopeo", "inspect", "--raw", f"oci:{layout}:{tag}")
     for arch in ARCHES:
         single = scratch / f"single-{arch}"
-        _multiarch("copy", "--platform", f"linux/{arch}", f"oci:{layout}:{tag}", f"oci:{single}:{arch}")
+        run_multiarch("copy", "--platform", f"linux/{arch}", f"oci:{layout}:{tag}", f"oci:{single}:{arch}")
         bundle = scratch / f"bundle-{arch}"
-        _run("umoci", "unpack", "--image", f"{single}:{arch}", str(bundle), capture=True)
-        config = json.loads(_run("skopeo", "inspect", "--config", f"oci:{single}:{arch}", capture=True))
+        run("umoci", "unpack", "--image", f"{single}:{arch}", str(bundle), capture=True)
+        config = json.loads(run("skopeo", "inspect", "--config", f"oci:{single}:{arch}", capture=True))
         image = config["config"]
         # Run the image as a runtime would: its Env, WorkingDir and Cmd, nothing from the host.
-        output = _run("chroot", str(bundle / "rootfs"), "/usr/bin/env", "-i", *image["Env"],
+        output = run("chroot", str(bundle / "rootfs"), "/usr/bin/env", "-i", *image["Env"],
                       "/bin/sh", "-c", f'cd {image["WorkingDir"]} && exec "$@"', "sh", *image["Cmd"],
                       capture=True)
         click.secho(f"linux/{arch} image says: {output.strip()}", fg="green", err=True)
@@ -100,13 +67,13 @@ def main(workdir: Path, registry: bool) -> None:
             with LocalRegistry(scratch / "registry") as reg:
                 ref = f"{reg.host}/demo/hello:latest"
                 # a loopback registry: plain HTTP without --insecure-registry, as with docker
-                _multiarch(*build, "-t", ref, str(EXAMPLE))
-                _run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}")
-                _run("skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64",
-                     "--config", f"docker://{ref}")
-                _multiarch("copy", "--all", ref, f"oci:{layout}:demo")
+                run_multiarch(*build, "-t", ref, str(EXAMPLE))
+                run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}")
+                run("skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64",
+                    "--config", f"docker://{ref}")
+                run_multiarch("copy", "--all", ref, f"oci:{layout}:demo")
         else:
-            _multiarch(*build, "-o", f"oci:{layout}:demo", str(EXAMPLE))
+            run_multiarch(*build, "-o", f"oci:{layout}:demo", str(EXAMPLE))
         check_layout(layout, "demo", scratch)
     click.secho(f"demo ok: multi-arch image in oci:{layout}:demo", fg="green", bold=True, err=True)
 

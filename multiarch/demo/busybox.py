@@ -8,15 +8,21 @@ an applet symlink per command and a small /etc/passwd and /etc/group.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-DEB_CACHE = Path(os.environ.get("MULTIARCH_DEB_CACHE", "/var/cache/multiarch-debs"))
+from multiarch.demo.commands import run_multiarch
+from multiarch.demo.debs import DEB_CACHE, debian_debs
+
 ARCHES = ("amd64", "arm64")
+PLATFORMS = ",".join(f"linux/{arch}" for arch in ARCHES)
+BASE_DOCKERFILE = """FROM scratch
+ARG TARGETARCH
+COPY rootfs-${TARGETARCH}/ /
+CMD ["sh"]
+"""
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 builder:x:1000:1000:builder:/home/builder:/bin/sh
@@ -32,44 +38,11 @@ DIRS = (("bin", 0o755), ("etc", 0o755), ("proc", 0o555), ("sys", 0o555), ("dev",
         ("usr/sbin", 0o755), ("sbin", 0o755), ("var", 0o755))  # fmt: skip
 
 
-def _host_arch() -> str:
-    return subprocess.run(
-        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 def busybox_deb(arch: str, cache: Path = DEB_CACHE) -> Path:
     """Debian's busybox-static .deb for `arch`, downloaded once into `cache`."""
     if arch not in ARCHES:
         raise ValueError(f"no busybox for {arch!r}; have {', '.join(ARCHES)}")
-    pattern = f"busybox-static_*_{arch}.deb"
-    if found := sorted(cache.glob(pattern)):
-        return found[-1]
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # several builds or test sessions side by side
-        if not any(cache.glob(pattern)):
-            _download(arch, cache)
-    return sorted(cache.glob(pattern))[-1]
-
-
-def _download(arch: str, cache: Path) -> None:
-    if arch != _host_arch():
-        foreign = subprocess.run(
-            ["dpkg", "--print-foreign-architectures"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        if arch not in foreign:
-            subprocess.run(["dpkg", "--add-architecture", arch], check=True)
-            subprocess.run(["apt-get", "update", "-qq"], check=True)
-    # Downloaded beside the cache and renamed in, so a reader never sees a partial .deb.
-    with tempfile.TemporaryDirectory(dir=cache) as partial:
-        subprocess.run(
-            ["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", f"busybox-static:{arch}"],
-            cwd=partial,
-            check=True,
-        )
-        for deb in Path(partial).glob("*.deb"):
-            os.replace(deb, cache / deb.name)
+    return debian_debs(["busybox-static"], arch, cache)[0]
 
 
 def build_busybox_rootfs(arch: str, dest: Path, cache: Path = DEB_CACHE) -> Path:
@@ -95,3 +68,17 @@ def build_busybox_rootfs(arch: str, dest: Path, cache: Path = DEB_CACHE) -> Path
     (dest / "etc" / "passwd").write_text(PASSWD)
     (dest / "etc" / "group").write_text(GROUP)
     return dest
+
+
+def build_base(workdir: Path, what: str = "demo") -> str:
+    """A busybox image for both ARCHES, built with multiarch into `oci:WORKDIR/base:busybox`."""
+    context = workdir / "base-context"
+    for arch in ARCHES:
+        root = context / f"rootfs-{arch}"
+        if not root.exists():
+            build_busybox_rootfs(arch, root)
+    (context / "Dockerfile").write_text(BASE_DOCKERFILE)
+    base = f"oci:{workdir / 'base'}:busybox"
+    run_multiarch("build", "--progress", "plain", "--platform", PLATFORMS, "-o", base, str(context),
+              what=what)  # fmt: skip
+    return base

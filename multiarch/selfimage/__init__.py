@@ -1,0 +1,1 @@
+"""multiarch's own image: the self-contained builder bundle and `./tasks image`."""
