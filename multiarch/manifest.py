@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from builder.transports import TransportContext
     from multiarch.index import IndexType
     from multiarch.sources import Missing, SourceImage
+    from multiarch.spec import ManifestSpec
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +189,10 @@ def from_spec(
     **settings: Any,
 ) -> None:
     """Push the index described by a manifest-tool YAML spec."""
-    from multiarch.sources import SourceImage
     from multiarch.spec import load_manifest_spec
 
     spec = load_manifest_spec(spec_file)
-    sources = [
-        SourceImage(entry.image, f"manifests[{i}]", entry.platform, entry.annotations)
-        for i, entry in enumerate(spec.manifests)
-    ]
+    sources = sources_from_spec(spec)
     push_settings = _push_settings(**settings)
     push_settings.annotations = {**spec.annotations, **push_settings.annotations}
     flags = _flags(ctx, insecure, username, password, docker_cfg)
@@ -328,14 +325,30 @@ def run_push(
     settings: PushSettings,
     flags: RegistryFlags,
 ) -> RawManifest:
-    """Resolve every source, then publish: images, a check, the index under every tag."""
+    """`push_index`, then what manifest-tool prints and the --digest-file."""
+    index, _ = push_index(sources, target, tags, settings, flags)
+    click.echo(f"Digest: {index.digest} {len(index.data)}")
+    if settings.digest_file:
+        settings.digest_file.write_text(index.digest)
+    return index
+
+
+def push_index(
+    sources: Sequence[SourceImage | Missing],
+    target: str,
+    tags: Sequence[str],
+    settings: PushSettings,
+    flags: RegistryFlags,
+) -> tuple[RawManifest, list[str]]:
+    """Resolve every source, then publish: images, a check, the index under every tag.
+    Returns the index and the references it was pushed under (REG/REPO:TAG)."""
     from builder.transports import parse_location
     from multiarch.index import assemble_index, index_annotations
     from multiarch.publish import publish, target_tags
     from multiarch.sources import Missing, resolve_source
 
     target_location = parse_location(target)
-    if target_location.kind != "docker":
+    if target_location.kind != "docker" or target_location.reference is None:
         raise UsageError(f"the target {target!r} must be a registry reference")
     ctx = flags.context([target, *(s.name for s in sources if not isinstance(s, Missing))])
     try:
@@ -354,13 +367,21 @@ def run_push(
             raise NotFoundError("no image found for any entry; nothing pushed")
         annotations = index_annotations(settings.annotations, os.environ)
         index = assemble_index([p.entry for p in placed], settings.index_type, annotations)
-        publish(placed, index, target_location, target_tags(target_location, tags), ctx)
+        all_tags = target_tags(target_location, tags)
+        publish(placed, index, target_location, all_tags, ctx)
     finally:
         ctx.close()
-    click.echo(f"Digest: {index.digest} {len(index.data)}")
-    if settings.digest_file:
-        settings.digest_file.write_text(index.digest)
-    return index
+    repository = target_location.reference.repository_ref()
+    return index, [str(repository.with_tag(tag)) for tag in all_tags]
+
+
+def sources_from_spec(spec: ManifestSpec) -> list[SourceImage]:
+    from multiarch.sources import SourceImage
+
+    return [
+        SourceImage(entry.image, f"manifests[{i}]", entry.platform, entry.annotations)
+        for i, entry in enumerate(spec.manifests)
+    ]
 
 
 # ----------------------------------------------------------------------- inspect

@@ -459,10 +459,28 @@ def load_build_spec(path: Path, env: Mapping[str, str] | None = None) -> BuildSp
     return validate(document, BuildSpec, {"base_dir": path.parent})
 
 
+def parse_build_spec(
+    text: str, base_dir: Path, env: Mapping[str, str] | None = None, file: str = "<spec>"
+) -> BuildSpec:
+    """A build spec from YAML text; relative paths are relative to `base_dir`."""
+    from multiarch.yamlsource import parse_marked, validate
+
+    environment = os.environ if env is None else env
+    document = parse_marked(text, file, transform=lambda value: expand_env(value, environment))
+    return validate(document, BuildSpec, {"base_dir": base_dir})
+
+
 def load_manifest_spec(path: Path) -> ManifestSpec:
     from multiarch.yamlsource import load_marked, validate
 
     return validate(load_marked(path), ManifestSpec, {"base_dir": path.parent})
+
+
+def parse_manifest_spec(text: str, base_dir: Path, file: str = "<spec>") -> ManifestSpec:
+    """A manifest-tool spec from YAML text."""
+    from multiarch.yamlsource import parse_marked, validate
+
+    return validate(parse_marked(text, file), ManifestSpec, {"base_dir": base_dir})
 
 
 SCHEMAS: dict[str, type[SpecModel]] = {"build": BuildSpec, "manifest": ManifestSpec}

@@ -65,7 +65,7 @@ def _position(node: yaml.Node) -> Position:
 
 
 def load_marked(path: Path, *, transform: Callable[[str], str] | None = None) -> MarkedDocument:
-    """Parse one YAML document; `transform` rewrites every string scalar (env expansion)."""
+    """Parse one YAML file; `transform` rewrites every string scalar (env expansion)."""
     file = str(path)
     try:
         text = path.read_text()
@@ -73,6 +73,13 @@ def load_marked(path: Path, *, transform: Callable[[str], str] | None = None) ->
         raise SpecError("file not found", file=file) from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read: {err}", file=file) from None
+    return parse_marked(text, file, transform=transform)
+
+
+def parse_marked(
+    text: str, file: str, *, transform: Callable[[str], str] | None = None
+) -> MarkedDocument:
+    """Parse one YAML document; errors name `file` and the line in `text`."""
     loader = Loader(text)
     try:
         root = loader.get_single_node()
