@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from builder.events import PlatformFailed, PlatformFinished, PlatformStarted, StepStarted
+from builder.events import Event, PlatformFailed, PlatformFinished, PlatformStarted, StepStarted
 from multiarch.progress import Reporter
 
-EVENTS = [
+EVENTS: list[Event] = [
     PlatformStarted(platform="linux/amd64", runner="local (native)"),
     PlatformStarted(platform="linux/arm64", runner="local (QEMU)"),
     StepStarted(platform="linux/arm64", vertex=1, name="[1/2] FROM busybox"),
