@@ -9,6 +9,9 @@ as `{"error": ...}` and finally `{"exit": CODE}` (128+N when killed by signal N)
 lines on the third. "probe" brings (status): the worker reports which isolation modes work.
 EOF on the socket (the builder closed it or died) stops the helper and its workers.
 
+proot mode (no mounts, no namespaces: an unprivileged container): the step runs under PRoot,
+which translates paths by ptrace, so it sees the root plus the container's /proc, /dev and /sys.
+
 namespace mode: the worker unshares mount/pid/ipc/uts namespaces, prepares the mounts under
 the root, and forks the step, which becomes PID 1 of the new pid namespace, mounts /proc,
 pivots into the root in a nested mount namespace, drops capabilities and execs. All mounts
@@ -392,10 +395,11 @@ def enter_cwd(cwd: str, uid: int, gid: int) -> None:
         raise SetupError(f"working directory {cwd} resolves outside the root: refused")
 
 
-def exec_step(req: dict, status_fd: int, last_cap: int) -> None:
+def exec_step(req: dict, status_fd: int, last_cap: int, *, cwd_ready: bool = False) -> None:
     """Runs in the forked child, already inside its root. Never returns."""
     try:
-        enter_cwd(req["cwd"], req["uid"], req["gid"])
+        if not cwd_ready:
+            enter_cwd(req["cwd"], req["uid"], req["gid"])
         drop_capabilities(last_cap)
         # Only change what differs, so a rootless `none` step as the builder's own user works.
         if sorted(os.getgroups()) != sorted(req["extra_gids"]):
@@ -562,6 +566,8 @@ def run_step(req: dict, status_fd: int) -> int:
             prepare_namespace(req, stubs, detach)
         elif mode == "chroot":
             prepare_chroot(req, stubs)
+        elif mode == "proot":
+            prepare_proot(req, stubs)
         worker_pid = os.getpid()
         # No stop signal may fall between the check and knowing the child's pid.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -619,6 +625,8 @@ def enter_and_exec(req: dict, status_fd: int, expected_parent: int) -> None:
     except (OSError, SetupError) as err:
         report(status_fd, f"entering the root: {err}")
         os._exit(SETUP_FAILED)
+    if req["mode"] == "proot":
+        proot_step(req, status_fd, last_cap)
     exec_step(req, status_fd, last_cap)
 
 
@@ -631,6 +639,43 @@ def teardown(root: str, detach: list[str], stubs: Stubs) -> None:
         os.chroot(root)
         os.chdir("/")
         stubs.remove_inside_chroot()
+
+
+def prepare_proot(req: dict, stubs: Stubs) -> None:
+    """resolv.conf and hosts as files (PRoot binds /proc, /dev and /sys itself); the working
+    directory made inside the root by a chrooted child, with enter_cwd's checks."""
+    for name in ("resolv.conf", "hosts"):
+        stubs.ensure("etc/" + name, "file", req[name.replace(".", "_")].encode())
+    for name in ("proc", "dev", "sys"):
+        stubs.ensure(name, "dir")
+    for m in req["mounts"]:
+        stubs.ensure(m["target"], "dir" if os.path.isdir(m["source"]) else "file")
+    child = os.fork()
+    if child == 0:
+        try:
+            os.chroot(req["root"])
+            enter_cwd(req["cwd"], req["uid"], req["gid"])
+        except (OSError, SetupError) as err:
+            os.write(2, f"{err}\n".encode())
+            os._exit(SETUP_FAILED)
+        os._exit(0)
+    if wait_exit_code(child) != 0:
+        raise SetupError(f"cannot enter the working directory {req['cwd']}")
+
+
+def proot_step(req: dict, status_fd: int, last_cap: int) -> None:
+    """exec PRoot with the step's command: `-r` the root, the container's /proc, /dev and
+    /sys bound in, RUN --mount binds as `-b`, `-q` the static emulator of a foreign root."""
+    argv = [req["proot"], "-r", req["root"], "-w", req["cwd"] or "/"]
+    for path in ("/proc", "/dev", "/sys"):
+        argv += ["-b", path]
+    for m in req["mounts"]:
+        argv += ["-b", f"{m['source']}:{m['target']}"]
+    if req["emulator"]:
+        argv += ["-q", req["emulator"]]
+    req = {**req, "argv": argv + req["argv"]}
+    os.chdir("/")
+    exec_step(req, status_fd, last_cap, cwd_ready=True)
 
 
 def prepare_chroot(req: dict, stubs: Stubs) -> None:

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 
 from builder.errors import SandboxError
@@ -44,11 +45,17 @@ _NAMESPACE_HINT = (
     "namespace isolation needs root with CAP_SYS_ADMIN (a VM, a bare host or a privileged "
     "container); pass --isolation chroot (needs CAP_SYS_CHROOT)"
 )
+_PROOT_HINT = (
+    "proot isolation needs PRoot (apt-get install proot) and CAP_SYS_CHROOT (to prepare the "
+    "working directory); --isolation chroot runs steps without /proc and /dev"
+)
 _CHROOT_HINT = "chroot isolation needs CAP_SYS_CHROOT: run the container with it (or privileged)"
 
 
 def resolve_isolation(requested: Isolation | str) -> Isolation:
-    """The concrete mode to use: `requested` if it works here, or for auto the strongest one.
+    """The concrete mode to use: `requested` if it works here, or for auto the strongest one:
+    namespace (a root VM or a privileged container), else proot (an unprivileged container:
+    the steps still get /proc, /dev and /sys), else chroot (steps without /proc and /dev).
 
     Raises SandboxError saying why a requested mode is impossible and what to pass instead.
     Decide before preparing the root: `none` runs steps in "/" itself.
@@ -65,12 +72,23 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
         raise SandboxError(
             f"--isolation chroot is not possible here ({caps.chroot})", hint=_CHROOT_HINT
         )
+    if mode is Isolation.PROOT and (caps.chroot or shutil.which("proot") is None):
+        raise SandboxError(
+            f"--isolation proot is not possible here ({caps.chroot or 'no proot on PATH'})",
+            hint=_PROOT_HINT,
+        )
     if mode is not Isolation.AUTO:
         return mode
     if caps.namespace is None:
         picked, why = Isolation.NAMESPACE, "namespaces and mounts are permitted"
+    elif caps.chroot is None and shutil.which("proot"):
+        picked, why = Isolation.PROOT, (
+            f"no namespaces ({caps.namespace}); PRoot gives steps /proc, /dev and /sys"
+        )
     elif caps.chroot is None:
-        picked, why = Isolation.CHROOT, f"no namespaces ({caps.namespace})"
+        picked, why = Isolation.CHROOT, (
+            f"no namespaces ({caps.namespace}) and no PRoot: steps run without /proc and /dev"
+        )
     else:
         # `none` would need the build root to be "/" itself, which the executor refuses.
         raise SandboxError(

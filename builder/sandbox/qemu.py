@@ -160,7 +160,7 @@ def runs_natively(platform: Platform) -> bool:
     )
 
 
-def _machine(platform: Platform) -> Machine:
+def machine_of(platform: Platform) -> Machine:
     arch = normalize_arch(platform.architecture, platform.variant)[0]
     machine = MACHINES.get(arch)
     if machine is None or platform.os != "linux":
@@ -172,7 +172,7 @@ def emulator_for(platform: Platform) -> Handler | None:
     """The enabled handler that runs `platform`'s executables, or None (also when native)."""
     if runs_natively(platform):
         return None
-    header = _machine(platform).elf_header()
+    header = machine_of(platform).elf_header()
     return next((h for h in status() if h.enabled and h.matches(header)), None)
 
 
@@ -235,7 +235,7 @@ def _ensure_runs_here(platform: Platform) -> None:
     if code is None:  # no test program for it: the first RUN step shows what happens
         return
     name = format_platform(platform)
-    why = run_program(exit0_program(_machine(platform).e_machine, code))
+    why = run_program(exit0_program(machine_of(platform).e_machine, code))
     if why is not None:
         raise SandboxError(
             f"cannot run {name} programs here ({why}); binfmt_misc is not mounted in this "

@@ -6,6 +6,7 @@ import json
 import os
 import select
 import selectors
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from pathlib import Path
 from builder.errors import SandboxError
 from builder.sandbox import server
 from builder.sandbox.isolation import resolve_isolation
-from builder.sandbox.qemu import ensure_emulator
+from builder.oci.platform import format_platform
+from builder.sandbox.qemu import ensure_emulator, machine_of, runs_natively
 from builder.sandbox.spec import BindMount, Isolation, RunSpec, TmpfsMount
 
 OutputSink = Callable[[str], None]
@@ -134,7 +136,12 @@ def _validate(spec: RunSpec, mode: Isolation) -> None:
         )
     if mode is not Isolation.NAMESPACE and spec.network == "none":
         raise SandboxError(f"network none needs --isolation namespace, not {mode.value}")
-    if mode is not Isolation.NAMESPACE and spec.mounts:
+    if mode is Isolation.PROOT and any(isinstance(m, TmpfsMount) for m in spec.mounts):
+        raise SandboxError(
+            "RUN --mount=type=tmpfs needs mounting, which --isolation proot cannot do",
+            hint="use --isolation namespace (root with CAP_SYS_ADMIN)",
+        )
+    if mode not in (Isolation.NAMESPACE, Isolation.PROOT) and spec.mounts:
         raise SandboxError(
             f"RUN --mount needs mounting, which --isolation {mode.value} cannot do",
             hint="use --isolation namespace (root with CAP_SYS_ADMIN)",
@@ -174,7 +181,42 @@ def _request(spec: RunSpec, mode: Isolation) -> dict[str, object]:
         "network": spec.network,
         "resolv_conf": _host_resolv_conf(),
         "hosts": _hosts_file(spec.hostname),
+        **(_proot_request(spec) if mode is Isolation.PROOT else {}),
     }
+
+
+def _proot_request(spec: RunSpec) -> dict[str, object]:
+    """PRoot's path, and for a foreign root the static QEMU it runs the step with (PRoot
+    does not go through binfmt_misc)."""
+    proot = shutil.which("proot")
+    if proot is None:
+        raise SandboxError("--isolation proot needs PRoot", hint="apt-get install proot")
+    if spec.uid != 0:
+        _ensure_reachable(spec.root.resolve(), spec.uid)
+    emulator = None
+    if spec.platform is not None and not runs_natively(spec.platform):
+        name = f"qemu-{machine_of(spec.platform).qemu_name}-static"
+        emulator = shutil.which(name)
+        if emulator is None:
+            raise SandboxError(
+                f"--isolation proot runs {format_platform(spec.platform)} steps with {name}, "
+                "which is not installed here",
+                hint="apt-get install qemu-user-static",
+            )
+    return {"proot": proot, "emulator": emulator}
+
+
+def _ensure_reachable(root: Path, uid: int) -> None:
+    """PRoot runs as the step's user, so that user must be able to reach the root's path."""
+    for directory in (root, *root.parents):
+        mode = directory.stat().st_mode
+        if not mode & 0o001 and directory.stat().st_uid != uid:
+            raise SandboxError(
+                f"a RUN step as uid {uid} cannot reach the build root under --isolation proot: "
+                f"{directory} is mode {mode & 0o777:o}",
+                hint="keep the build cache where every user may pass (e.g. --cache-dir "
+                "/var/cache/multiarch), or run the step as root",
+            )
 
 
 def _host_resolv_conf() -> str:

@@ -15,6 +15,9 @@ class Isolation(str, enum.Enum):
     AUTO = "auto"
     NAMESPACE = "namespace"  # new mount/pid/ipc/uts namespaces, proc/sys/dev, pivot_root
     CHROOT = "chroot"  # chroot only: for where mounting and unshare are not permitted
+    # PRoot's ptrace path translation: where neither is permitted (an unprivileged container)
+    # the step still gets the container's /proc, /dev and /sys
+    PROOT = "proot"
     NONE = "none"  # kaniko's mode: the step runs in this container's own root
 
 
