@@ -217,6 +217,7 @@ def check(options: ExecutorOptions) -> None:
     from builder.oci.platform import host_platform, parse_platform
 
     from builder.executor.context import locate_dockerfile
+    from builder.executor.preflight import preflight
 
     context = options.context.removeprefix("dir://")
     path = locate_dockerfile(options.dockerfile, None if "://" in context else Path(context))
@@ -230,6 +231,7 @@ def check(options: ExecutorOptions) -> None:
     except PlatformError as err:
         raise UsageError(f"--custom-platform: {err}", err.hint) from None
     plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
+    preflight(plan)
     for line in outline(plan):
         click.echo(line)
     for warning in plan.warnings:

@@ -37,6 +37,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
     _check_options(options)
     from builder.executor.context import locate_dockerfile, prepared_context
     from builder.executor.output import BuiltImageSource, write_digest_files, write_outputs, write_report
+    from builder.executor.preflight import preflight
     from builder.executor.session import BuildSession
     from builder.executor.snapshot import LayerOptions, make_snapshotter
     from builder.executor.stage import StageExecutor
@@ -67,6 +68,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
             dockerfile_path = locate_dockerfile(options.dockerfile, context_dir)
             dockerfile = parse_dockerfile(_read(dockerfile_path), options.dockerfile or "Dockerfile")
             plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
+            preflight(plan)
             for warning in plan.warnings:
                 log.warning("warning: %s", warning)
             _ensure_emulators(plan)

@@ -26,6 +26,7 @@ from builder.fs.copysources import (
     resolve_in_root,
 )
 from builder.fs.rootfs import Layer
+from builder.executor.preflight import check_step
 from builder.executor.imageconfig import run_created_by
 from builder.fs.patterns import ExcludeMatcher
 from builder.executor.users import resolve_chown, resolve_run_user
@@ -58,8 +59,7 @@ HEREDOC_DIR = "/.multiarch-heredoc"
 
 def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
         output: Callable[[str], None]) -> StepResult:
-    if ins.security == "insecure":
-        raise BuildError("RUN --security=insecure is not supported", "remove the flag")
+    check_step(ins)
     argv_spec = ins.run_argv(tuple(ex.state.shell))
     env = list(ex.scope.run_env())
     mounts: list[BindMount | TmpfsMount] = []
@@ -231,25 +231,17 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     is_add = isinstance(ins, AddInstruction)
     from_ = ins.from_ if isinstance(ins, CopyInstruction) else None
     parents = isinstance(ins, CopyInstruction) and ins.parents
-    if is_add and ins.checksum and not (len(ins.sources) == 1 and is_url(ins.sources[0])):
-        raise BuildError("checksum can't be specified for non-HTTP(S) sources")
+    check_step(ins)
     mode = _chmod(ins.chmod)
     exclude = ExcludeMatcher(ins.excludes) if ins.excludes else None
     workdir_ = ex.state.workdir
     session = ex.session
-    dest_abs, dest_is_dir = dest_path(ins.dest, workdir_)
+    dest_abs, _ = dest_path(ins.dest, workdir_)
 
     copies: list[tuple[list[Target], bool]] = []  # (targets, from the build context)
     extracts: list[_Extract] = []
     urls = [s for s in ins.sources if is_add and is_url(s)]
     local = [s for s in ins.sources if s not in urls]
-    if not is_add and any(is_url(s) for s in ins.sources):
-        raise BuildError("source can't be a URL for COPY", "use ADD for URLs")
-    if len(ins.sources) + len(ins.inline_files) > 1 and not dest_is_dir and not parents:
-        raise BuildError(
-            "When using COPY with more than one source file, the destination must be a "
-            "directory and end with a /"
-        )
     many = len(ins.sources) + len(ins.inline_files) > 1
     if local:
         root, what = _source_root(ex, from_)

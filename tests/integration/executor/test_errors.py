@@ -40,3 +40,19 @@ def test_clear_errors(tmp_path: Path, busybox_layout: Path, monkeypatch: pytest.
                                      no_push=True), discard)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_bad_reference_fails_before_anything_is_pulled(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The base lives on a registry nobody answers for: the build must fail on the bad
+    # --from value of line 3 without trying to reach it.
+    monkeypatch.setenv("MULTIARCH_CACHE_DIR", str(tmp_path / "store"))
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM 127.0.0.1:9/never/pulled\nRUN true\nCOPY --from=Not_A_Ref /a /b\n")
+    with pytest.raises(MultiarchError) as caught:
+        run_executor(ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"),
+                                     no_push=True), discard)
+    assert str(caught.value) == (
+        f'{context}/Dockerfile:3: COPY: failed to parse stage name "Not_A_Ref": invalid reference format')

@@ -53,7 +53,7 @@ def _build(tmp_path: Path, name: str, dockerfile: str) -> tuple[Path, Path]:
     (context / "Dockerfile").write_text(dockerfile)
     layout = tmp_path / f"out-{name}"
     run_executor(ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"),
-                                 no_push=True, oci_layout_path=str(layout)), QuietProgress())
+                                 no_push=True, oci_layout_path=str(layout)), discard)
     return context, layout
 
 

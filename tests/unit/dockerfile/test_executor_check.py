@@ -54,6 +54,20 @@ def test_check_finds_dockerfile_inside_context_and_honours_target(tmp_path):
         ("FROM busybox AS a\n", ("--target", "b"), "target stage 'b' could not be found"),
         ("FROM busybox\n", ("--custom-platform", "linux/"), "--custom-platform"),
         ("FROM busybox\n", ("--build-arg", "=x"), "--build-arg"),
+        # What a build would reject before pulling anything (builder/executor/preflight.py):
+        ("FROM busybox\nCOPY --from=Bad_Name /a /b\n", (),
+         'Dockerfile:2: COPY: failed to parse stage name "Bad_Name": invalid reference format'),
+        ("FROM busybox\nRUN --mount=from=UP,target=/x true\n", (),
+         'Dockerfile:2: RUN: failed to parse stage name "UP": invalid reference format'),
+        ("ARG BASE=Busybox\nFROM $BASE\n", (),
+         'Dockerfile:2: FROM: failed to parse stage name "Busybox": invalid reference format'),
+        ("FROM busybox\nCOPY a b /c\n", (), "Dockerfile:2: COPY: When using COPY with more"),
+        ("FROM busybox\nCOPY http://example.com/a /c\n", (),
+         "Dockerfile:2: COPY: source can't be a URL for COPY"),
+        ("FROM busybox\nADD --checksum=sha256:" + "0" * 64 + " a /c\n", (),
+         "Dockerfile:2: ADD: checksum can't be specified for non-HTTP(S) sources"),
+        ("FROM busybox\nRUN --security=insecure true\n", (),
+         "Dockerfile:2: RUN: RUN --security=insecure is not supported"),
     ],
 )
 def test_check_errors_exit_non_zero_with_one_line(tmp_path, text, args, message):
