@@ -1,7 +1,8 @@
 """RegistryClient: manifests, blobs and tags over the distribution API.
 
 One HostConnection (httpx client, auth, scheme) per registry host, created on first use and
-shared by all threads. Everything fetched is verified against its digest.
+shared by all threads. Everything fetched is verified against its digest. Blobs seen in a
+repository (HEAD, mount, upload) are remembered, so later checks of them cost no request.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RegistryClient:
         self._env = env
         self._connections: dict[str, HostConnection] = {}
         self._lock = threading.Lock()
+        self._present: set[tuple[str, str, str]] = set()  # (host, repository, digest)
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -167,7 +169,17 @@ class RegistryClient:
 
     # blobs
 
+    def _seen(self, repo_ref: Reference, digest: str) -> tuple[str, str, str]:
+        return canonical_host(repo_ref.registry), repo_ref.repository, digest
+
+    def _saw(self, repo_ref: Reference, digest: str) -> None:
+        with self._lock:
+            self._present.add(self._seen(repo_ref, digest))
+
     def has_blob(self, repo_ref: Reference, digest: str) -> bool:
+        with self._lock:
+            if self._seen(repo_ref, digest) in self._present:
+                return True
         conn = self.connection(repo_ref.registry)
         what = f"blob {digest[:19]} in {repo_ref.name}"
         scopes = (pull_scope(repo_ref.repository),)
@@ -175,6 +187,7 @@ class RegistryClient:
         if response.status_code == 404:
             return False
         conn.check(response, (200,), what, scopes)
+        self._saw(repo_ref, digest)
         return True
 
     @contextmanager
@@ -231,6 +244,7 @@ class RegistryClient:
         if not known_missing and self.has_blob(repo_ref, desc.digest):
             return
         BlobUpload(self.connection(repo_ref.registry), repo_ref.repository, desc, open_content).run()
+        self._saw(repo_ref, desc.digest)
 
     def mount_blob(self, repo_ref: Reference, desc: Descriptor, from_repo: Reference) -> bool:
         """Cross-repository mount; False when the registry would not (upload normally then)."""
@@ -244,6 +258,7 @@ class RegistryClient:
         )
         response = conn.send("POST", str(url), scopes=scopes, what=what)
         if response.status_code == 201:
+            self._saw(repo_ref, desc.digest)
             return True
         conn.check(response, (202,), what, scopes)
         # The registry opened an ordinary upload instead; drop it, the caller uploads.

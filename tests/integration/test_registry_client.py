@@ -9,7 +9,9 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from builder.errors import DigestMismatchError, NotFoundError, RegistryError, TLSError
@@ -25,6 +27,37 @@ from tests.fixtures.registry import RegistryHandle, unique_repo
 def client(registry: RegistryHandle) -> Iterator[RegistryClient]:
     with RegistryClient(registry.options()) as c:
         yield c
+
+
+def stored(registry: RegistryHandle, ref: Reference, digest: str) -> bool:
+    """Asked by a client of its own: the one under test remembers what it pushed."""
+    with RegistryClient(registry.options()) as fresh:
+        return fresh.has_blob(ref, digest)
+
+
+def test_blobs_seen_present_are_not_asked_for_again(
+    client: RegistryClient, registry: RegistryHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = registry.ref(unique_repo()), registry.ref(unique_repo())
+    blob, other = random_blob(1000), random_blob(1000)
+    push_blob(client, source, blob)
+    push_blob(client, source, other)
+    assert client.mount_blob(target, blob.descriptor, source)
+    asked: list[str] = []
+    conn = client.connection(registry.host)
+    real_send = conn.send
+
+    def counting_send(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        asked.append(f"{method} {path}")
+        return real_send(method, path, **kwargs)
+
+    monkeypatch.setattr(conn, "send", counting_send)
+    assert client.has_blob(source, blob.descriptor.digest)  # uploaded
+    assert client.has_blob(source, other.descriptor.digest)
+    assert client.has_blob(target, blob.descriptor.digest)  # mounted
+    assert asked == []
+    assert client.has_blob(target, other.descriptor.digest) is False  # not there: asked
+    assert len(asked) == 1
 
 
 def skopeo_raw(image: str, *extra: str) -> bytes:
@@ -103,7 +136,7 @@ def test_blob_round_trip_and_skip_when_present(client: RegistryClient, registry:
     client.upload_blob(ref, blob.descriptor, open_content)
     client.upload_blob(ref, blob.descriptor, open_content)
     assert len(opened) == 1
-    assert client.has_blob(ref, blob.descriptor.digest)
+    assert stored(registry, ref, blob.descriptor.digest)
     with client.open_blob(ref, blob.descriptor) as chunks:
         assert b"".join(chunks) == blob.data
 
@@ -123,12 +156,12 @@ def test_mount_and_mount_fallback(client: RegistryClient, registry: RegistryHand
     blob = random_blob(1000)
     push_blob(client, source, blob)
     assert client.mount_blob(target, blob.descriptor, source)
-    assert client.has_blob(target, blob.descriptor.digest)
+    assert stored(registry, target, blob.descriptor.digest)
 
     absent = random_blob(1000)
     assert not client.mount_blob(target, absent.descriptor, source)
     push_blob(client, target, absent)
-    assert client.has_blob(target, absent.descriptor.digest)
+    assert stored(registry, target, absent.descriptor.digest)
     other_registry = registry.ref(unique_repo())
     other_registry = type(other_registry)("elsewhere.example", other_registry.repository)
     assert not client.mount_blob(target, blob.descriptor, other_registry)
@@ -179,7 +212,8 @@ def test_loopback_registry_is_reached_over_plain_http_without_a_flag(
     blob = random_blob(3000)
     with RegistryClient(RegistryOptions(), env={}) as client:
         push_blob(client, ref, blob)
-        assert client.has_blob(ref, blob.descriptor.digest)
+    with RegistryClient(RegistryOptions(), env={}) as fresh:
+        assert fresh.has_blob(ref, blob.descriptor.digest)
 
 
 def test_other_hosts_never_fall_back_to_plain_http(
