@@ -168,19 +168,21 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
 
 
 def _probe_isolation_early(options: ExecutorOptions) -> None:
-    """Finding which isolation works spawns a helper once per process: do it while the
-    context and base images load, not at the first RUN."""
+    """Finding which isolation works starts the sandbox helper (once per process): do it
+    while the context and base images load, not at the first RUN. Silent: the first RUN
+    says which mode it uses, or why none works."""
     import threading
 
-    from builder.sandbox import resolve_isolation
+    from builder.sandbox.isolation import probe
 
-    def probe() -> None:
+    def start() -> None:
         try:
-            resolve_isolation(options.isolation.value)
+            probe()
         except Exception:  # noqa: BLE001 (the first RUN reports it properly)
             pass
 
-    threading.Thread(target=probe, name="isolation-probe", daemon=True).start()
+    if options.isolation.value != "none":
+        threading.Thread(target=start, name="isolation-probe", daemon=True).start()
 
 
 def _ensure_emulators(plan: BuildPlan) -> None:

@@ -95,5 +95,11 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
             f"no isolation works here: no namespaces ({caps.namespace}) and no {caps.chroot}",
             hint=_CHROOT_HINT,
         )
-    log.info("isolation auto: using %s (%s)", picked.value, why)
+    _announce(picked, why)
     return picked
+
+
+@functools.cache
+def _announce(picked: Isolation, why: str) -> None:
+    """Once per process, not at every RUN step."""
+    log.info("isolation auto: using %s (%s)", picked.value, why)
