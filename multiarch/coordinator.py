@@ -207,18 +207,19 @@ def _publish(
     from builder.transports import parse_location
     from multiarch.index import assemble_index, index_annotations
     from multiarch.publish import publish, target_tags
-    from multiarch.sources import Missing, SourceImage, resolve_source
+    from multiarch.sources import Missing, SourceImage, resolve_all
     from multiarch.spec import ManifestPlatform
 
     ctx = options.transport_context()
     try:
-        placed: list[PlacedImage] = []
+        sources: list[SourceImage | Missing] = []
         for outcome in done:
             assert outcome.result is not None
             job = outcome.result.job
             platform = ManifestPlatform.of(job.platform)
-            source = SourceImage(str(outcome.result.image), job.name, platform)
-            resolved = resolve_source(source, ctx)
+            sources.append(SourceImage(str(outcome.result.image), job.name, platform))
+        placed: list[PlacedImage] = []
+        for resolved in resolve_all(sources, ctx):
             assert not isinstance(resolved, Missing), resolved
             placed.append(resolved)
         annotations = index_annotations(spec.annotations, os.environ)

@@ -345,14 +345,14 @@ def push_index(
     from builder.transports import parse_location
     from multiarch.index import assemble_index, index_annotations
     from multiarch.publish import publish, target_tags
-    from multiarch.sources import Missing, resolve_source
+    from multiarch.sources import Missing, resolve_all
 
     target_location = parse_location(target)
     if target_location.kind != "docker" or target_location.reference is None:
         raise UsageError(f"the target {target!r} must be a registry reference")
     ctx = flags.context([target, *(s.name for s in sources if not isinstance(s, Missing))])
     try:
-        resolved = [s if isinstance(s, Missing) else resolve_source(s, ctx) for s in sources]
+        resolved = resolve_all(sources, ctx)
         missing = [r for r in resolved if isinstance(r, Missing)]
         placed = [r for r in resolved if not isinstance(r, Missing)]
         if missing and not settings.ignore_missing:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from builder.transports import (
 from multiarch.index import IndexEntry
 
 log = logging.getLogger(__name__)
+MAX_CONCURRENT_CHECKS = 8
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,22 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
 
 
 def check_present(digests: Sequence[str], target: Location, ctx: TransportContext) -> None:
-    """Raise unless every manifest is in the target registry repository."""
+    """Raise unless every manifest is in the target registry repository (asked at once)."""
     if target.kind != "docker":
         return  # a layout or archive was just written by us, synchronously
     assert target.reference is not None
     client = ctx.registry_client()
     repo = target.reference.repository_ref()
-    for digest in digests:
-        if client.head_manifest(repo.with_digest(digest)) is None:
+
+    def present(digest: str) -> bool:
+        return client.head_manifest(repo.with_digest(digest)) is not None
+
+    if not digests:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(digests), MAX_CONCURRENT_CHECKS)) as pool:
+        found = list(pool.map(present, digests))
+    for digest, ok in zip(digests, found):
+        if not ok:
             raise TransportError(
                 f"{repo}@{digest} is not in the target repository; the index was not pushed"
             )
@@ -149,7 +159,9 @@ def publish(
     tags: Sequence[str],
     ctx: TransportContext,
 ) -> None:
-    """Images first, a check that they all arrived, the index last under every tag."""
+    """Images first, a check that they all arrived, the index last under every tag. An
+    image read from the target repository itself was just fetched there: no check."""
     transfer_images(images, target, ctx)
-    check_present([p.entry.manifest.digest for p in images], target, ctx)
+    moved = [p.entry.manifest.digest for p in images if not _already_there(p, target)]
+    check_present(moved, target, ctx)
     write_index(index, target, tags, ctx)

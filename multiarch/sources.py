@@ -9,7 +9,8 @@ to fail on or skip (`--ignore-missing`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from builder.errors import NotFoundError, PlatformError, UsageError
@@ -39,6 +40,24 @@ class Missing:
 
     def __str__(self) -> str:
         return f"{self.source.label} ({self.source.name}): {self.reason}"
+
+
+MAX_CONCURRENT_LOOKUPS = 8
+
+
+def resolve_all(
+    sources: Sequence[SourceImage | Missing], ctx: TransportContext
+) -> list[PlacedImage | Missing]:
+    """Every source resolved, in order, the lookups at once (each is two or three round
+    trips: manifest, maybe a child, config); a `Missing` passes through."""
+
+    def one(source: SourceImage | Missing) -> PlacedImage | Missing:
+        return source if isinstance(source, Missing) else resolve_source(source, ctx)
+
+    if len(sources) <= 1:
+        return [one(s) for s in sources]
+    with ThreadPoolExecutor(max_workers=min(len(sources), MAX_CONCURRENT_LOOKUPS)) as pool:
+        return list(pool.map(one, sources))
 
 
 def resolve_source(source: SourceImage, ctx: TransportContext) -> PlacedImage | Missing:
