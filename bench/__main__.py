@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.results import render_markdown
 from bench.suite import Options, run_suite
-from bench.workloads import WORKLOADS, select
+from bench.workloads import EXTRAS, WORKLOADS, select, select_extras
 
 HERE = Path(__file__).parent
 DEFAULT_CACHE = Path(os.environ.get("MULTIARCH_BENCH_DIR", "/dev/shm/multiarch-bench"))
@@ -22,7 +22,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="1-2 runs per workload (under 10 min)")
     p.add_argument("--runs", type=int, help="runs per workload and side (default 5; quick 1-2)")
-    p.add_argument("--only", help=f"comma-separated workloads: {','.join(w.key for w in WORKLOADS)}")
+    p.add_argument("--only", help="comma-separated workloads and fixed-cost measurements: "
+                   f"{','.join([*(w.key for w in WORKLOADS), *EXTRAS])}")
     p.add_argument("--skip-ours", action="store_true", help="run the buildah side only")
     p.add_argument("--skip-buildah", action="store_true", help="run our side only")
     p.add_argument("--micro", action="store_true", help="run the micro benchmarks instead")
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         workloads=tuple(select(args.only.split(",") if args.only else None)),
         ours=not args.skip_ours,
         buildah=not args.skip_buildah,
+        extras=select_extras(args.only.split(",") if args.only else None),
     )
     result = run_suite(opts)
     table = render_markdown(result)

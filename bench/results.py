@@ -80,14 +80,70 @@ class Anchor(_Frozen):
         return self.kaniko_s / self.buildah_s
 
 
+class PlatformSpan(_Frozen):
+    """One platform of `multiarch build`, seconds from the first platform's start."""
+
+    platform: str
+    start_s: float
+    end_s: float
+    pull: tuple[float, float] | None = None
+    """The FROM step: base manifest, config and layers."""
+    run_steps: tuple[tuple[float, float], ...] = ()
+    """(start, end) of each RUN step."""
+    push: tuple[float, float] | None = None
+    """The export: layers, config and manifest pushed."""
+
+
 class WorkloadResult(_Frozen):
     key: str
     title: str
     anchor: Anchor = Anchor()
+    goal: float | None = None
+    """Issue 16's goal: ours/kaniko at most this."""
     sides: tuple[SideResult, ...]
+    timeline: tuple[PlatformSpan, ...] = ()
+    """Multi-platform builds: when each platform ran, in our last run."""
 
     def side(self, name: str) -> SideResult | None:
         return next((s for s in self.sides if s.side == name), None)
+
+
+class StepOverhead(_Frozen):
+    """Fixed cost per step: the fastest build with extra steps less the fastest without,
+    divided by their number (tiny RUN steps `touch /fN`; metadata steps `ENV`). The
+    fastest, not the median: on a shared machine a run only ever gets slower."""
+
+    base_s: tuple[float, ...]
+    with_runs_s: tuple[float, ...]
+    with_metadata_s: tuple[float, ...]
+    extra_runs: int
+    extra_metadata: int
+
+    @property
+    def run_ms(self) -> float:
+        return 1000 * (min(self.with_runs_s) - min(self.base_s)) / self.extra_runs
+
+    @property
+    def metadata_ms(self) -> float:
+        return 1000 * (min(self.with_metadata_s) - min(self.base_s)) / self.extra_metadata
+
+
+class ManifestPush(_Frozen):
+    """`multiarch manifest push from-spec` of a 2-platform index, wall seconds per round."""
+
+    rounds_s: tuple[float, ...]
+    requests: float = 0
+    """Registry requests per push (median)."""
+    manifest_tool_ms: float = 27.0  # shared/anchors.md (2026-12)
+    goal_ms: float = 80.0  # issue 16: at most 3× manifest-tool
+
+    @property
+    def median_ms(self) -> float:
+        return 1000 * statistics.median(self.rounds_s)
+
+    @property
+    def min_ms(self) -> float:
+        return 1000 * min(self.rounds_s)
 
 
 class SuiteResult(_Frozen):
@@ -101,6 +157,8 @@ class SuiteResult(_Frozen):
     load_after: float
     ours_startup_s: float | None = None  # `multiarch executor --help`, median of 5
     workloads: tuple[WorkloadResult, ...]
+    step_overhead: StepOverhead | None = None
+    manifest_push: ManifestPush | None = None
 
 
 def _wall(side: SideResult | None) -> str:
@@ -135,13 +193,84 @@ def _num(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _speed(result: SuiteResult) -> str:
+def _speed_factor(result: SuiteResult) -> float | None:
+    """This machine's buildah time over the anchor machine's (median over workloads)."""
     factors = []
     for w in result.workloads:
         buildah = w.side("buildah")
         if buildah is not None and buildah.usable and w.anchor.buildah_s:
             factors.append(buildah.median_s / w.anchor.buildah_s)
-    return f"at {statistics.median(factors):.2f}×" if factors else "at an unknown multiple of"
+    return statistics.median(factors) if factors else None
+
+
+def _speed(result: SuiteResult) -> str:
+    factor = _speed_factor(result)
+    return f"at {factor:.2f}×" if factor is not None else "at an unknown multiple of"
+
+
+def _vs_kaniko(w: WorkloadResult, factor: float | None) -> float | None:
+    """ours / kaniko's estimated time here: kaniko/buildah (anchors) × buildah (this run),
+    or where the anchors lack buildah, kaniko's anchor seconds × this machine's speed."""
+    ours, buildah = w.side("ours"), w.side("buildah")
+    if ours is None or not ours.usable:
+        return None
+    if w.anchor.kaniko_ratio is not None and buildah is not None and buildah.usable:
+        return ours.median_s / (w.anchor.kaniko_ratio * buildah.median_s)
+    if w.anchor.kaniko_s is not None and factor is not None:
+        return ours.median_s / (w.anchor.kaniko_s * factor)
+    return None
+
+
+def _goal(w: WorkloadResult) -> str:
+    return "—" if w.goal is None else f"≤ {w.goal:.2f}"
+
+
+def _span(span: tuple[float, float]) -> str:
+    return f"{span[0]:.2f}–{span[1]:.2f}"
+
+
+def _timeline(w: WorkloadResult) -> list[str]:
+    if not w.timeline:
+        return []
+    lines = [f"### {w.title}: when each platform ran (our last run)", "",
+             "Seconds from the first platform's start.", "",
+             "| platform | start–end | pull (FROM) | RUN steps | push |", "|---|---|---|---|---|"]
+    for p in w.timeline:
+        runs = ", ".join(_span(r) for r in p.run_steps) or "—"
+        lines.append(f"| {p.platform} | {_span((p.start_s, p.end_s))} "
+                     f"| {_span(p.pull) if p.pull else '—'} | {runs} "
+                     f"| {_span(p.push) if p.push else '—'} |")
+    overlap = min(p.end_s for p in w.timeline) - max(p.start_s for p in w.timeline)
+    lines += ["", f"Both platforms running at once for {max(overlap, 0):.2f} s.", ""]
+    return lines
+
+
+def _fixed_costs(result: SuiteResult) -> list[str]:
+    lines: list[str] = []
+    o = result.step_overhead
+    if o is not None:
+        lines += [
+            "## Per-step overhead (ours)", "",
+            (f"Fastest build ({len(o.base_s)} runs each, alternating, `--no-push`) of a busybox "
+             f"image with one RUN step, less the same with {o.extra_runs} more tiny RUN steps "
+             f"(`RUN touch /fN`) or {o.extra_metadata} more metadata steps (`ENV`), per "
+             "added step:"), "",
+            "| step | fixed cost ms |", "|---|---|",
+            f"| RUN (sandbox, snapshot, tiny layer) | {o.run_ms:.1f} |",
+            f"| metadata (ENV) | {o.metadata_ms:.1f} |", "",
+        ]
+    m = result.manifest_push
+    if m is not None:
+        lines += [
+            "## manifest push from-spec (2 platforms)", "",
+            ("| ours ms, median (fastest) | manifest-tool ms (anchors) | goal ms "
+             "| ours / manifest-tool | requests |"), "|---|---|---|---|---|",
+            (f"| {m.median_ms:.0f} ({m.min_ms:.0f}) of {len(m.rounds_s)} rounds "
+             f"| {m.manifest_tool_ms:.0f} | ≤ {m.goal_ms:.0f} "
+             f"| {m.median_ms / m.manifest_tool_ms:.1f} | {m.requests:.0f} |"),
+            "",
+        ]
+    return lines
 
 
 def render_markdown(result: SuiteResult) -> str:
@@ -167,19 +296,29 @@ def render_markdown(result: SuiteResult) -> str:
         f"This machine ran buildah {_speed(result)} the anchor machine's time (median over "
         "workloads): absolute seconds do not carry over, ratios do.",
         "",
+        "ours/kaniko (est.) is ours over kaniko's time estimated for this run: kaniko/buildah",
+        "(anchors) × buildah here, or, where the anchors have no buildah figure, kaniko's anchor",
+        "seconds × this machine's speed. The goal column is issue 16's bound on it.",
+        "",
         "| workload | ours s | buildah s | ours/buildah time | kaniko/buildah (anchors) "
+        "| ours/kaniko (est.) | goal ours/kaniko "
         "| ours RSS MiB | buildah RSS MiB | ours/buildah RSS | kaniko RSS MiB (anchors) "
         "| ours pushed MiB, requests | buildah pushed MiB, requests |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    factor = _speed_factor(result)
     for w in result.workloads:
         ours, buildah = w.side("ours"), w.side("buildah")
         cells = [w.title, _wall(ours), _wall(buildah), _ratio(ours, buildah, "time"),
-                 _num(w.anchor.kaniko_ratio, 2), _rss(ours), _rss(buildah),
-                 _ratio(ours, buildah, "rss"), _num(w.anchor.kaniko_rss_mib, 0), _pushed(ours),
-                 _pushed(buildah)]
+                 _num(w.anchor.kaniko_ratio, 2), _num(_vs_kaniko(w, factor), 2), _goal(w),
+                 _rss(ours), _rss(buildah), _ratio(ours, buildah, "rss"),
+                 _num(w.anchor.kaniko_rss_mib, 0), _pushed(ours), _pushed(buildah)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    lines += ["", "## Commands (timed steps of the last run)", ""]
+    lines.append("")
+    for w in result.workloads:
+        lines += _timeline(w)
+    lines += _fixed_costs(result)
+    lines += ["## Commands (timed steps of the last run)", ""]
     for w in result.workloads:
         for side in w.sides:
             for command in side.commands:

@@ -113,10 +113,11 @@ class Ours:
     def plan(self, t: Target) -> Plan:
         if t.workload.kind is Kind.MULTI:
             args = t.build_arg_flags()
+            # json progress: the suite reads when each platform ran from its events
             return Plan((), (Step((self.exe, "build", "--platform", ",".join(t.workload.platforms),
                                    "-t", t.destination(self.name), "-f", str(t.context / "Dockerfile"),
-                                   *self._insecure("build", t.registry), *args, str(t.context)),
-                                  self._env()),), t.destination(self.name))
+                                   "--progress", "json", *self._insecure("build", t.registry),
+                                   *args, str(t.context)), self._env()),), t.destination(self.name))
         if t.workload.kind is Kind.REBUILD:
             # A CI runner starts empty: the timed rebuild has only the registry cache.
             return Plan((self._executor(t, t.destination(self.name, "-warm"), cache=True),),

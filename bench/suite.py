@@ -7,19 +7,28 @@ import platform
 import re
 import shlex
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import ourcli, verify
+from bench import fixedcost, ourcli, verify
 from bench.host import ensure_arm64_emulation, ensure_tools, remove_tree
 from bench.images import BaseImages
 from bench.measure import Measurement, measure
 from bench.registry import LocalRegistry
-from bench.results import RunResult, SideResult, SuiteResult, WorkloadResult
+from bench.results import (
+    ManifestPush,
+    PlatformSpan,
+    RunResult,
+    SideResult,
+    StepOverhead,
+    SuiteResult,
+    WorkloadResult,
+)
 from bench.sides import Buildah, Ours, Plan, Step, Target
-from bench.workloads import Workload
+from bench.workloads import Kind, Workload
 
 STEP_TIMEOUT_S = 900
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +43,7 @@ class Options:
     workloads: tuple[Workload, ...]
     ours: bool
     buildah: bool
+    extras: tuple[str, ...] = ()  # fixed-cost measurements of our side: "steps", "manifest"
 
 
 class _StepFailed(Exception):
@@ -132,11 +142,32 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
             print(f"  {w.key} {s.name} run {i}: {r.wall_s:.2f} s, tree RSS "
                   f"{r.tree_rss_peak / 2**20:.0f} MiB, pushed {r.bytes_up / 2**20:.1f} MiB "
                   f"in {r.requests} requests", flush=True)
+    timeline: tuple[PlatformSpan, ...] = ()
+    if w.kind is Kind.MULTI and runs.get("ours"):
+        last = opts.logs / f"{w.key}-ours-run{runs['ours'][-1].run}.log"
+        timeline = fixedcost.platform_timeline(last.read_text(errors="replace").splitlines())
     return WorkloadResult(
-        key=w.key, title=w.title, anchor=w.anchor,
+        key=w.key, title=w.title, anchor=w.anchor, goal=w.goal, timeline=timeline,
         sides=tuple(SideResult(side=s.name, commands=commands.get(s.name, ()),
                                runs=tuple(runs[s.name]), error=errors[s.name]) for s in sides),
     )
+
+
+def _fixed_costs(registry: LocalRegistry, work: Path,
+                 opts: Options) -> tuple[StepOverhead | None, ManifestPush | None]:
+    overhead = push = None
+    if "steps" in opts.extras:
+        print("bench: per-step overhead", flush=True)
+        overhead = fixedcost.step_overhead(registry, work, 4 if opts.quick else 8,
+                                           opts.logs / "steps.log")
+        print(f"  RUN {overhead.run_ms:.1f} ms, metadata {overhead.metadata_ms:.1f} ms per step",
+              flush=True)
+    if "manifest" in opts.extras:
+        print("bench: manifest push from-spec, 2 platforms", flush=True)
+        push = fixedcost.manifest_push(registry, work, 7 if opts.quick else 20,
+                                       opts.logs / "manifest-push.log")
+        print(f"  {push.median_ms:.0f} ms, {push.requests:.0f} requests", flush=True)
+    return overhead, push
 
 
 def _startup_s() -> float | None:
@@ -146,8 +177,16 @@ def _startup_s() -> float | None:
                              for _ in range(5))
 
 
+def _compile_bytecode() -> None:
+    """As an installed package has it: without .pyc files (PYTHONDONTWRITEBYTECODE in this
+    environment, or a fresh checkout) every run of ours would compile its modules first."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "builder"),
+                    str(REPO / "multiarch")], check=True, capture_output=True)
+
+
 def run_suite(opts: Options) -> SuiteResult:
     ensure_tools()
+    _compile_bytecode()
     if any(w.emulated for w in opts.workloads):
         ensure_arm64_emulation()
     opts.logs.mkdir(parents=True, exist_ok=True)
@@ -169,6 +208,7 @@ def run_suite(opts: Options) -> SuiteResult:
             for w in opts.workloads:
                 print(f"bench: {w.title}", flush=True)
                 results.append(_run_workload(w, sides, registry, work, opts))
+            overhead, push = _fixed_costs(registry, work, opts) if opts.ours else (None, None)
     finally:
         remove_tree(work)
     return SuiteResult(
@@ -182,4 +222,6 @@ def run_suite(opts: Options) -> SuiteResult:
         load_after=os.getloadavg()[0],
         ours_startup_s=_startup_s() if opts.ours else None,
         workloads=tuple(results),
+        step_overhead=overhead,
+        manifest_push=push,
     )

@@ -26,7 +26,8 @@ FIXED = {
     "load_after": 1.25,
     "ours_startup_s": 0.123,
     "workloads": [
-        {"key": "w1", "title": "w1 small", "anchor": {"kaniko_s": 0.24, "kaniko_rss_mib": 49, "buildah_s": 2.0}, "sides": [
+        {"key": "w1", "title": "w1 small", "anchor": {"kaniko_s": 0.24, "kaniko_rss_mib": 49, "buildah_s": 2.0},
+         "goal": 1.2, "sides": [
             {"side": "ours", "commands": ["multiarch executor --context c"],
              "runs": [_run(1, 0.5, 40, MIB), _run(2, 0.3, 50, 3 * MIB), _run(3, 0.4, 45, 2 * MIB)]},
             {"side": "buildah", "commands": ["buildah build c", "buildah push x"],
@@ -36,7 +37,17 @@ FIXED = {
             {"side": "ours", "error": "not available yet: `multiarch build` No such command 'build'."},
             {"side": "buildah", "runs": [_run(1, 6.0, 98)]},
         ]},
+        {"key": "w7", "title": "w7 rebuild", "anchor": {"kaniko_s": 0.1}, "goal": 1.0,
+         "timeline": [
+             {"platform": "linux/amd64", "start_s": 0.0, "end_s": 1.5, "pull": [0.2, 0.5],
+              "run_steps": [[0.6, 0.7], [0.7, 1.0]], "push": [1.1, 1.5]},
+             {"platform": "linux/arm64", "start_s": 0.01, "end_s": 3.0},
+         ],
+         "sides": [{"side": "ours", "runs": [_run(1, 0.19, 40)]}]},
     ],
+    "step_overhead": {"base_s": [1.0, 1.2, 1.1], "with_runs_s": [1.5, 1.3, 1.4],
+                      "with_metadata_s": [1.11, 1.12, 1.13], "extra_runs": 10, "extra_metadata": 20},
+    "manifest_push": {"rounds_s": [0.2, 0.1, 0.3], "requests": 6},
 }
 
 
@@ -49,8 +60,9 @@ def test_table_has_medians_ranges_and_ratios() -> None:
     table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
     row = _row(table, "w1 small")
     assert row[1:5] == ["0.40 (0.30–0.50)", "1.90 (1.60–2.00)", "0.21", "0.12"]
-    assert row[5:9] == ["50 / 25", "100 / 50", "0.50", "49"]
-    assert row[9:] == ["2.00, 12", "0.00, 12"]
+    assert row[5:7] == ["1.75", "≤ 1.20"]  # 0.40 / (0.12 × 1.90); the goal
+    assert row[7:11] == ["50 / 25", "100 / 50", "0.50", "49"]
+    assert row[11:] == ["2.00, 12", "0.00, 12"]
     assert "buildah at 0.95× the anchor machine's time" in table
 
 
@@ -59,8 +71,8 @@ def test_unavailable_side_is_reported_not_skipped() -> None:
     row = _row(table, "w6 multiarch")
     assert row[1] == "not available yet: `multiarch build` No such command 'build'."
     assert row[2] == "6.00 (6.00–6.00)"
-    assert row[3] == row[4] == "—"
-    assert row[8] == "49"
+    assert row[3] == row[4] == row[5] == row[6] == "—"
+    assert row[10] == "49"
     assert "- w1 buildah: `buildah push x`" in table
     assert "before / after: 0.50 / 1.25" in table
     assert "median of 5): 123 ms" in table
@@ -69,3 +81,19 @@ def test_unavailable_side_is_reported_not_skipped() -> None:
 def test_json_round_trip_is_lossless() -> None:
     result = SuiteResult.model_validate_json(json.dumps(FIXED))
     assert SuiteResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_kaniko_estimate_without_a_buildah_anchor_uses_the_machine_speed() -> None:
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
+    # buildah ran at 0.95x the anchor machine's time (w1): kaniko's 0.1 s is 0.095 s here
+    assert _row(table, "w7 rebuild")[5:7] == ["2.00", "≤ 1.00"]
+
+
+def test_fixed_costs_and_the_platform_timeline_are_shown() -> None:
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
+    assert "| RUN (sandbox, snapshot, tiny layer) | 30.0 |" in table  # (1.3 - 1.0) / 10
+    assert "| metadata (ENV) | 5.5 |" in table  # (1.11 - 1.0) / 20
+    assert "| 200 (100) of 3 rounds | 27 | ≤ 80 | 7.4 | 6 |" in table
+    assert "| linux/amd64 | 0.00–1.50 | 0.20–0.50 | 0.60–0.70, 0.70–1.00 | 1.10–1.50 |" in table
+    assert "| linux/arm64 | 0.01–3.00 | — | — | — |" in table
+    assert "Both platforms running at once for 1.49 s." in table
