@@ -106,9 +106,34 @@ Event = (
 EventSink = Callable[[Event], None]
 
 
+_KINDS: dict[str, Callable[..., Event]] = {
+    cls.kind: cls
+    for cls in (StepStarted, StepOutput, StepFinished, StepFailed, BlobPushed,
+                PlatformStarted, PlatformFinished, PlatformFailed)
+}  # fmt: skip
+
+
 def event_json(event: Event) -> str:
     """The event as one JSON line: `{"event": KIND, "time": ..., field: value, ...}`."""
     return json.dumps({"event": event.kind, **asdict(event)}, separators=(",", ":"))
+
+
+def event_from_json(line: str) -> Event | None:
+    """The event an `event_json` line describes (a remote build's progress); None for any
+    other line (log records, an `error:` line, garbage)."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    make = _KINDS.get(str(data.pop("event", "")))
+    if make is None:
+        return None
+    try:
+        return make(**data)
+    except TypeError:  # fields of another version: not an event we can pass on
+        return None
 
 
 def discard(event: Event) -> None:

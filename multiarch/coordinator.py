@@ -176,10 +176,7 @@ def _run_jobs(
         runner = str(job.runner) if remote else f"local ({emulation_note(job)})"
         on_event(PlatformStarted(platform=job.name, runner=runner))
         try:
-            if remote:
-                result = run_ssh(plan, job, workdir)
-            else:
-                result = run_local(plan, job, workdir, on_event)
+            result = (run_ssh if remote else run_local)(plan, job, workdir, on_event)
             size = _image_size(result, options)
         except MultiarchError as err:
             on_event(PlatformFailed(platform=job.name, message=redact(err.message)))

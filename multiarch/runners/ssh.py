@@ -13,15 +13,19 @@ from there with every other platform; otherwise the tar also holds the image as 
 from __future__ import annotations
 
 import base64
+import json
 import shlex
 import subprocess
 import tarfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from builder.errors import BuildError, LayerError, PlatformError
+from builder.events import EventSink, event_from_json
 from builder.fs.unpack import unpack_tar
+from builder.log import redact
 from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
 from multiarch.plan import BuildPlan, PlatformJob
 from multiarch.runners import JobResult, built_image, read_report
@@ -83,7 +87,7 @@ def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
         "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
         f'echo {dockerfile} | base64 -d > "$d"/{REMOTE_DOCKERFILE}; '
         f"{settings.executor} executor {quoted} "
-        '--json-result "$d"/result.json --progress plain >&2; '
+        '--json-result "$d"/result.json --progress json >&2; '
         f'tar -C "$d" -cf - {returned}'
     )
 
@@ -102,45 +106,72 @@ def _send_context(context: Path, stdin: object) -> None:
             pass
 
 
-def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path) -> JobResult:
+def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventSink) -> JobResult:
+    """Build `job`'s platform on its ssh host; the remote build's progress events go on to
+    `on_event` as they come."""
     assert isinstance(job.runner, SSHRunner)
     settings = plan.spec.ssh
     started = time.monotonic()
     check_architecture(job, remote_machine(job.runner, settings))
     out_dir = workdir / job.slug
     out_dir.mkdir(parents=True)
-    stderr_file = workdir / f"{job.slug}.ssh.log"
-    with open(stderr_file, "w+b") as stderr:
-        process = subprocess.Popen(
-            ssh_command(job.runner, settings) + [remote_script(plan, job)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-        sender = threading.Thread(
-            target=_send_context, args=(plan.spec.context, process.stdin), daemon=True
-        )
-        sender.start()
-        broken: LayerError | None = None
-        try:
-            assert process.stdout is not None
-            # Our own safe unpacker: names stay inside out_dir, links cannot leave it (and it
-            # needs no tarfile `filter=`, which Debian 12's Python 3.11.2 lacks).
-            unpack_tar(process.stdout, out_dir)  # type: ignore[arg-type]
-        except LayerError as err:
-            broken = err  # usually the remote side failed; its exit status says so first
-        finally:
-            code = process.wait()
-            sender.join()
-        stderr.seek(0)
-        log_text = stderr.read().decode(errors="replace")
+    log_lines: list[str] = []
+    process = subprocess.Popen(
+        ssh_command(job.runner, settings) + [remote_script(plan, job)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    sender = threading.Thread(
+        target=_send_context, args=(plan.spec.context, process.stdin), daemon=True
+    )
+    relay = threading.Thread(
+        target=_relay, args=(process.stderr, on_event, log_lines), daemon=True
+    )
+    sender.start()
+    relay.start()
+    broken: LayerError | None = None
+    try:
+        # Our own safe unpacker: names stay inside out_dir, links cannot leave it (and it
+        # needs no tarfile `filter=`, which Debian 12's Python 3.11.2 lacks).
+        unpack_tar(process.stdout, out_dir)  # type: ignore[arg-type]
+    except LayerError as err:
+        broken = err  # usually the remote side failed; its exit status says so first
+    finally:
+        code = process.wait()
+        sender.join()
+        relay.join()
     if broken is not None and code == 0:
         raise BuildError(f"{job.name} on {job.runner}: its result stream is broken: {broken}")
     if code != 0 or not (out_dir / "result.json").is_file():
-        raise BuildError(f"{job.name} on {job.runner} failed (exit {code}): {_last_line(log_text)}")
+        last = log_lines[-1] if log_lines else "no output"
+        raise BuildError(f"{job.name} on {job.runner} failed (exit {code}): {last}")
     report = read_report(out_dir / "result.json")
     image = built_image(plan.push_repository(), out_dir / "oci", report)
     return JobResult(job, report, image, time.monotonic() - started)
+
+
+def _relay(stream: IO[bytes], on_event: EventSink, log_lines: list[str]) -> None:
+    """The remote stderr: progress events go on to `on_event`; the rest (log records, the
+    final `error:` line) is kept, as text, for the error message."""
+    for raw in stream:
+        line = redact(raw.decode(errors="replace").rstrip("\n"))
+        event = event_from_json(line)
+        if event is not None:
+            on_event(event)
+        elif line.strip():
+            log_lines.append(_log_text(line))
+
+
+def _log_text(line: str) -> str:
+    """A JSON log record's message (`--log-format json`), or the line as it is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    message = record.get("msg") if isinstance(record, dict) else None
+    return message if isinstance(message, str) else line
 
 
 def _last_line(text: str) -> str:

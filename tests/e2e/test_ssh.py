@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import multiarch as multiarch_api  # this module names its CLI helper `multiarch`
+from builder.events import Event, PlatformFinished, StepFinished, StepStarted
 from tests.fixtures.registry import RegistryHandle, free_port, unique_repo
 from tests.fixtures.tags import registry_tags
 from tests.fixtures.waiting import wait_for
@@ -179,3 +181,22 @@ def test_spec_without_a_registry_image_streams_the_layout_back(
     assert done.returncode == 0, done.stderr
     index = json.loads((out / "index.json").read_text())
     assert index["manifests"], index
+
+
+def test_api_build_on_an_ssh_runner_relays_the_remote_steps(
+    tmp_path: Path, busybox_image: str, registry: RegistryHandle, ssh_host: SSHHost
+) -> None:
+    spec = write_spec(tmp_path, busybox_image, "unused", ssh_host, "- linux/amd64\n")
+    out = tmp_path / "out"
+    spec.write_text(spec.read_text().replace("image: unused\n", f"destinations: ['oci:{out}:v1']\n"))
+    seen: list[Event] = []
+    result = multiarch_api.build(spec, runners={"linux/amd64": "ssh://root@builder-test"},
+                             insecure_registries=[registry.host], progress=seen.append)  # fmt: skip
+    assert [p.runner for p in result.platforms] == ["ssh://root@builder-test"]
+    names = [e.name for e in seen if isinstance(e, StepStarted)]
+    assert any(name.endswith("RUN uname -m > /arch") for name in names), names
+    assert sum(isinstance(e, StepFinished) for e in seen) == len(names)
+    [finished] = [e for e in seen if isinstance(e, PlatformFinished)]
+    assert finished.digest == result.platforms[0].digest
+    index = json.loads((out / "index.json").read_text())
+    assert [m["digest"] for m in index["manifests"]] == [result.digest]
