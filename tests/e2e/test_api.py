@@ -102,6 +102,25 @@ def test_build_keeps_the_executor_defaults_and_options(tmp_path: Path, busybox_l
     assert first.config.created != "1970-01-01T00:00:00Z"  # the default: not reproducible
 
 
+def test_build_secrets_reach_the_step_never_an_event(
+    tmp_path: Path, busybox_layout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "api-s3cr3t-" + "z" * 16
+    monkeypatch.setenv("API_TEST_TOKEN", secret)
+    context = context_with(tmp_path, f"""
+        FROM oci:{busybox_layout}:latest
+        RUN --mount=type=secret,id=token cat /run/secrets/token && wc -c < /run/secrets/token > /n
+    """)
+    seen: list[Event] = []
+    result = builder.build(context, destinations=[f"oci:{tmp_path / 'out'}"],
+                           secrets=[builder.SecretSource(id="token", env="API_TEST_TOKEN")],
+                           progress=seen.append)  # fmt: skip
+    assert secret not in repr(seen) and "***" in repr(seen)  # the RUN printed it: redacted
+    assert secret not in result.model_dump_json()
+    rootfs = unpacked(tmp_path / "out", "latest", tmp_path / "bundle")
+    assert (rootfs / "n").read_text().strip() == str(len(secret))
+
+
 @pytest.mark.parametrize(
     "dockerfile,kwargs,error,message",
     [
