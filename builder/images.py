@@ -71,7 +71,8 @@ def registry_context(
 ) -> TransportContext:
     """A transport context: plain HTTP and unverified TLS for `insecure_registries`
     (host[:port]), extra CA files per host, logins from `docker_config`."""
-    ca_files: dict[str, tuple[Path, ...]] = {host: (Path(path),) for host, path in (registry_certificates or {}).items()}
+    certificates = registry_certificates or {}
+    ca_files: dict[str, tuple[Path, ...]] = {h: (Path(p),) for h, p in certificates.items()}
     options = RegistryOptions(
         insecure=frozenset(insecure_registries),
         skip_verify=frozenset(insecure_registries),

@@ -128,7 +128,9 @@ class BuildOutcome:
         return [p for p in self.platforms if p.error is not None]
 
 
-def run_build(spec: BuildSpec, options: BuildOptions, on_event: EventSink = discard) -> BuildOutcome:
+def run_build(
+    spec: BuildSpec, options: BuildOptions, on_event: EventSink = discard
+) -> BuildOutcome:
     """Build every platform of `spec` and publish the index to every output; platforms and
     their steps are reported to `on_event` as they go."""
     from multiarch.plan import make_plan

@@ -83,12 +83,15 @@ def test_build_pushes_writes_a_layout_and_reports(
     assert (rootfs / "arch").read_text() == "aarch64\n"
     assert (rootfs / "greeting").read_text() == "hello\n"
     names = [e.name for e in seen if isinstance(e, StepStarted)]
-    assert any(name.endswith('RUN echo "$GREETING" > /greeting && uname -m > /arch') for name in names)
+    run = 'RUN echo "$GREETING" > /greeting && uname -m > /arch'
+    assert any(name.endswith(run) for name in names)
     assert sum(isinstance(e, StepFinished) for e in seen) == len(names)
     assert any(isinstance(e, BlobPushed) and not e.mounted for e in seen)
 
 
-def test_build_keeps_the_executor_defaults_and_options(tmp_path: Path, busybox_layout: Path) -> None:
+def test_build_keeps_the_executor_defaults_and_options(
+    tmp_path: Path, busybox_layout: Path
+) -> None:
     context = context_with(tmp_path, f"FROM oci:{busybox_layout}:latest\nRUN echo hi > /hi\n")
     first = builder.build(context, destinations=[f"oci:{tmp_path / 'one'}"], cache=True)
     base = builder.ExecutorOptions(cache=True, labels={"from": "options"})
@@ -193,16 +196,20 @@ platforms: [linux/amd64, linux/arm64]
     assert {p.platform: p.digest for p in result.platforms} == {
         "linux/amd64": entries["amd64"], "linux/arm64": entries["arm64"],
     }  # fmt: skip
-    assert not result.failed and all(p.steps[-1].instruction.startswith("RUN") for p in result.platforms)
-    assert {e.platform for e in seen if isinstance(e, PlatformStarted)} == {"linux/amd64", "linux/arm64"}
+    assert not result.failed
+    assert all(p.steps[-1].instruction.startswith("RUN") for p in result.platforms)
+    both = {"linux/amd64", "linux/arm64"}
+    assert {e.platform for e in seen if isinstance(e, PlatformStarted)} == both
     assert {e.digest for e in seen if isinstance(e, PlatformFinished)} == set(entries.values())
-    assert {e.platform for e in seen if isinstance(e, StepStarted)} == {"linux/amd64", "linux/arm64"}
+    assert {e.platform for e in seen if isinstance(e, StepStarted)} == both
 
     info = multiarch.manifest_inspect(f"{repo}:v1", insecure=True)
     assert info.digest == result.digest and len(info.manifests) == 2
 
 
-def test_manifest_push_from_spec(tmp_path: Path, registry: RegistryHandle, busybox_layout: Path) -> None:
+def test_manifest_push_from_spec(
+    tmp_path: Path, registry: RegistryHandle, busybox_layout: Path
+) -> None:
     repo = f"{registry.host}/{unique_repo('api')}"
     for arch in ("amd64", "arm64"):
         builder.copy(f"oci:{busybox_layout}:latest", f"{repo}:{arch}", platform=f"linux/{arch}",
@@ -219,7 +226,8 @@ manifests:
     assert pushed.pushed == (f"{repo}:1.0", f"{repo}:stable")
     raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{repo}:stable")
     assert pushed.digest == f"sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
-    assert [m["platform"]["architecture"] for m in json.loads(raw)["manifests"]] == ["amd64", "arm64"]
+    arches = [m["platform"]["architecture"] for m in json.loads(raw)["manifests"]]
+    assert arches == ["amd64", "arm64"]
 
 
 def test_spec_errors_name_the_line(tmp_path: Path) -> None:
@@ -228,7 +236,8 @@ def test_spec_errors_name_the_line(tmp_path: Path) -> None:
     assert str(caught.value).startswith("<spec>:2:1: ")
     spec_file = tmp_path / "build.yaml"
     spec_file.write_text("platforms:\n  - platform: linux/amd64\n    runner: sshh://x\n")
-    with pytest.raises(SpecError, match=rf"^{spec_file}:3:13: platforms\[0\].runner: unknown scheme"):
+    where = rf"^{spec_file}:3:13: platforms\[0\].runner: unknown scheme"
+    with pytest.raises(SpecError, match=where):
         multiarch.load_spec(spec_file)
     spec = multiarch.load_spec("platforms: [linux/amd64]\n")
     with pytest.raises(UsageError, match="linux/s390x is not a platform of the spec"):

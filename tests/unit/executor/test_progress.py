@@ -35,7 +35,8 @@ def test_plain_lines() -> None:
     assert re.fullmatch(r"#1 \d+\.\d{3} token \*\*\*", lines[1])
     assert re.fullmatch(r"#1 DONE \d+\.\ds", lines[2])
     assert lines[3:] == [
-        "#2 [build 2/2] COPY . /", "#2 CACHED", "#3 [3/3] RUN false", "#3 ERROR: exit code: 1 (***)",
+        "#2 [build 2/2] COPY . /", "#2 CACHED",
+        "#3 [3/3] RUN false", "#3 ERROR: exit code: 1 (***)",
     ]  # fmt: skip
 
 
