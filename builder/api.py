@@ -71,7 +71,11 @@ def build(
     the executor's defaults; `options` is a base for every other executor setting.
 
     Raises builder.errors.MultiarchError subclasses (UsageError for bad options, BuildError
-    for a failing step, RegistryError, ...) whose `str()` is the line the CLI prints."""
+    for a failing step, RegistryError, ...) whose `str()` is the line the CLI prints.
+
+    Run as root for RUN steps in namespaces. In a single-threaded process the first build
+    moves the process into a private mount namespace, as the command line does, so a build's
+    mounts never show on the host, even when the process is killed."""
     given: dict[str, Any] = {
         "context": os.fspath(context),
         "dockerfile": _text(dockerfile),
