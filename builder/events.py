@@ -16,6 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Literal
 
+__all__ = [
+    "BlobPushed", "CacheOutcome", "Event", "EventSink", "PlatformFailed", "PlatformFinished",
+    "PlatformStarted", "StepFailed", "StepFinished", "StepOutput", "StepStarted", "discard",
+    "event_from_json", "event_json",
+]  # fmt: skip
+
 CacheOutcome = Literal["hit", "miss"]
 
 
