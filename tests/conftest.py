@@ -8,6 +8,7 @@ under `bob/`, pull under `shared/`; anyone (anonymous too) may pull under `publi
 from __future__ import annotations
 
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +18,12 @@ from tests.fixtures.scripted_server import ScriptedServer
 from tests.fixtures.tcp_proxy import BreakingProxy
 from tests.fixtures.tls import issue_server_certs
 from tests.fixtures.token_server import Grant, TokenPolicy, TokenServer
+
+# A suite started in the background of a non-interactive shell (`./tasks test &`, nohup) has
+# SIGINT ignored, and an ignored signal stays ignored in every builder the tests start: the
+# tests that interrupt a build need SIGINT's usual meaning (a handler is reset by exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TOKEN_GRANTS = [
     Grant("alice", "*", frozenset({"*"})),
