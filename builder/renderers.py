@@ -64,24 +64,39 @@ class JsonRenderer(Renderer):
 
 
 class PlainRenderer(Renderer):
-    def __init__(self, stream: TextIO | None = None) -> None:
+    """With `platforms`, the steps of several builds at once are told apart as buildx does:
+    one numbering for all of them, the platform in each step's name (`[linux/arm64 2/3]`)."""
+
+    def __init__(self, stream: TextIO | None = None, *, platforms: bool = False) -> None:
         super().__init__(stream)
+        self._platforms = platforms
         self._started: dict[_Key, float] = {}
+        self._numbers: dict[_Key, int] = {}
+
+    def _number(self, key: _Key) -> int:
+        if not self._platforms:
+            return key[1]
+        return self._numbers.setdefault(key, len(self._numbers) + 1)
 
     def render(self, event: Event) -> str | None:
+        if not isinstance(event, StepStarted | StepOutput | StepFinished | StepFailed):
+            return None
+        key = (event.platform, event.vertex)
+        number = self._number(key)
         if isinstance(event, StepStarted):
-            self._started[(event.platform, event.vertex)] = event.time
-            return f"#{event.vertex} {event.name}"
+            self._started[key] = event.time
+            name = event.name
+            if self._platforms:
+                name = f"[{event.platform} {name[1:]}" if name.startswith("[") else name
+            return f"#{number} {name}"
         if isinstance(event, StepOutput):
-            started = self._started.get((event.platform, event.vertex), event.time)
-            return f"#{event.vertex} {event.time - started:.3f} {event.line}"
+            started = self._started.get(key, event.time)
+            return f"#{number} {event.time - started:.3f} {event.line}"
         if isinstance(event, StepFinished):
             if event.cache == "hit":
-                return f"#{event.vertex} CACHED"
-            return f"#{event.vertex} DONE {event.duration_s:.1f}s"
-        if isinstance(event, StepFailed):
-            return f"#{event.vertex} ERROR: {event.message}"
-        return None
+                return f"#{number} CACHED"
+            return f"#{number} DONE {event.duration_s:.1f}s"
+        return f"#{number} ERROR: {event.message}"
 
 
 class TtyRenderer(Renderer):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from builder.events import Event, PlatformFailed, PlatformFinished, PlatformStarted
 from builder.log import redact
-from builder.renderers import Renderer, make_renderer
+from builder.renderers import PlainRenderer, Renderer, make_renderer
 
 if TYPE_CHECKING:  # rich loads only for a terminal or the summary (start-up time)
     from rich.console import Console
@@ -35,7 +35,9 @@ class Reporter:
         """`mode`: auto, plain, tty, json or quiet (`--progress`)."""
         self.rich = mode == "tty" or (mode == "auto" and sys.stderr.isatty())
         self.silent = mode in ("quiet", "json")
-        self._steps: Renderer = make_renderer(mode if self.silent else "plain")
+        self._steps: Renderer = (
+            make_renderer(mode) if self.silent else PlainRenderer(platforms=True)
+        )
         self._lock = threading.Lock()
         self._console: Console | None = None
         self._rows: dict[str, SummaryRow] = {}

@@ -8,13 +8,22 @@ import json
 
 import pytest
 
-from builder.events import Event, PlatformFailed, PlatformFinished, PlatformStarted, StepStarted
+from builder.events import (
+    Event,
+    PlatformFailed,
+    PlatformFinished,
+    PlatformStarted,
+    StepFinished,
+    StepStarted,
+)
 from multiarch.progress import Reporter
 
 EVENTS: list[Event] = [
     PlatformStarted(platform="linux/amd64", runner="local (native)"),
     PlatformStarted(platform="linux/arm64", runner="local (QEMU)"),
+    StepStarted(platform="linux/amd64", vertex=1, name="[1/2] FROM busybox"),
     StepStarted(platform="linux/arm64", vertex=1, name="[1/2] FROM busybox"),
+    StepFinished(platform="linux/arm64", vertex=1, duration_s=0.25),
     PlatformFinished(platform="linux/amd64", digest="sha256:" + "a" * 64, duration_s=1.5,
                      size=2048),  # fmt: skip
     PlatformFailed(platform="linux/arm64", message="RUN exited 1"),
@@ -28,14 +37,16 @@ def test_plain_lines_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
     reporter.summary()
     err = capsys.readouterr().err
     lines = err.splitlines()
-    assert lines[:5] == [
+    assert lines[:7] == [
         "[linux/amd64] building (local (native))",
         "[linux/arm64] building (local (QEMU))",
-        "#1 [1/2] FROM busybox",
+        "#1 [linux/amd64 1/2] FROM busybox",  # one numbering for both builds, as buildx
+        "#2 [linux/arm64 1/2] FROM busybox",
+        "#2 DONE 0.2s",
         f"[linux/amd64] DONE 1.5s sha256:{'a' * 64}",
         "[linux/arm64] FAILED: RUN exited 1",
     ]
-    table = "\n".join(lines[5:])
+    table = "\n".join(lines[7:])
     assert "linux/amd64" in table and "ok" in table and "2.0 KiB" in table
     assert "linux/arm64" in table and "failed" in table
 
@@ -48,7 +59,7 @@ def test_json_mode_prints_only_events(capsys: pytest.CaptureFixture[str]) -> Non
     reporter.line("not an event")
     records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [r["event"] for r in records] == [
-        "platform.started", "platform.started", "step.started", "platform.finished",
-        "platform.failed",
+        "platform.started", "platform.started", "step.started", "step.started", "step.finished",
+        "platform.finished", "platform.failed",
     ]  # fmt: skip
-    assert records[3]["size"] == 2048
+    assert records[5]["size"] == 2048
