@@ -32,8 +32,11 @@ class Instruction:
     def error(self, message: str, hint: str | None = None) -> DockerfileError:
         return DockerfileError(f"{self.keyword}: {message}", file=self.file, line=self.line, hint=hint)
 
-    def expander(self, env: Mapping[str, str]) -> Callable[[str], str]:
-        lex = ShellLex(escape=self.escape)
+    def expander(self, env: Mapping[str, str], *, heredoc: bool = False) -> Callable[[str], str]:
+        """`heredoc`: for a heredoc's body, which keeps its quotes and always escapes with a
+        backslash (BuildKit's ExpandRaw: NewLex('\\') with SkipProcessQuotes)."""
+        lex = ShellLex(escape="\\", skip_process_quotes=True) if heredoc else ShellLex(
+            escape=self.escape)
 
         def expand(word: str) -> str:
             try:
@@ -202,12 +205,13 @@ class _CopyBase(Instruction):
     link: bool = False
     excludes: tuple[str, ...] = ()
 
-    def _expanded_fields(self, expand: Callable[[str], str]) -> dict[str, object]:
+    def _expanded_fields(self, env: Mapping[str, str]) -> dict[str, object]:
+        expand, expand_body = self.expander(env), self.expander(env, heredoc=True)
         return {
             "sources": tuple(expand(s) for s in self.sources),
             "dest": expand(self.dest),
             "inline_files": tuple(
-                dataclasses.replace(f, data=expand(f.data)) if f.expand else f
+                dataclasses.replace(f, data=expand_body(f.data)) if f.expand else f
                 for f in self.inline_files
             ),
             "chown": _opt(expand, self.chown),
@@ -223,9 +227,8 @@ class CopyInstruction(_CopyBase):
     parents: bool = False
 
     def expand(self, env: Mapping[str, str]) -> Self:
-        expand = self.expander(env)
         return dataclasses.replace(
-            self, from_=_opt(expand, self.from_), **self._expanded_fields(expand)
+            self, from_=_opt(self.expander(env), self.from_), **self._expanded_fields(env)
         )
 
 
@@ -241,9 +244,8 @@ class AddInstruction(_CopyBase):
     keep_git_dir: bool = False
 
     def expand(self, env: Mapping[str, str]) -> Self:
-        expand = self.expander(env)
         return dataclasses.replace(
-            self, checksum=_opt(expand, self.checksum), **self._expanded_fields(expand)
+            self, checksum=_opt(self.expander(env), self.checksum), **self._expanded_fields(env)
         )
 
 
