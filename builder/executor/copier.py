@@ -19,6 +19,7 @@ from pathlib import Path
 
 from builder.fs.copysources import Target
 from builder.fs.patterns import ExcludeMatcher
+from builder.dockerfile.chmod import Chmod
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
 from builder.fs.paths import RootDir
@@ -30,7 +31,7 @@ _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 class CopyOptions:
     owner: tuple[int, int] | None = None
     """uid, gid for everything written; None keeps the source's owner."""
-    mode: int | None = None
+    mode: Chmod | None = None  # --chmod, applied to each entry's own mode
     exclude: ExcludeMatcher | None = None
     """--exclude: matched against paths below the copied source."""
     ignore: DockerIgnore | None = None
@@ -186,7 +187,9 @@ def _copy_entry(
     src: Path, st: os.stat_result, dst_fd: int, name: str, options: CopyOptions, rel: str = ""
 ) -> None:
     uid, gid = _owner(st, options)
-    mode = options.mode if options.mode is not None else stat.S_IMODE(st.st_mode)
+    mode = stat.S_IMODE(st.st_mode)
+    if options.mode is not None:
+        mode = options.mode.apply(mode, stat.S_ISDIR(st.st_mode))
     try:
         existing = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
     except FileNotFoundError:

@@ -4,7 +4,8 @@ and the build itself call `preflight(plan)`, so both fail alike, naming file:lin
 - every base image (FROM) and every `COPY --from` / `RUN --mount from=` value that is not a
   stage must be an image reference (or a transport location such as oci:DIR): BuildKit
   answers `failed to parse stage name "X": invalid reference format`;
-- the COPY/ADD rules that do not depend on the image: ADD --checksum only for one URL,
+- the COPY/ADD rules that do not depend on the image: a valid --chmod, ADD --checksum only
+  for one URL,
   no URL source for COPY, several sources only into a directory (when the destination is
   written without variables);
 - RUN --security=insecure is refused.
@@ -23,6 +24,7 @@ from builder.dockerfile import (
     MountType,
     RunInstruction,
 )
+from builder.dockerfile.chmod import ChmodError, parse_chmod
 from builder.dockerfile.instructions import is_url
 from builder.errors import BuildError, DockerfileError, MultiarchError
 from builder.fs.copysources import dest_path
@@ -52,6 +54,11 @@ def check_step(ins: Instruction, written: Instruction | None = None) -> None:
         raise BuildError("RUN --security=insecure is not supported", "remove the flag")
     if not isinstance(ins, (CopyInstruction, AddInstruction)):
         return
+    if ins.chmod is not None:
+        try:
+            parse_chmod(ins.chmod)
+        except ChmodError as err:
+            raise BuildError(str(err)) from None
     urls = [s for s in ins.sources if is_url(s)]
     if isinstance(ins, AddInstruction) and ins.checksum and not (len(ins.sources) == 1 and urls):
         raise BuildError("checksum can't be specified for non-HTTP(S) sources")

@@ -39,6 +39,7 @@ from builder.dockerfile import (
     RunInstruction,
     WorkdirInstruction,
 )
+from builder.dockerfile.chmod import Chmod, ChmodError, parse_chmod
 from builder.dockerfile.instructions import is_url
 from builder.errors import BuildError
 from builder.fs.paths import RootDir
@@ -307,16 +308,14 @@ def _as_dir(dest: str) -> str:
     return dest if dest.endswith("/") else dest + "/"
 
 
-def _chmod(text: str | None) -> int | None:
+def _chmod(text: str | None) -> Chmod | None:
     if text is None:
         return None
     try:
-        value = int(text, 8)
-    except ValueError:
-        raise BuildError(f"invalid --chmod={text}: use an octal mode such as 0755") from None
-    if not 0 <= value <= 0o7777:
-        raise BuildError(f"invalid --chmod={text}: out of range")
-    return value
+        return parse_chmod(text)
+    except ChmodError as err:
+        raise BuildError(str(err), "use an octal mode such as 0755 or a symbolic one such as "
+                         "u=rwX,go=rX") from None
 
 
 def _copy_created_by(ins: CopyInstruction | AddInstruction, parents: bool) -> str:

@@ -16,7 +16,7 @@ from builder.options import ExecutorOptions
     "body,message",
     [
         ("COPY missing.txt /x", 'Dockerfile:2: [stage-0] COPY: failed to compute cache key: "/missing.txt": not found'),
-        ("COPY --chmod=999 a.txt /x", "invalid --chmod=999"),
+        ("COPY --chmod=999 a.txt /x", "Dockerfile:2: COPY: invalid chmod parameter: '999'"),
         ("USER nobody-here\nRUN true", "unable to find user nobody-here"),
         ("COPY --chown=ghost a.txt /x", "unable to find user ghost"),
         ("RUN --mount=type=secret,id=absent,required=true true", "secret absent not found"),

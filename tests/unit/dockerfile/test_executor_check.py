@@ -66,6 +66,8 @@ def test_check_finds_dockerfile_inside_context_and_honours_target(tmp_path):
          "Dockerfile:2: COPY: source can't be a URL for COPY"),
         ("FROM busybox\nADD --checksum=sha256:" + "0" * 64 + " a /c\n", (),
          "Dockerfile:2: ADD: checksum can't be specified for non-HTTP(S) sources"),
+        ("FROM busybox\nCOPY --chmod=u+q a /b\n", (),
+         "Dockerfile:2: COPY: invalid chmod parameter: 'u+q': invalid syntax"),
         ("FROM busybox\nRUN --security=insecure true\n", (),
          "Dockerfile:2: RUN: RUN --security=insecure is not supported"),
     ],

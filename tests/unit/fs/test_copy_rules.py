@@ -11,6 +11,7 @@ from builder.executor.copier import CopyOptions, copy_targets
 from builder.fs.copysources import plan_targets
 from builder.fs.patterns import ExcludeMatcher, match_component
 from builder.executor.users import ResolvedUser, resolve_chown, resolve_run_user
+from builder.dockerfile.chmod import parse_chmod
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
 
@@ -90,7 +91,7 @@ def test_missing_source(context: Path, root: Path) -> None:
 
 
 def test_owner_mode_and_exclude(context: Path, root: Path) -> None:
-    copy(context, root, ("dir",), "/o", owner=(7, 8), mode=0o600, exclude=ExcludeMatcher(("*.go",)))
+    copy(context, root, ("dir",), "/o", owner=(7, 8), mode=parse_chmod("0600"), exclude=ExcludeMatcher(("*.go",)))
     target = root / "o/sub/c.txt"
     st = target.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (7, 8, 0o600)
