@@ -172,6 +172,62 @@ FROM parent AS child
 ONBUILD RUN echo grandchild
 RUN echo "trigger env: $FROM_TRIGGER" > /env-seen
 """),
+    # ARG/ENV expansion in every instruction that expands (BuildKit frontend/dockerfile
+    # instructions: ENV, ADD, COPY, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR), with
+    # ${VAR:-default}, ${VAR:+alt} and escapes; RUN sees ENV and ARG, not the escaped name.
+    "expansion": Case("""\
+FROM {base}
+ARG NAME=world
+ARG EMPTY
+ARG PORT=8080
+ENV GREETING="hello ${{NAME}}" DIR=/opt/${{NAME:-x}} ALT=${{EMPTY:-fallback}} PLUS=${{NAME:+set}}
+ENV ESC=\\$NAME CHAIN=$GREETING-2 QUOTED='$NAME' MIXED="a"'b'c
+LABEL greeting="$GREETING" dir=$DIR "spaced key"="v w"
+WORKDIR $DIR
+WORKDIR sub/${{NAME}}
+EXPOSE ${{PORT}}/tcp ${{PORT}}/udp
+COPY a.txt $DIR/copied-${{NAME}}.txt
+ADD b.txt ${{DIR}}/added.txt
+COPY ["a.txt", "$DIR/json-${{NAME}}"]
+RUN echo "$GREETING|$ALT|$PLUS|$ESC|$CHAIN|$QUOTED|$MIXED|$NAME|$PORT" > run-sees
+VOLUME ["/data/${{NAME}}"]
+STOPSIGNAL ${{SIG:-SIGQUIT}}
+USER ${{USERNAME:-builder}}
+"""),
+    # Config merging over a parent stage: labels inherited and overridden, EXPOSE and VOLUME
+    # merged, ENV replaced in place, SHELL used by RUN and kept, HEALTHCHECK replaced whole.
+    "config_merge": Case("""\
+FROM {base} AS parent
+LABEL a=1 b=2
+EXPOSE 80 90/udp
+VOLUME /v1
+ENV X=1 KEEP=k
+HEALTHCHECK --interval=7s --retries=4 CMD true
+SHELL ["/bin/sh", "-ec"]
+CMD ["parent-cmd"]
+FROM parent
+LABEL b=3 c=4
+EXPOSE 80/tcp 443
+VOLUME ["/v2", "/v1"]
+ENV X=2 Y=$X
+RUN echo "$Y $X $KEEP $0" > /shell-env
+HEALTHCHECK CMD ["true"]
+ENTRYPOINT ["/bin/echo"]
+"""),
+    # WORKDIR: created when missing (owned by USER when one is set), relative to the last,
+    # left alone when it exists; RUN runs there.
+    "workdir_user": Case("""\
+FROM {base}
+RUN echo "app:x:2000:3000::/home/app:/bin/sh" >> /etc/passwd && echo "grp:x:3000:" >> /etc/group
+WORKDIR /as-root/nested
+USER app
+WORKDIR /by-app/nested
+WORKDIR rel
+RUN pwd > /tmp/pwd-app && id -u >> /tmp/pwd-app
+WORKDIR /tmp
+USER root
+WORKDIR /by-app/nested/rel/deeper
+"""),
     "multistage": Case("""\
 FROM {base} AS one
 RUN mkdir /out && echo one > /out/one && chown 1000:100 /out/one
