@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from builder.fs.rootfs import Layer
+from builder.fs.rootfs import Layer, Rootfs
 from builder.executor.snapshot import StepAction
 from builder.cache import keys
 from builder.dockerfile import (
@@ -107,8 +107,10 @@ class StageCache:
 
     # --- steps ---------------------------------------------------------------------------
 
-    def snapshot(self, action: StepAction, *, sandboxed: bool) -> Layer | None:
-        """The step's layer: from the cache on a hit, else by running `action`."""
+    def snapshot(self, action: StepAction, *, sandboxed: bool,
+                 onto_empty: bool = False) -> Layer | None:
+        """The step's layer: from the cache on a hit, else by running `action` on the
+        stage's filesystem (or, `onto_empty`, on an empty one: COPY --link)."""
         ex = self.ex
         key, cacheable = self._current
         self.last_cached = False
@@ -124,7 +126,8 @@ class StageCache:
                     self.last_cached = True
                     return layer
         ex.rootfs = self.cache.materialize(ex.rootfs)
-        layer = ex.session.snapshotter.step(ex.rootfs, action, sandboxed=sandboxed)
+        base = Rootfs() if onto_empty else ex.rootfs
+        layer = ex.session.snapshotter.step(base, action, sandboxed=sandboxed)
         if cacheable:
             self.cache.record(key, layer)
         return layer

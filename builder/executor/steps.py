@@ -275,9 +275,13 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
                                     ins.dest if not many else _as_dir(ins.dest), workdir_), False))
 
     context_ignore = session.dockerignore if not from_ else None
+    # --link: the files are copied onto an empty tree that becomes the layer, so nothing of
+    # the earlier state is read (a symlink at the destination is not followed; BuildKit
+    # docs/reference.md "COPY --link"); --chown names still come from the image's files.
+    link_users = session.snapshotter.view(ex.rootfs) if ins.link and ins.chown else None
 
     def action(root: Path) -> list[str]:
-        owner = resolve_chown(root, ins.chown) if ins.chown else None
+        owner = resolve_chown(link_users or root, ins.chown) if ins.chown else None
         for targets, from_context in copies:
             options = CopyOptions(
                 owner=owner or ((0, 0) if from_context or not from_ else None),
@@ -300,7 +304,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
             addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]), owner)
         return []
 
-    layer = ex.cache.snapshot(action, sandboxed=False)
+    layer = ex.cache.snapshot(action, sandboxed=False, onto_empty=ins.link)
     return _copy_created_by(ins, parents), layer
 
 
