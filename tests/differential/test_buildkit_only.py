@@ -111,6 +111,8 @@ COPY --chmod=u=rwX,go=rX dir /sym/tree
 COPY --chmod=g=u,o-r run.sh /sym/g-eq-u
 COPY --chmod=a-w,u+s run.sh /sym/setuid
 COPY --chmod=0640 a.txt /sym/octal
+RUN ln -s /tmp /via-link
+COPY --link a.txt /via-link/
 """
 
 CHMOD_MODES = {
@@ -152,6 +154,10 @@ def test_heredocs(tmp_path: Path, registry: RegistryHandle, busybox_image: str) 
 
 
 @pytest.mark.slow
-def test_symbolic_chmod(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
+def test_symbolic_chmod_and_link(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
     image = _build(tmp_path, CHMOD, registry, busybox_image)
     assert {path: image.files[path].mode for path in CHMOD_MODES} == CHMOD_MODES
+    # COPY --link never follows a symlink of the earlier state at the destination: its layer
+    # makes /via-link a directory (docs/reference.md "COPY --link"; buildah 1.28 has no --link).
+    assert image.files["/via-link"] == Entry("dir", 0o755, 0, 0)
+    assert "/via-link/a.txt" in image.files and "/tmp/a.txt" not in image.files

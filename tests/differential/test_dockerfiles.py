@@ -228,6 +228,16 @@ WORKDIR /tmp
 USER root
 WORKDIR /by-app/nested/rel/deeper
 """),
+    # The automatic platform ARGs, for a RUN on each target (BuildKit normalizes linux/arm64/v8
+    # to an empty TARGETVARIANT); HEALTHCHECK NONE.
+    "platform_args": Case("""\
+FROM {base} AS parent
+HEALTHCHECK --interval=3s CMD true
+FROM parent
+ARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT
+RUN echo "$TARGETPLATFORM|$TARGETOS|$TARGETARCH|$TARGETVARIANT" > /platform
+HEALTHCHECK NONE
+""", platforms=(AMD64, ARM64)),
     "multistage": Case("""\
 FROM {base} AS one
 RUN mkdir /out && echo one > /out/one && chown 1000:100 /out/one
