@@ -22,7 +22,8 @@ from builder.oci.platform import format_platform, parse_platform
 from builder.transports import parse_location
 from multiarch.coordinator import BuildOptions, BuildOutcome, PlatformOutcome, run_build
 from multiarch.index import IndexType
-from multiarch.manifest import PushSettings, RegistryFlags, push_index, sources_from_spec
+from multiarch.manifest_flags import RegistryFlags
+from multiarch.manifest_run import PushSettings, push_index, sources_from_spec
 from multiarch.spec import (
     BuildSpec,
     ManifestSpec,

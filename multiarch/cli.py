@@ -1,4 +1,5 @@
-"""The `multiarch` command. Subcommands are imported lazily so start-up stays fast."""
+"""The `multiarch` command: the start-up boundary. It resolves the subcommand from a table and
+imports only that command's module; `--help` and `--version` import no command at all."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import click
 
 from builder.errors import MultiarchError
+from builder.log import redact, setup_logging
 from multiarch import __version__
 
 # name -> "module:attribute"; each module owns its command.
@@ -23,11 +25,34 @@ SUBCOMMANDS: dict[str, str] = {
     "spec": "multiarch.spec:spec_command",
     "ci": "multiarch.runners.gitlab:ci",
 }
+# name -> the first line of its help, for `multiarch --help` without importing every command
+# (tests/unit/test_startup.py checks it against the commands' own docstrings).
+SHORT_HELP: dict[str, str] = {
+    "build": "Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory "
+    "(`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`).",
+    "cache": "Manage the local blob and layer cache.",
+    "ci": "CI integration: pipelines generated from a build spec.",
+    "copy": "Copy SOURCE to DESTINATION, moving only the blobs the destination lacks.",
+    "executor": "Build an image from a Dockerfile without a daemon (kaniko-compatible flags).",
+    "manifest": "Assemble, push and inspect multi-platform indexes (manifest-tool compatible).",
+    "qemu": "Register and list QEMU emulators for foreign-architecture RUN steps.",
+    "spec": "The YAML specs: JSON Schema for editors, validation.",
+}
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = [
+            (name, click.Command(name, help=SHORT_HELP[name]).get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = SUBCOMMANDS.get(name)
@@ -51,8 +76,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Build container images for several architectures without a daemon."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    from builder.log import setup_logging
-
     setup_logging("debug" if debug else "info")
 
 
@@ -78,9 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
     except MultiarchError as err:
-        from builder.log import redact
-
         if debug:
+            # Lazy: only --debug prints a traceback.
             import traceback
 
             traceback.print_exc()

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
@@ -32,15 +32,25 @@ from builder.events import (
     discard,
 )
 from builder.log import redact, setup_logging
+from builder.reference import Reference, parse_reference
+from builder.registry.options import RegistryOptions, parse_ca_files
+from builder.transports import (
+    Location,
+    TransportContext,
+    copy_image,
+    open_destination,
+    open_source,
+    parse_location,
+)
+from multiarch.index import assemble_index, index_annotations
+from multiarch.plan import BuildPlan, PlatformJob, make_plan
 from multiarch.progress import Reporter
-
-if TYPE_CHECKING:  # runtime imports stay inside the functions: `build --help` loads no pydantic
-    from builder.reference import Reference
-    from builder.transports import Location, TransportContext
-    from multiarch.plan import BuildPlan, PlatformJob
-    from multiarch.publish import PlacedImage
-    from multiarch.runners import JobResult
-    from multiarch.spec import BuildSpec
+from multiarch.publish import PlacedImage, open_pinned, publish, target_tags
+from multiarch.runners import JobResult
+from multiarch.runners.local import emulation_note, run_local
+from multiarch.runners.ssh import run_ssh
+from multiarch.sources import Missing, SourceImage, resolve_all
+from multiarch.spec import BuildSpec, GitLabRunner, ManifestPlatform, SSHRunner, load_build_spec
 
 DEFAULT_JOBS = 2
 
@@ -66,8 +76,6 @@ class BuildOptions:
         self.ca_files()  # a malformed HOST=PATH fails now, not after every platform is built
 
     def ca_files(self) -> dict[str, tuple[Path, ...]]:
-        from builder.registry.options import parse_ca_files
-
         return parse_ca_files(self.registry_certificates)
 
     def for_spec(self, spec: BuildSpec) -> BuildOptions:
@@ -75,7 +83,6 @@ class BuildOptions:
         executor and the publishing step relax exactly those hosts."""
         if not self.insecure:
             return self
-        from builder.transports import parse_location
 
         hosts = {
             location.reference.registry
@@ -97,9 +104,6 @@ class BuildOptions:
         return tuple(flags)
 
     def transport_context(self) -> TransportContext:
-        from builder.registry.options import RegistryOptions
-        from builder.transports import TransportContext
-
         options = RegistryOptions(
             insecure=frozenset(self.insecure_registries), ca_files=self.ca_files()
         )
@@ -133,9 +137,6 @@ def run_build(
 ) -> BuildOutcome:
     """Build every platform of `spec` and publish the index to every output; platforms and
     their steps are reported to `on_event` as they go."""
-    from multiarch.plan import make_plan
-    from multiarch.spec import GitLabRunner
-
     options = options.for_spec(spec)
     plan = make_plan(spec, options.executor_flags())
     for job in plan.jobs:
@@ -169,10 +170,6 @@ def run_build(
 def _run_jobs(
     plan: BuildPlan, workdir: Path, options: BuildOptions, on_event: EventSink
 ) -> list[PlatformOutcome]:
-    from multiarch.runners.local import emulation_note, run_local
-    from multiarch.runners.ssh import run_ssh
-    from multiarch.spec import SSHRunner
-
     def one(job: PlatformJob) -> PlatformOutcome:
         remote = isinstance(job.runner, SSHRunner)
         runner = str(job.runner) if remote else f"local ({emulation_note(job)})"
@@ -203,12 +200,6 @@ def _publish(
     done: list[PlatformOutcome],
     everything: list[PlatformOutcome],
 ) -> BuildOutcome:
-    from builder.transports import parse_location
-    from multiarch.index import assemble_index, index_annotations
-    from multiarch.publish import publish, target_tags
-    from multiarch.sources import Missing, SourceImage, resolve_all
-    from multiarch.spec import ManifestPlatform
-
     ctx = options.transport_context()
     try:
         sources: list[SourceImage | Missing] = []
@@ -245,9 +236,6 @@ def _write_archives(
     placed: Sequence[PlacedImage], location: Location, spec: BuildSpec, ctx: TransportContext
 ) -> list[str]:
     """One docker archive per platform: FILE.tar becomes FILE-linux-arm64.tar."""
-    from builder.transports import Location, copy_image, open_destination
-    from multiarch.publish import open_pinned
-
     path = location.path
     assert path is not None
     reference = _archive_reference(location, spec)
@@ -271,15 +259,12 @@ def _archive_reference(location: Location, spec: BuildSpec) -> Reference | None:
     """The name inside an archive: the output's own, else the spec's image (and first tag)."""
     if location.reference is not None or not spec.image:
         return location.reference
-    from builder.reference import parse_reference
 
     reference = parse_reference(spec.image)
     return reference.with_tag(spec.tags[0]) if spec.tags and not reference.tag else reference
 
 
 def _image_size(result: JobResult, options: BuildOptions) -> int | None:
-    from builder.transports import open_source
-
     ctx = options.transport_context()  # the image may be in a registry (ssh runner)
     source = open_source(result.image, ctx)
     try:
@@ -334,11 +319,6 @@ def spec_from_flags(
     index_type: str,
 ) -> BuildSpec:
     """A BuildSpec from buildx-style flags; validation errors name the flag."""
-    from pydantic import ValidationError
-
-    from builder.reference import parse_reference
-    from multiarch.spec import BuildSpec
-
     images: list[str] = []
     extra_tags: list[str] = []
     for tag in tags:
@@ -372,8 +352,6 @@ def spec_from_flags(
 
 
 def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) -> BuildSpec:
-    from multiarch.spec import load_build_spec
-
     spec = load_build_spec(path)
     updates: dict[str, object] = {}
     if outputs:

@@ -1,33 +1,17 @@
 """`multiarch copy SRC DST`: copy an image or index between registries, OCI layouts and
-docker archives, with skopeo's names (docker://REF, oci:DIR[:TAG], docker-archive:FILE[:REF])."""
+docker archives, with skopeo's names (docker://REF, oci:DIR[:TAG], docker-archive:FILE[:REF]).
+
+Only the flags are declared here, for a cheap --help; `multiarch.copy_run` does the copy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import click
 
-from builder.errors import UsageError
-from builder.log import register_secret
-
-if TYPE_CHECKING:
-    from builder.registry.options import Credential
-
 F = TypeVar("F", bound=Callable[..., None])
-
-
-def _credential(value: str | None, flag: str) -> Credential | None:
-    from builder.registry.options import Credential
-
-    if value is None:
-        return None
-    user, colon, password = value.partition(":")
-    if not user or not colon:
-        raise UsageError(f"{flag} must be USERNAME:PASSWORD")
-    register_secret(password)
-    return Credential(username=user, password=password, source=flag)
 
 
 def _tls_verify(name: str, help_text: str) -> Callable[[F], F]:
@@ -90,56 +74,12 @@ def copy(
     digest_file: Path | None,
 ) -> None:
     """Copy SOURCE to DESTINATION, moving only the blobs the destination lacks."""
-    from builder.oci.platform import parse_platform
-    from builder.registry.options import RegistryOptions, parse_ca_files
-    from builder.transports import (
-        TransportContext,
-        copy_image,
-        open_destination,
-        open_source,
-        parse_location,
-    )
+    # The transports (httpx, pydantic): imported when the command runs, not for --help.
+    from multiarch.copy_run import run_copy
 
-    if all_platforms and platform:
-        raise UsageError("--all and --platform exclude each other")
-    wanted = parse_platform(platform) if platform else None
-    src, dst = parse_location(source), parse_location(destination)
-    relaxed: set[str] = set()
-    credentials: dict[str, Credential] = {}
-    sides = (
-        (src, src_tls_verify, src_creds, "--src-creds"),
-        (dst, dest_tls_verify, dest_creds, "--dest-creds"),
-    )
-    for location, verify, creds, flag in sides:
-        if location.kind != "docker" or location.reference is None:
-            continue
-        if insecure or not verify:
-            relaxed.add(location.reference.registry)
-        if cred := _credential(creds, flag):
-            credentials[location.reference.registry] = cred
-    options = RegistryOptions(
-        insecure=frozenset(relaxed),
-        skip_verify=frozenset(relaxed),
-        ca_files=parse_ca_files(registry_certificate),
-        docker_config=authfile,
-        credentials=credentials,
-    )
-    ctx = TransportContext(registry_options=options)
-    image_source = image_destination = None
-    try:
-        image_source = open_source(src, ctx)
-        image_destination = open_destination(dst, ctx)
-        result = copy_image(
-            image_source, image_destination, platform=wanted, all_platforms=all_platforms
-        )
-    finally:
-        for opened in (image_source, image_destination):
-            if opened is not None:
-                opened.close()
-        ctx.close()
-    if digest_file is not None:
-        digest_file.write_text(result.descriptor.digest)
-    click.echo(
-        f"{result.descriptor.digest} {dst}: {result.copied} blobs copied "
-        f"({result.bytes_copied} bytes), {result.mounted} mounted, {result.skipped} already there"
+    run_copy(
+        source, destination, all_platforms=all_platforms, platform=platform, insecure=insecure,
+        src_tls_verify=src_tls_verify, dest_tls_verify=dest_tls_verify, src_creds=src_creds,
+        dest_creds=dest_creds, authfile=authfile, registry_certificate=registry_certificate,
+        digest_file=digest_file,
     )

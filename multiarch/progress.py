@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from builder.events import Event, PlatformFailed, PlatformFinished, PlatformStarted
 from builder.log import redact
 from builder.renderers import PlainRenderer, Renderer, make_renderer
+from multiarch.inspect_view import human_size
 
 if TYPE_CHECKING:  # rich loads only for a terminal or the summary (start-up time)
     from rich.console import Console
@@ -42,6 +43,7 @@ class Reporter:
         self._console: Console | None = None
         self._rows: dict[str, SummaryRow] = {}
         if self.rich:
+            # Lazy: rich (~30 ms) is only needed on a terminal; CI logs get plain lines.
             from rich.console import Console
 
             self._console = Console(stderr=True)
@@ -91,10 +93,9 @@ class Reporter:
             rows = list(self._rows.values())
         if self.silent or not rows:
             return
+        # Lazy: rich (~30 ms) is only needed on a terminal; CI logs get plain lines.
         from rich.console import Console
         from rich.table import Table
-
-        from multiarch.inspect_view import human_size
 
         table = Table("platform", "runner", "status", "duration", "digest", "size")
         table.columns[4].overflow = "fold"

@@ -31,8 +31,13 @@ from pydantic import (
     model_validator,
 )
 
+from builder.errors import MultiarchError
 from builder.oci.models import Platform
+from builder.oci.platform import format_platform, parse_platform
+from builder.reference import parse_reference
+from builder.transports.names import parse_location
 from multiarch.index import IndexType
+from multiarch.yamlsource import load_marked, validate
 
 DEFAULT_OUTPUT = "oci:multiarch-out"
 
@@ -45,16 +50,12 @@ class SpecModel(BaseModel):
 
 def _parse_platform(value: object) -> object:
     if isinstance(value, str):
-        from builder.oci.platform import parse_platform
-
         return _as_value_error(parse_platform, value)
     return value
 
 
 def _as_value_error(parse: Callable[[str], T], value: str) -> T:
     """Our parsers raise MultiarchError; pydantic reports only ValueError with a location."""
-    from builder.errors import MultiarchError
-
     try:
         return parse(value)
     except MultiarchError as err:
@@ -62,8 +63,6 @@ def _as_value_error(parse: Callable[[str], T], value: str) -> T:
 
 
 def _format_platform(value: Platform) -> str:
-    from builder.oci.platform import format_platform
-
     return format_platform(value)
 
 
@@ -76,8 +75,6 @@ PlatformField = Annotated[
 
 
 def _check_reference(value: str) -> str:
-    from builder.reference import parse_reference
-
     _as_value_error(parse_reference, value)
     return value
 
@@ -303,8 +300,6 @@ class BuildSpec(SpecModel):
     @field_validator("destinations")
     @classmethod
     def _valid_destinations(cls, value: list[str]) -> list[str]:
-        from builder.transports.names import parse_location
-
         for name in value:
             _as_value_error(parse_location, name)
         return value
@@ -452,8 +447,6 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
 
 
 def load_build_spec(path: Path, env: Mapping[str, str] | None = None) -> BuildSpec:
-    from multiarch.yamlsource import load_marked, validate
-
     environment = os.environ if env is None else env
     document = load_marked(path, transform=lambda text: expand_env(text, environment))
     return validate(document, BuildSpec, {"base_dir": path.parent})
@@ -471,8 +464,6 @@ def parse_build_spec(
 
 
 def load_manifest_spec(path: Path) -> ManifestSpec:
-    from multiarch.yamlsource import load_marked, validate
-
     return validate(load_marked(path), ManifestSpec, {"base_dir": path.parent})
 
 

@@ -25,7 +25,13 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from builder.dockerfile import AddInstruction, CopyInstruction, Instruction, MountType, RunInstruction
+from builder.dockerfile import (
+    AddInstruction,
+    CopyInstruction,
+    Instruction,
+    MountType,
+    RunInstruction,
+)
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.dockerfile.instructions import is_url
 from builder.fs.copysources import context_filter, resolve_sources

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from builder.errors import UsageError
-from builder.reference import Reference
+from builder.errors import InvalidReferenceError, UsageError
+from builder.reference import Reference, parse_reference
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -36,9 +36,6 @@ def cache_options(
     destinations: tuple[str, ...],
 ) -> CacheOptions:
     """kaniko's rule: without --cache-repo, layers go to `DESTINATION_REPO/cache`."""
-    from builder.errors import InvalidReferenceError
-    from builder.reference import parse_reference
-
     if not enabled:
         return CacheOptions()
     name = repo or (f"{parse_reference(destinations[0]).repository_ref()}/cache" if destinations else None)

@@ -5,6 +5,7 @@ of a manifest (404 on a miss) and one HEAD of its layer blob."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -87,7 +88,5 @@ class RegistryCache:
         return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _bytes_file(data: bytes):  # type: ignore[no-untyped-def]
-    import io
-
+def _bytes_file(data: bytes) -> io.BytesIO:
     return io.BytesIO(data)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "run_executor":
+        # Lazy: importing builder.executor.report (say) must not import the whole executor.
         from builder.executor.run import run_executor
 
         return run_executor

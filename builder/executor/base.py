@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.fs.rootfs import Layer, Rootfs
 from builder.errors import BuildError
+from builder.fs.rootfs import Layer, Rootfs
 from builder.oci.models import Descriptor, ImageConfig, Platform
 from builder.store import Store
 from builder.transports import TransportContext, open_source, resolve_image

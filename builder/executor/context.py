@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from builder.errors import UsageError
+from builder.fs.unpack import unpack_tar
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 
@@ -73,8 +74,6 @@ def _temporary(scratch: Path) -> Iterator[Path]:
 
 
 def _extract_tar(where: str, target: Path) -> None:
-    from builder.fs.unpack import unpack_tar
-
     if where == "stdin":
         raw = sys.stdin.buffer
     else:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from builder.fs.copysources import Target
-from builder.fs.patterns import ExcludeMatcher
 from builder.dockerfile.chmod import Chmod
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
+from builder.fs.copysources import Target
 from builder.fs.paths import RootDir
+from builder.fs.patterns import ExcludeMatcher
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -11,8 +11,8 @@ import signal
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from builder.executor import gofmt
 from builder.errors import BuildError
+from builder.executor import gofmt
 from builder.oci.models import ContainerConfig, HealthConfig, History, ImageConfig, Platform
 
 HISTORY_COMMENT = "buildkit.dockerfile.v0"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,9 +19,9 @@ from builder.oci.raw import RawManifest
 from builder.reference import parse_reference
 from builder.store import Store
 from builder.transports import TransportContext, copy_image, open_destination, open_source
-from builder.transports.base import ImageDestination, ImageSource
-from builder.transports.base import verified_file_chunks
+from builder.transports.base import ImageDestination, ImageSource, verified_file_chunks
 from builder.transports.copy import BlobOutcome, OnBlob
+from builder.transports.docker import RegistryDestination, RegistrySource
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,6 @@ def _mount_base_layers(
 ) -> int:
     """Base layers the destination registry lacks are mounted from the base image's
     repository (no bytes move), so copy_image then finds them present."""
-    from builder.transports.docker import RegistryDestination, RegistrySource
-
     if not isinstance(destination, RegistryDestination):
         return 0
     by_origin: dict[str, list[Descriptor]] = {}

@@ -4,26 +4,49 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from builder.executor.image import BuiltImage
-from builder.executor.imageconfig import ImageState
-from builder.events import EventSink
-from builder.executor.progress import Progress
-from builder.executor.report import BuildReport
+from builder.cache.build import open_build_cache
+from builder.dockerfile import BaseKind, parse_dockerfile, plan_build
+from builder.dockerfile.dockerignore import load_dockerignore
 from builder.dockerfile.instructions import RunInstruction
 from builder.dockerfile.plan import BuildPlan
-from builder.errors import UsageError
+from builder.errors import MultiarchError, PlatformError, UsageError
+from builder.events import EventSink
+from builder.executor.context import locate_dockerfile, prepared_context
+from builder.executor.image import BuiltImage
+from builder.executor.imageconfig import ImageState
+from builder.executor.mountns import enter_private_mount_namespace
+from builder.executor.output import (
+    BuiltImageSource,
+    write_digest_files,
+    write_outputs,
+    write_report,
+)
+from builder.executor.preflight import preflight
+from builder.executor.progress import Progress
+from builder.executor.report import BuildReport
+from builder.executor.session import BuildSession
+from builder.executor.snapshot import LayerOptions, make_snapshotter
+from builder.executor.stage import StageExecutor
+from builder.executor.steps import secret_values
 from builder.oci.models import Platform
-from builder.oci.platform import format_platform
+from builder.oci.platform import format_platform, host_platform, parse_platform
 from builder.options import ExecutorOptions
-from builder.renderers import make_renderer
+from builder.reference import parse_reference
 from builder.registry.options import RegistryOptions, RetryPolicy
+from builder.renderers import make_renderer
 from builder.sandbox import ensure_emulator
-from builder.transports import TransportContext
+from builder.sandbox.isolation import probe
+from builder.sandbox.spec import Isolation
+from builder.store import default_store
+from builder.transports import TransportContext, parse_location
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +58,6 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
     """Build as `options` say; progress events go to `on_event` (default: rendered on
     stderr as `options.progress` says)."""
     _check_options(options)
-    from builder.executor.context import locate_dockerfile, prepared_context
-    from builder.executor.output import BuiltImageSource, write_digest_files, write_outputs, write_report
-    from builder.executor.preflight import preflight
-    from builder.executor.session import BuildSession
-    from builder.executor.snapshot import LayerOptions, make_snapshotter
-    from builder.executor.stage import StageExecutor
-    from builder.executor.steps import secret_values
-    from builder.dockerfile import parse_dockerfile, plan_build
-    from builder.dockerfile.dockerignore import load_dockerignore
-    from builder.oci.platform import host_platform
-    from builder.sandbox.spec import Isolation
-    from builder.store import default_store
-
-    from builder.executor.mountns import enter_private_mount_namespace
 
     enter_private_mount_namespace()
     _probe_isolation_early(options)
@@ -85,8 +94,6 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 overlay=_OVERLAY_OVERRIDE.get(os.environ.get("MULTIARCH_SNAPSHOTTER", "")),
                 full=options.snapshot_mode.value == "full",
             )
-            from builder.cache.build import open_build_cache
-
             dockerignore = load_dockerignore(context_dir, dockerfile_path)
             cache = open_build_cache(
                 _without_step_cache(options), store, ctx, uses_overlay=snapshotter.uses_overlay,
@@ -162,8 +169,6 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
             renderer.close()
         ctx.close()
         store.close()
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -171,10 +176,6 @@ def _probe_isolation_early(options: ExecutorOptions) -> None:
     """Finding which isolation works starts the sandbox helper (once per process): do it
     while the context and base images load, not at the first RUN. Silent: the first RUN
     says which mode it uses, or why none works."""
-    import threading
-
-    from builder.sandbox.isolation import probe
-
     def start() -> None:
         try:
             probe()
@@ -194,8 +195,6 @@ def _ensure_emulators(plan: BuildPlan) -> None:
 
 def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-untyped-def]
     """Stages level by level; the stages of one level (independent of each other) at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
     for level in plan.levels:
         stages = [plan.stage(index) for index in level]
         if len(stages) == 1:
@@ -239,8 +238,6 @@ def _without_step_cache(options: ExecutorOptions) -> ExecutorOptions:
 
 
 def _check_push_by_digest(options: ExecutorOptions) -> None:
-    from builder.reference import parse_reference
-
     if options.push_by_digest and options.no_push:
         raise UsageError("--push-by-digest and --no-push exclude each other")
     for repo in options.push_by_digest:
@@ -253,9 +250,6 @@ def _check_push_by_digest(options: ExecutorOptions) -> None:
 
 
 def _platform(options: ExecutorOptions) -> Platform:
-    from builder.errors import PlatformError
-    from builder.oci.platform import host_platform, parse_platform
-
     if not options.custom_platform:
         return host_platform()
     try:
@@ -277,10 +271,6 @@ def _epoch(options: ExecutorOptions) -> datetime | None:
 
 def _pull_hosts(plan) -> set[str]:  # type: ignore[no-untyped-def]
     """Registries the plan pulls from (FROM images and COPY --from / mount from= images)."""
-    from builder.dockerfile import BaseKind
-    from builder.errors import MultiarchError
-    from builder.transports import parse_location
-
     names = {s.base.name for s in plan.stages if s.base.kind is BaseKind.IMAGE}
     for stage in plan.stages:
         for step in stage.steps:
@@ -299,8 +289,6 @@ def _pull_hosts(plan) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> RegistryOptions:
-    from builder.reference import parse_reference
-
     push_hosts = {parse_reference(d).registry for d in (*options.destinations, *options.push_by_digest)}
     insecure = set(options.insecure_registries)
     insecure |= push_hosts if options.insecure else set()

@@ -9,13 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 from builder.cache.build import BuildCache
+from builder.dockerfile.dockerignore import DockerIgnore
 from builder.executor.base import BaseImage, pull_base
-from builder.fs.rootfs import Rootfs
 from builder.executor.imageconfig import ImageState
 from builder.executor.progress import Progress
 from builder.executor.report import StepReport
 from builder.executor.snapshot import Snapshotter
-from builder.dockerfile.dockerignore import DockerIgnore
+from builder.fs.rootfs import Rootfs
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform
 from builder.sandbox.spec import Isolation

@@ -18,9 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.fs.rootfs import Layer, Rootfs
 from builder.fs.changes import DEFAULT_IGNORES, Change, is_ignored, normalize_ignores
 from builder.fs.layer import write_layer
+from builder.fs.overlay import OverlaySnapshot, overlay_available
+from builder.fs.rootfs import Layer, Rootfs
+from builder.fs.unpack import unpack_layer
+from builder.fs.walk import WalkSnapshot
 from builder.store import Store
 
 StepAction = Callable[[Path], Iterable[str]]
@@ -86,8 +89,6 @@ class OverlaySnapshotter(_Base):
 
     def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
         """None when the step changed nothing (BuildKit drops empty layers)."""
-        from builder.fs.overlay import OverlaySnapshot
-
         snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir("step"))
         root = snap.mount()
         try:
@@ -101,8 +102,6 @@ class OverlaySnapshotter(_Base):
 
     def view(self, rootfs: Rootfs) -> Path:
         """A mounted view of a finished filesystem; writes go to a throwaway upper dir."""
-        from builder.fs.overlay import OverlaySnapshot
-
         key = tuple(rootfs.lowers_top_first)
         with self._lock:
             if key not in self._views:
@@ -131,16 +130,12 @@ class WalkSnapshotter(_Base):
         return tuple(layer.descriptor.digest for layer in rootfs.layers)
 
     def _materialize(self, rootfs: Rootfs) -> Path:
-        from builder.fs.unpack import unpack_layer
-
         root = self.new_dir("root")
         for layer in rootfs.layers:
             unpack_layer(self.store.blobs.path(layer.descriptor.digest), layer.descriptor.media_type, root)
         return root
 
     def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
-        from builder.fs.walk import WalkSnapshot
-
         key = self._key(rootfs)
         with self._lock:
             entry = self._roots.pop(key, None) if key not in self._viewed else None
@@ -177,8 +172,6 @@ def squash(snapshotter: Snapshotter, base: Rootfs, layers: tuple[Layer, ...]) ->
     layer. The layers are unpacked in order into a step on `base`, so the snapshotter diffs
     the end state against the base: a file added then deleted leaves nothing, a base file
     deleted by any step is a whiteout. None when the changes cancel out."""
-    from builder.fs.unpack import unpack_layer
-
     def action(root: Path) -> list[str]:
         for layer in layers:
             desc = layer.descriptor
@@ -192,8 +185,6 @@ def make_snapshotter(scratch: Path, store: Store, options: LayerOptions, *, over
                      full: bool = False) -> Snapshotter:
     """Overlay when it can be mounted here (or `overlay` says so), else the walk."""
     if overlay is None:
-        from builder.fs.overlay import overlay_available
-
         scratch.mkdir(parents=True, exist_ok=True)
         overlay = overlay_available(scratch)
     if overlay:

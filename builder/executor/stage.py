@@ -12,11 +12,6 @@ import time
 from collections import deque
 
 from builder.cache import keys
-from builder.executor.imageconfig import Health, ImageState
-from builder.fs.rootfs import Rootfs
-from builder.executor.report import StepReport
-from builder.executor.session import BuildSession, StageResult
-from builder.executor.stagecache import StageCache
 from builder.dockerfile import (
     AddInstruction,
     ArgInstruction,
@@ -43,6 +38,13 @@ from builder.dockerfile import (
     parse_trigger,
 )
 from builder.errors import BuildError, DockerfileError, MultiarchError
+from builder.executor import steps
+from builder.executor.imageconfig import Health, ImageState
+from builder.executor.report import StepReport
+from builder.executor.session import BuildSession, StageResult
+from builder.executor.snapshot import squash
+from builder.executor.stagecache import StageCache
+from builder.fs.rootfs import Rootfs
 from builder.oci.platform import format_platform
 
 FS_INSTRUCTIONS = (RunInstruction, CopyInstruction, AddInstruction, WorkdirInstruction)
@@ -83,8 +85,6 @@ class StageExecutor:
 
     def _single_snapshot(self, base: Rootfs, history_from: int) -> None:
         """The steps ran on the overlay stack one by one; their layers become one."""
-        from builder.executor.snapshot import squash
-
         own = self.rootfs.layers[len(base.layers):]
         if not own:
             return
@@ -210,8 +210,6 @@ class StageExecutor:
     # --- filesystem steps --------------------------------------------------------------
 
     def _fs_step(self, ins: Instruction, args: list[tuple[str, str]]) -> None:
-        from builder.executor import steps
-
         self.vertex_index += 1
         text = " ".join(ins.original.split()) if "\n" not in ins.original else ins.original.split("\n")[0]
         vertex = self.session.progress.start(self._vertex_name(text))

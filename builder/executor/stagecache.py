@@ -14,9 +14,8 @@ import logging
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from builder.fs.rootfs import Layer, Rootfs
-from builder.executor.snapshot import StepAction
 from builder.cache import keys
+from builder.cache.build import BuildCache, Hit
 from builder.dockerfile import (
     AddInstruction,
     CopyInstruction,
@@ -26,17 +25,18 @@ from builder.dockerfile import (
 )
 from builder.errors import MultiarchError
 from builder.events import CacheOutcome
+from builder.executor.snapshot import StepAction
+from builder.fs.rootfs import Layer, Rootfs
 
 if TYPE_CHECKING:
     from builder.executor.stage import StageExecutor
-    from builder.cache.build import BuildCache, Hit
 
 log = logging.getLogger(__name__)
 _FS = (RunInstruction, CopyInstruction, AddInstruction, WorkdirInstruction)
 
 
 class StageCache:
-    def __init__(self, cache: "BuildCache", executor: "StageExecutor", instructions: list[Instruction]) -> None:
+    def __init__(self, cache: BuildCache, executor: "StageExecutor", instructions: list[Instruction]) -> None:
         self.cache = cache
         self.ex = executor
         self.last_cached = False
@@ -45,7 +45,7 @@ class StageCache:
         """Whether the cache was asked for the step that just finished (hit or miss)."""
         self._current: tuple[str, bool] = ("", False)
         self._order: list[tuple[str, bool]] = []  # (key, cacheable) of each fs step, in order
-        self._lookups: dict[str, Future["Hit | None"]] = {}
+        self._lookups: dict[str, Future[Hit | None]] = {}
         plan = executor.plan
         self._is_source = any(executor.planned.index in s.depends_on for s in plan.stages)
         self._is_target = executor.planned.index == plan.target.index
@@ -132,7 +132,7 @@ class StageCache:
             self.cache.record(key, layer)
         return layer
 
-    def _hit(self, key: str) -> "Hit | None":
+    def _hit(self, key: str) -> Hit | None:
         future = self._lookups.get(key)
         return future.result() if future is not None else self.cache.lookup(key)
 

@@ -16,20 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.executor import addsources
-from builder.executor.copier import CopyOptions, copy_targets, ensure_dir
-from builder.fs.copysources import (
-    Target,
-    context_filter,
-    dest_path,
-    plan_targets,
-    resolve_in_root,
-)
-from builder.fs.rootfs import Layer
-from builder.executor.preflight import check_step
-from builder.executor.imageconfig import run_created_by
-from builder.fs.patterns import ExcludeMatcher
-from builder.executor.users import resolve_chown, resolve_run_user
 from builder.dockerfile import (
     AddInstruction,
     CacheSharing,
@@ -42,7 +28,21 @@ from builder.dockerfile import (
 from builder.dockerfile.chmod import Chmod, ChmodError, parse_chmod
 from builder.dockerfile.instructions import is_url
 from builder.errors import BuildError
+from builder.executor import addsources
+from builder.executor.copier import CopyOptions, copy_targets, ensure_dir
+from builder.executor.imageconfig import run_created_by
+from builder.executor.preflight import check_step
+from builder.executor.users import resolve_chown, resolve_run_user
+from builder.fs.copysources import (
+    Target,
+    context_filter,
+    dest_path,
+    plan_targets,
+    resolve_in_root,
+)
 from builder.fs.paths import RootDir
+from builder.fs.patterns import ExcludeMatcher
+from builder.fs.rootfs import Layer
 from builder.log import register_secret
 from builder.sandbox import BindMount, RunSpec, TmpfsMount
 from builder.sandbox import run as sandbox_run

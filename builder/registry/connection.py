@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+import httpcore
 import httpx
 import tenacity
 
@@ -189,8 +190,6 @@ def _use_big_socket_reads() -> None:
     """httpcore reads responses 64 KiB at a time, with a few copies of each read in h11;
     1 MiB reads halve the CPU time of a blob download. The attribute is httpcore's own knob
     (a class constant), there is no per-client setting."""
-    import httpcore
-
     if getattr(httpcore.HTTP11Connection, "READ_NUM_BYTES", SOCKET_READ_BYTES) < SOCKET_READ_BYTES:
         httpcore.HTTP11Connection.READ_NUM_BYTES = SOCKET_READ_BYTES
 

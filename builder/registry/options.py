@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from builder.errors import UsageError
+
 
 class Credential(BaseModel):
     """A login for one registry. `source` says where it came from (never the value)."""
@@ -34,8 +36,6 @@ def _from_env(name: str, default: float, kind: type = float) -> Callable[[], flo
         try:
             return kind(value)
         except ValueError:
-            from builder.errors import UsageError
-
             raise UsageError(f"{name}={value!r} is not a number") from None
 
     return read
@@ -82,8 +82,6 @@ class RegistryOptions(BaseModel):
 def parse_ca_files(values: Iterable[str]) -> dict[str, tuple[Path, ...]]:
     """`--registry-certificate HOST=PATH` values as `RegistryOptions.ca_files`; a host given
     more than once trusts every file named for it."""
-    from builder.errors import UsageError
-
     files: dict[str, tuple[Path, ...]] = {}
     for value in values:
         host, eq, path = value.partition("=")

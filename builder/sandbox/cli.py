@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from builder.sandbox import qemu as emulators
 
@@ -25,9 +27,6 @@ def install(arches: tuple[str, ...]) -> None:
 @qemu.command()
 def status() -> None:
     """List registered binfmt_misc emulators."""
-    from rich.console import Console
-    from rich.table import Table
-
     if not emulators.binfmt_misc_mounted():
         raise click.ClickException(
             f"{emulators.BINFMT_MISC} is not mounted here (a container sees the host's "

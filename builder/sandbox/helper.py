@@ -274,6 +274,7 @@ def mount_dev(dev: str) -> None:
 
 
 def loopback_up() -> None:
+    # Lazy: only a step with its own network namespace needs these; the helper starts per RUN.
     import fcntl
     import socket
     import struct

@@ -11,6 +11,8 @@ import re
 import click
 
 from builder.errors import UsageError
+from builder.store import default_store
+from builder.store.gc import prune
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kmgt]?)(i?b)?$")
@@ -54,9 +56,6 @@ def prune_command(older_than: str | None, max_size: str | None, cache_dir: str |
 
     Without options, everything not in use is removed.
     """
-    from builder.store import default_store
-    from builder.store.gc import prune
-
     age = parse_duration(older_than) if older_than else None
     size = parse_size(max_size) if max_size else None
     if age is None and size is None:

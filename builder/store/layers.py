@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.errors import StoreError
+from builder.fs.unpack import UnpackMode, unpack_layer
 from builder.oci.digest import hex_of
 from builder.store.locks import FileLock
 
@@ -89,8 +90,6 @@ class LayerCache:
         return self.layer_dir(diff_id)
 
     def _extract(self, diff_id: str, blob_path: Path, media_type: str) -> None:
-        from builder.fs.unpack import UnpackMode, unpack_layer
-
         temp = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp_dir))
         try:
             result = unpack_layer(

@@ -13,6 +13,9 @@ import logging
 import os
 from pathlib import Path
 
+from builder.errors import LayerError
+from builder.fs.overlay import unmount
+from builder.fs.paths import remove_tree
 from builder.store.locks import FileLock
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,6 @@ def hold_tmp(tmp_dir: Path, lock_path: Path) -> FileLock:
 
 
 def _clear(tmp_dir: Path) -> None:
-    from builder.fs.paths import remove_tree
-
     for entry in list(tmp_dir.iterdir()):
         if not _detach_mounts(entry):
             continue
@@ -49,9 +50,6 @@ def _clear(tmp_dir: Path) -> None:
 
 def _detach_mounts(entry: Path) -> bool:
     """Unmount everything at or below `entry`; False if something stays mounted."""
-    from builder.errors import LayerError
-    from builder.fs.overlay import unmount
-
     for point in sorted(mounts_below(entry), key=len, reverse=True):
         try:
             unmount(Path(point))

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 from builder.oci.digest import CHUNK, VerifyingReader
 from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
+from builder.registry.client import RegistryClient
+from builder.registry.options import RegistryOptions
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
@@ -79,9 +81,6 @@ class TransportContext:
 
     def registry_client(self) -> "RegistryClient":
         if self._client is None:
-            from builder.registry.client import RegistryClient
-            from builder.registry.options import RegistryOptions
-
             self._client = RegistryClient(self.registry_options or RegistryOptions())
         return self._client
 

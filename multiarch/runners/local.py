@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from builder.cli import executor, options_from_flags
+from builder.cli import executor
+from builder.cli_run import options_from_flags
 from builder.events import EventSink
 from builder.executor.run import run_executor
 from builder.sandbox import ensure_emulator, runs_natively

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from multiarch.manifest import sources_from_results
+from multiarch.manifest_run import sources_from_results
 from multiarch.sources import Missing
 
 DIGEST = "sha256:" + "ab" * 32

@@ -88,7 +88,7 @@ def test_missing_dockerfile(tmp_path):
 def test_every_kaniko_flag_lands_in_options(tmp_path, monkeypatch):
     (tmp_path / "Dockerfile").write_text("FROM busybox\n")
     captured = {}
-    monkeypatch.setattr("builder.cli.check", lambda options: captured.setdefault("o", options))
+    monkeypatch.setattr("builder.cli_run.check", lambda options: captured.setdefault("o", options))
     monkeypatch.setenv("FROM_ENV", "env-value")
     args = [
         "--context", str(tmp_path), "-f", "Dockerfile", "-d", "r/a:1", "--destination", "r/a:2",

@@ -72,13 +72,13 @@ def test_layer_cache_extracts_once_for_concurrent_builds(tmp_path):
         diff_id, blob = _layer_in_store(store)
     log = tmp_path / "extractions"
     code = f"""
-import builder.fs.unpack as u, builder.store.layers as l
+import builder.store.layers as l
 from pathlib import Path
-real = u.unpack_layer
+real = l.unpack_layer
 def counting(*a, **k):
     with open({str(log)!r}, "a") as f: f.write("x\\n")
     return real(*a, **k)
-u.unpack_layer = counting
+l.unpack_layer = counting
 from builder.store import Store
 s = Store({str(tmp_path / 's')!r})
 print(s.layers.get_or_extract({diff_id!r}, Path({str(blob)!r}), {LAYER!r}))

@@ -1,0 +1,139 @@
+"""What `multiarch executor` does once click has parsed its flags (`builder.cli`): the flags
+become one `ExecutorOptions` value; `--check` parses the Dockerfile, resolves args and stages
+for the platform and prints the outline (no network, no build); otherwise the build runs
+through `builder.executor.run.run_executor(options)`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from builder.dockerfile import parse_dockerfile, plan_build
+from builder.dockerfile.outline import outline
+from builder.errors import PlatformError, UsageError
+from builder.executor.context import locate_dockerfile
+from builder.executor.preflight import preflight
+from builder.executor.run import run_executor
+from builder.log import setup_logging
+from builder.oci.platform import host_platform, parse_platform
+from builder.options import ExecutorOptions, SecretSource
+
+
+def run_command(flags: dict[str, object]) -> None:
+    options = options_from_flags(flags)
+    if options.check:
+        check(options)
+        return
+    as_json = options.log_format.value == "json" or options.progress.value == "json"
+    setup_logging(options.verbosity.value, "json" if as_json else "text")
+    run_executor(options)
+
+
+def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
+    def many(name: str) -> tuple[str, ...]:
+        return tuple(flags[name])  # type: ignore[arg-type]
+
+    return ExecutorOptions(
+        context=flags["context"],
+        dockerfile=flags["dockerfile"],
+        destinations=many("destination"),
+        push_by_digest=many("push_by_digest"),
+        no_push=flags["no_push"],
+        tar_path=flags["tar_path"],
+        oci_layout_path=flags["oci_layout_path"],
+        digest_file=flags["digest_file"],
+        image_name_with_digest_file=flags["image_name_with_digest_file"],
+        image_name_tag_with_digest_file=flags["image_name_tag_with_digest_file"],
+        build_args=_build_args(many("build_arg")),
+        labels=_pairs("--label", many("label")),
+        target=flags["target"],
+        custom_platform=flags["custom_platform"],
+        reproducible=flags["reproducible"],
+        single_snapshot=flags["single_snapshot"],
+        snapshot_mode=flags["snapshot_mode"],
+        insecure=flags["insecure"],
+        insecure_registries=many("insecure_registry"),
+        skip_tls_verify=flags["skip_tls_verify"],
+        skip_tls_verify_registries=many("skip_tls_verify_registry"),
+        registry_certificates=_pairs("--registry-certificate", many("registry_certificate")),
+        registry_mirrors=many("registry_mirror"),
+        insecure_pull=flags["insecure_pull"],
+        skip_tls_verify_pull=flags["skip_tls_verify_pull"],
+        push_retry=flags["push_retry"],
+        compression=flags["compression"],
+        compression_level=flags["compression_level"],
+        ignore_paths=many("ignore_path"),
+        cleanup=flags["cleanup"],
+        verbosity=flags["verbosity"],
+        log_format=flags["log_format"],
+        cache=flags["cache"],
+        cache_repo=flags["cache_repo"],
+        cache_dir=flags["cache_dir"],
+        cache_ttl=flags["cache_ttl"],
+        cache_run_layers=flags["cache_run_layers"],
+        cache_copy_layers=flags["cache_copy_layers"],
+        secrets=tuple(_secret(text) for text in many("secret")),
+        isolation=flags["isolation"],
+        metadata_file=flags["metadata_file"],
+        json_result=flags["json_result"],
+        progress=flags["progress"],
+        check=flags["check"],
+    )
+
+
+def _build_args(values: tuple[str, ...]) -> dict[str, str]:
+    """kaniko's rule: `KEY=VALUE`, or `KEY` alone to take the value from the environment."""
+    args: dict[str, str] = {}
+    for text in values:
+        key, eq, value = text.partition("=")
+        if not key:
+            raise UsageError(f"--build-arg {text!r}: the name is empty", "use KEY=VALUE")
+        if not eq:
+            value = os.environ.get(key, "")
+        args[key] = value
+    return args
+
+
+def _pairs(flag: str, values: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for text in values:
+        key, eq, value = text.partition("=")
+        if not key or not eq:
+            raise UsageError(f"{flag} {text!r} is not KEY=VALUE", f"e.g. {flag} key=value")
+        pairs[key] = value
+    return pairs
+
+
+def _secret(text: str) -> SecretSource:
+    fields = _pairs("--secret", tuple(text.split(",")))
+    unknown = set(fields) - {"id", "src", "source", "env", "type"}
+    if unknown or "id" not in fields:
+        raise UsageError(f"--secret {text!r}: expected id=ID,src=PATH or id=ID,env=VAR")
+    src = fields.get("src", fields.get("source"))
+    env = fields.get("env")
+    if (src is None) == (env is None):
+        raise UsageError(f"--secret {text!r}: give exactly one of src= or env=")
+    return SecretSource(id=fields["id"], src=src, env=env)
+
+
+def check(options: ExecutorOptions) -> None:
+    context = options.context.removeprefix("dir://")
+    path = locate_dockerfile(options.dockerfile, None if "://" in context else Path(context))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read Dockerfile {str(path)!r}: {err}") from None
+    dockerfile = parse_dockerfile(text, str(path))
+    try:
+        platform = parse_platform(options.custom_platform) if options.custom_platform else None
+    except PlatformError as err:
+        raise UsageError(f"--custom-platform: {err}", err.hint) from None
+    plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
+    preflight(plan)
+    for line in outline(plan):
+        click.echo(line)
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
