@@ -6,6 +6,10 @@ Only the flags are declared here, so `multiarch executor --help` imports nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import Enum
+from typing import TypeVar
+
 import click
 
 from builder.option_choices import (
@@ -17,16 +21,19 @@ from builder.option_choices import (
     Verbosity,
 )
 
+FC = TypeVar("FC", bound=Callable[..., object])
 _FALSE = ("false", "0", "f", "no")
 _TRUE = ("true", "1", "t", "yes")
 
 
-class _GoBool(click.ParamType):
+class _GoBool(click.ParamType):  # type: ignore[type-arg]  # not generic in click 8.1 (allowed)
     """A kaniko (pflag) boolean: `--flag`, `--flag=true` or `--flag=false`."""
 
     name = "bool"
 
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bool:
         if isinstance(value, bool):
             return value
         text = str(value).lower()
@@ -37,14 +44,14 @@ class _GoBool(click.ParamType):
         self.fail(f"{value!r} is not a boolean (true or false)", param, ctx)
 
 
-def _bool_flag(name: str, help_text: str, default: bool = False):  # type: ignore[no-untyped-def]
+def _bool_flag(name: str, help_text: str, default: bool = False) -> Callable[[FC], FC]:
     return click.option(
         name, type=_GoBool(), is_flag=False, flag_value="true", default=default,
         show_default=True, help=help_text,
     )
 
 
-def _choice(enum: type) -> click.Choice:
+def _choice(enum: type[Enum]) -> click.Choice[str]:
     return click.Choice([member.value for member in enum], case_sensitive=False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -34,54 +35,54 @@ def run_command(flags: dict[str, object]) -> None:
 
 def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
     def many(name: str) -> tuple[str, ...]:
-        return tuple(flags[name])  # type: ignore[arg-type]
+        return tuple(cast("tuple[str, ...]", flags[name]))  # click: multiple=True -> tuple
 
-    return ExecutorOptions(
-        context=flags["context"],
-        dockerfile=flags["dockerfile"],
-        destinations=many("destination"),
-        push_by_digest=many("push_by_digest"),
-        no_push=flags["no_push"],
-        tar_path=flags["tar_path"],
-        oci_layout_path=flags["oci_layout_path"],
-        digest_file=flags["digest_file"],
-        image_name_with_digest_file=flags["image_name_with_digest_file"],
-        image_name_tag_with_digest_file=flags["image_name_tag_with_digest_file"],
-        build_args=_build_args(many("build_arg")),
-        labels=_pairs("--label", many("label")),
-        target=flags["target"],
-        custom_platform=flags["custom_platform"],
-        reproducible=flags["reproducible"],
-        single_snapshot=flags["single_snapshot"],
-        snapshot_mode=flags["snapshot_mode"],
-        insecure=flags["insecure"],
-        insecure_registries=many("insecure_registry"),
-        skip_tls_verify=flags["skip_tls_verify"],
-        skip_tls_verify_registries=many("skip_tls_verify_registry"),
-        registry_certificates=_pairs("--registry-certificate", many("registry_certificate")),
-        registry_mirrors=many("registry_mirror"),
-        insecure_pull=flags["insecure_pull"],
-        skip_tls_verify_pull=flags["skip_tls_verify_pull"],
-        push_retry=flags["push_retry"],
-        compression=flags["compression"],
-        compression_level=flags["compression_level"],
-        ignore_paths=many("ignore_path"),
-        cleanup=flags["cleanup"],
-        verbosity=flags["verbosity"],
-        log_format=flags["log_format"],
-        cache=flags["cache"],
-        cache_repo=flags["cache_repo"],
-        cache_dir=flags["cache_dir"],
-        cache_ttl=flags["cache_ttl"],
-        cache_run_layers=flags["cache_run_layers"],
-        cache_copy_layers=flags["cache_copy_layers"],
-        secrets=tuple(_secret(text) for text in many("secret")),
-        isolation=flags["isolation"],
-        metadata_file=flags["metadata_file"],
-        json_result=flags["json_result"],
-        progress=flags["progress"],
-        check=flags["check"],
-    )
+    return ExecutorOptions.model_validate({
+        "context": flags["context"],
+        "dockerfile": flags["dockerfile"],
+        "destinations": many("destination"),
+        "push_by_digest": many("push_by_digest"),
+        "no_push": flags["no_push"],
+        "tar_path": flags["tar_path"],
+        "oci_layout_path": flags["oci_layout_path"],
+        "digest_file": flags["digest_file"],
+        "image_name_with_digest_file": flags["image_name_with_digest_file"],
+        "image_name_tag_with_digest_file": flags["image_name_tag_with_digest_file"],
+        "build_args": _build_args(many("build_arg")),
+        "labels": _pairs("--label", many("label")),
+        "target": flags["target"],
+        "custom_platform": flags["custom_platform"],
+        "reproducible": flags["reproducible"],
+        "single_snapshot": flags["single_snapshot"],
+        "snapshot_mode": flags["snapshot_mode"],
+        "insecure": flags["insecure"],
+        "insecure_registries": many("insecure_registry"),
+        "skip_tls_verify": flags["skip_tls_verify"],
+        "skip_tls_verify_registries": many("skip_tls_verify_registry"),
+        "registry_certificates": _pairs("--registry-certificate", many("registry_certificate")),
+        "registry_mirrors": many("registry_mirror"),
+        "insecure_pull": flags["insecure_pull"],
+        "skip_tls_verify_pull": flags["skip_tls_verify_pull"],
+        "push_retry": flags["push_retry"],
+        "compression": flags["compression"],
+        "compression_level": flags["compression_level"],
+        "ignore_paths": many("ignore_path"),
+        "cleanup": flags["cleanup"],
+        "verbosity": flags["verbosity"],
+        "log_format": flags["log_format"],
+        "cache": flags["cache"],
+        "cache_repo": flags["cache_repo"],
+        "cache_dir": flags["cache_dir"],
+        "cache_ttl": flags["cache_ttl"],
+        "cache_run_layers": flags["cache_run_layers"],
+        "cache_copy_layers": flags["cache_copy_layers"],
+        "secrets": tuple(_secret(text) for text in many("secret")),
+        "isolation": flags["isolation"],
+        "metadata_file": flags["metadata_file"],
+        "json_result": flags["json_result"],
+        "progress": flags["progress"],
+        "check": flags["check"],
+    })
 
 
 def _build_args(values: tuple[str, ...]) -> dict[str, str]:

@@ -65,7 +65,8 @@ class LazyGroup(click.Group):
             if err.name and module_name.startswith(err.name):
                 return None  # not built yet
             raise
-        return getattr(module, attr)
+        command: click.Command = getattr(module, attr)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -39,6 +39,7 @@ def registry_flags(command: F) -> F:
 
 def _flags(
     ctx: click.Context,
+    /,
     insecure: bool,
     username: str | None,
     password: str | None,
@@ -52,7 +53,7 @@ def _flags(
 @click.group("manifest")
 @registry_flags
 @click.pass_context
-def manifest(ctx: click.Context, **flags: Any) -> None:
+def manifest(ctx: click.Context, /, **flags: Any) -> None:
     """Assemble, push and inspect multi-platform indexes (manifest-tool compatible)."""
     ctx.obj = _flags(ctx, **flags)
 
@@ -93,7 +94,7 @@ def push_options(command: F) -> F:
 @manifest.group("push")
 @registry_flags
 @click.pass_context
-def push(ctx: click.Context, **flags: Any) -> None:
+def push(ctx: click.Context, /, **flags: Any) -> None:
     """Push a multi-platform index built from images already in registries."""
     ctx.obj = _flags(ctx, **flags)
 
@@ -104,6 +105,7 @@ def push(ctx: click.Context, **flags: Any) -> None:
 @click.pass_context
 def from_spec(
     ctx: click.Context,
+    /,
     spec_file: Path,
     insecure: bool,
     username: str | None,
@@ -134,6 +136,7 @@ def from_spec(
 @click.pass_context
 def from_args(
     ctx: click.Context,
+    /,
     platforms: str,
     template: str,
     target: str,
@@ -162,6 +165,7 @@ def from_args(
 @click.pass_context
 def from_results(
     ctx: click.Context,
+    /,
     result_files: tuple[Path, ...],
     target: str,
     tags: str,
@@ -190,6 +194,7 @@ def from_results(
 @click.pass_context
 def inspect(
     ctx: click.Context,
+    /,
     reference: str,
     raw: bool,
     as_json: bool,

@@ -133,7 +133,8 @@ def write_index(
 ) -> None:
     dst = open_destination(target, ctx)
     try:
-        for tag in tags or [dst.tag]:
+        names: Sequence[str | None] = tags or [dst.tag]
+        for tag in names:
             dst.put_manifest(index, tag)
             log.info("index %s written to %s as %s", index.digest[:19], dst.description, tag)
     finally:

@@ -122,10 +122,10 @@ def merge_platform(source: SourceImage, config: ImageConfig) -> Platform:
     os_features = given.osfeatures or config.os_features
     if os_features:
         extra["os.features"] = os_features
-    return Platform(
-        os=given.os or have.os,
-        architecture=given.architecture or have.architecture,
-        variant=given.variant or have.variant,
-        features=given.features,
-        **extra,
-    )
+    fields = {
+        "os": given.os or have.os,
+        "architecture": given.architecture or have.architecture,
+        "variant": given.variant or have.variant,
+        "features": given.features,
+    }
+    return Platform.model_validate(fields | extra)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from builder.oci.models import Descriptor
 
@@ -54,6 +55,6 @@ class CacheEntry:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "CacheEntry":  # type: ignore[type-arg]
+    def from_json(cls, data: dict[str, Any]) -> CacheEntry:
         layer = Descriptor.model_validate(data["layer"]) if data.get("layer") else None
         return cls(str(data["key"]), layer, data.get("diff_id"), float(data["created"]))

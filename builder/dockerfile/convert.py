@@ -6,10 +6,12 @@ import difflib
 import json
 import re
 from collections.abc import Callable
+from typing import TypedDict
 
 from builder.dockerfile import instructions as ins
 from builder.dockerfile.flags import FlagError, FlagKind, ParsedFlags, parse_flags
 from builder.dockerfile.parser import (
+    Heredoc,
     Node,
     extract_flags,
     parse_heredoc_word,
@@ -38,13 +40,23 @@ _SECURITY = ("sandbox", "insecure")
 _ONBUILD_PREFIX = re.compile(r"^\s*onbuild\s*", re.IGNORECASE)
 
 
+class _Location(TypedDict):
+    """The fields every instruction takes from its node."""
+
+    file: str
+    line: int
+    end_line: int
+    original: str
+    escape: str
+
+
 class _Request:
     """One node being converted; `fail` raises a DockerfileError at its line."""
 
     def __init__(self, node: Node, filename: str, escape: str) -> None:
         self.node = node
         self.keyword = node.keyword.upper()
-        self.base = {
+        self.base: _Location = {
             "file": filename,
             "line": node.start_line,
             "end_line": node.end_line,
@@ -313,7 +325,7 @@ def parse_trigger(
     filename: str = "ONBUILD",
     line: int = 1,
     escape: str = "\\",
-    heredocs: tuple = (),
+    heredocs: tuple[Heredoc, ...] = (),
 ) -> ins.Instruction:
     """One ONBUILD trigger (e.g. from a base image config's OnBuild list) to an instruction."""
     keyword, _, tail = expression.strip().partition(" ")

@@ -174,7 +174,7 @@ class DockerIgnore:
 
 
 def _numbered_patterns(text: str) -> list[tuple[int, str]]:
-    result = []
+    result: list[tuple[int, str]] = []
     for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         patterns = read_patterns(line)
         result.extend((number, p) for p in patterns)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypedDict
 
 from builder.dockerfile.flags import FlagError
 from builder.dockerfile.mounts import Mount, parse_mount
@@ -195,6 +195,15 @@ class ExposeInstruction(Instruction):
         return dataclasses.replace(self, ports=ports)
 
 
+class _CopyFields(TypedDict):
+    sources: tuple[str, ...]
+    dest: str
+    inline_files: tuple[InlineFile, ...]
+    chown: str | None
+    chmod: str | None
+    excludes: tuple[str, ...]
+
+
 @dataclass(frozen=True, kw_only=True)
 class _CopyBase(Instruction):
     sources: tuple[str, ...]
@@ -205,7 +214,7 @@ class _CopyBase(Instruction):
     link: bool = False
     excludes: tuple[str, ...] = ()
 
-    def _expanded_fields(self, env: Mapping[str, str]) -> dict[str, object]:
+    def _expanded_fields(self, env: Mapping[str, str]) -> _CopyFields:
         expand, expand_body = self.expander(env), self.expander(env, heredoc=True)
         return {
             "sources": tuple(expand(s) for s in self.sources),

@@ -56,16 +56,16 @@ def _is_tar_header(block: bytes) -> bool:
 
 def _decompressed(f: BinaryIO, compression: str | None) -> BinaryIO:
     if compression == "gzip":
-        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]  # a binary file, not typeshed's BinaryIO
     if compression == "bzip2":
-        return bz2.BZ2File(f)  # type: ignore[return-value]
+        return bz2.BZ2File(f)  # type: ignore[return-value]  # a binary file, not typeshed's BinaryIO
     if compression == "xz":
-        return lzma.LZMAFile(f)  # type: ignore[return-value]
+        return lzma.LZMAFile(f)  # type: ignore[return-value]  # a binary file, not typeshed's BinaryIO
     if compression == "zstd":
         # Lazy: a codec library is loaded by the layers that use it (isal ~17 ms, zstd ~6 ms).
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(f)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(f)
     return f
 
 

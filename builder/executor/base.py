@@ -47,7 +47,9 @@ def pull_base(
             dirs: list[Path | None] = [None] * len(layers)
         else:
             with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
-                dirs = list(pool.map(lambda pair: _fetch(source, store, *pair, extract), zip(layers, diff_ids)))
+                dirs = list(pool.map(
+                    lambda pair: _fetch(source, store, pair[0], pair[1], extract), zip(layers, diff_ids)
+                ))
         rootfs = Rootfs(tuple(Layer(d, i, p) for d, i, p in zip(layers, diff_ids, dirs)))
         return BaseImage(name, resolved.raw.digest, resolved.config, rootfs)
     finally:

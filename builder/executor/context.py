@@ -84,7 +84,7 @@ def _extract_tar(where: str, target: Path) -> None:
     try:
         head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
         stream = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
-        unpack_tar(stream, target)  # type: ignore[arg-type]
+        unpack_tar(stream, target)
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()

@@ -193,7 +193,9 @@ def _ensure_emulators(plan: BuildPlan) -> None:
             ensure_emulator(stage.platform)
 
 
-def _build_stages(session, plan, executor_class) -> None:  # type: ignore[no-untyped-def]
+def _build_stages(
+    session: BuildSession, plan: BuildPlan, executor_class: type[StageExecutor]
+) -> None:
     """Stages level by level; the stages of one level (independent of each other) at once."""
     for level in plan.levels:
         stages = [plan.stage(index) for index in level]
@@ -269,7 +271,7 @@ def _epoch(options: ExecutorOptions) -> datetime | None:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-def _pull_hosts(plan) -> set[str]:  # type: ignore[no-untyped-def]
+def _pull_hosts(plan: BuildPlan) -> set[str]:
     """Registries the plan pulls from (FROM images and COPY --from / mount from= images)."""
     names = {s.base.name for s in plan.stages if s.base.kind is BaseKind.IMAGE}
     for stage in plan.stages:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.fs.changes import DEFAULT_IGNORES, Change, is_ignored, normalize_ignores
+from builder.fs.compression import Compression
 from builder.fs.layer import write_layer
 from builder.fs.overlay import OverlaySnapshot, overlay_available
 from builder.fs.rootfs import Layer, Rootfs
@@ -32,7 +33,7 @@ StepAction = Callable[[Path], Iterable[str]]
 
 @dataclass(frozen=True)
 class LayerOptions:
-    compression: str = "gzip"
+    compression: Compression = "gzip"
     level: int | None = None
     source_date_epoch: int | None = None
     ignore_paths: tuple[str, ...] = ()
@@ -68,7 +69,7 @@ class _Base:
         result = write_layer(
             changes,
             self.store,
-            compression=self.options.compression,  # type: ignore[arg-type]
+            compression=self.options.compression,
             level=self.options.level,
             source_date_epoch=self.options.source_date_epoch,
         )
@@ -85,7 +86,7 @@ class _Base:
 class OverlaySnapshotter(_Base):
     def __init__(self, scratch: Path, store: Store, options: LayerOptions) -> None:
         super().__init__(scratch, store, options)
-        self._views: dict[tuple[Path, ...], object] = {}
+        self._views: dict[tuple[Path, ...], OverlaySnapshot] = {}
 
     def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
         """None when the step changed nothing (BuildKit drops empty layers)."""
@@ -108,11 +109,11 @@ class OverlaySnapshotter(_Base):
                 snap = OverlaySnapshot(rootfs.lowers_top_first, self.new_dir_unlocked("view"))
                 snap.mount()
                 self._views[key] = snap
-            return self._views[key].merged  # type: ignore[attr-defined]
+            return self._views[key].merged
 
     def close_views(self) -> None:
         for snap in self._views.values():
-            snap.unmount()  # type: ignore[attr-defined]
+            snap.unmount()
         self._views.clear()
 
 
@@ -122,7 +123,7 @@ class WalkSnapshotter(_Base):
     def __init__(self, scratch: Path, store: Store, options: LayerOptions, *, full: bool = False) -> None:
         super().__init__(scratch, store, options)
         self.full = full
-        self._roots: dict[tuple[str, ...], tuple[Path, object]] = {}
+        self._roots: dict[tuple[str, ...], tuple[Path, WalkSnapshot | None]] = {}
         self._viewed: set[tuple[str, ...]] = set()
 
     @staticmethod
@@ -144,9 +145,10 @@ class WalkSnapshotter(_Base):
             # Sandbox mountpoints are never captured, whatever step comes first on this root.
             entry = (root, WalkSnapshot(root, self._ignores([], True), full=self.full))
         root, snap = entry
+        assert snap is not None  # a viewed root (no snapshot) is never popped above
         returned = list(action(root))
         extra = normalize_ignores(returned)
-        changes = [c for c in snap.changes() if not is_ignored(c.path, extra)]  # type: ignore[attr-defined]
+        changes = [c for c in snap.changes() if not is_ignored(c.path, extra)]
         layer = self._write(changes, None)
         with self._lock:
             self._roots[key + ((layer.descriptor.digest,) if layer else ())] = entry

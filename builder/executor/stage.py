@@ -227,7 +227,8 @@ class StageExecutor:
             elif isinstance(ins, WorkdirInstruction):
                 created_by, layer = steps.workdir(self, ins)
             else:
-                created_by, layer = steps.copy(self, ins)  # type: ignore[arg-type]
+                assert isinstance(ins, (CopyInstruction, AddInstruction))
+                created_by, layer = steps.copy(self, ins)
         except MultiarchError as err:
             self.session.progress.error(vertex, err.message)
             if tail and not err.hint:

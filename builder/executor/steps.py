@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ from builder.store.locks import FileLock, try_exclusive
 
 if TYPE_CHECKING:
     from builder.executor.stage import StageExecutor
+    from builder.options import SecretSource
 
 StepResult = tuple[str | None, Layer | None]
 HEREDOC_DIR = "/.multiarch-heredoc"
@@ -233,6 +234,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     from_ = ins.from_ if isinstance(ins, CopyInstruction) else None
     parents = isinstance(ins, CopyInstruction) and ins.parents
     check_step(ins)
+    checksum = ins.checksum if isinstance(ins, AddInstruction) else None
     mode = _chmod(ins.chmod)
     exclude = ExcludeMatcher(ins.excludes) if ins.excludes else None
     workdir_ = ex.state.workdir
@@ -262,7 +264,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     if urls:
         fetch_dir = session.snapshotter.new_dir("url")
         for url in urls:
-            addsources.download(url, fetch_dir, ins.checksum, addsources.proxies_from(session.build_args))
+            addsources.download(url, fetch_dir, checksum, addsources.proxies_from(session.build_args))
         copies.append((plan_targets(fetch_dir, tuple(addsources.url_filename(u) for u in urls),
                                     ins.dest if not many else _as_dir(ins.dest), workdir_), False))
     if ins.inline_files:
@@ -336,7 +338,9 @@ def _copy_created_by(ins: CopyInstruction | AddInstruction, parents: bool) -> st
     return " ".join(words)
 
 
-def secret_values(sources, environ=os.environ) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+def secret_values(
+    sources: Iterable[SecretSource], environ: Mapping[str, str] = os.environ
+) -> dict[str, bytes]:
     """--secret id=ID,src=PATH|env=VAR -> id -> bytes, each registered for redaction."""
     values: dict[str, bytes] = {}
     for source in sources:
@@ -346,9 +350,10 @@ def secret_values(sources, environ=os.environ) -> dict[str, bytes]:  # type: ign
             except OSError as err:
                 raise BuildError(f"--secret id={source.id}: cannot read {source.src}: {err.strerror}") from None
         else:
-            if source.env not in environ:
+            value = environ.get(source.env or "")
+            if value is None:
                 raise BuildError(f"--secret id={source.id}: environment variable {source.env} is not set")
-            data = environ[source.env].encode()
+            data = value.encode()
         register_secret(data)
         values[source.id] = data
     return values

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder.fs.patterns import has_wildcard, match_component
 from builder.errors import BuildError
+from builder.fs.patterns import has_wildcard, match_component
 
 MAX_LINKS = 40
 

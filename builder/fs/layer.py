@@ -227,7 +227,7 @@ def write_layer(
 ) -> LayerResult:
     media_type = layer_media_type(compression, docker=docker_media_type)
     with store.blobs.writer() as blob:
-        stream = compressor(blob, compression, level)  # type: ignore[arg-type]
+        stream = compressor(blob, compression, level)  # type: ignore[arg-type]  # BlobWriter: write-only file
         try:
             diff_id, tar_size = write_tar(changes, stream, source_date_epoch=source_date_epoch)
         finally:
@@ -247,13 +247,13 @@ def _parent_changes(dest: str, item: CopyItem, base_root: Path | None) -> list[C
     changes = []
     existing = base_root is not None
     for path in reversed(ancestors):  # shallow first: a real directory at every step so far
-        if existing:
+        if existing and base_root is not None:
             try:
-                existing = stat.S_ISDIR(os.lstat(base_root / path).st_mode)  # type: ignore[operator]
+                existing = stat.S_ISDIR(os.lstat(base_root / path).st_mode)
             except FileNotFoundError:
                 existing = False
-        if existing:
-            changes.append(Change(path, ChangeKind.ADD, base_root / path))  # type: ignore[operator]
+        if existing and base_root is not None:
+            changes.append(Change(path, ChangeKind.ADD, base_root / path))
         else:
             changes.append(Change(path, ChangeKind.ADD, None, item.uid, item.gid))
     return changes

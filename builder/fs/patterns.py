@@ -83,7 +83,7 @@ def _matches_or_parent(regex: re.Pattern[str], rel: str) -> bool:
 
 @lru_cache(maxsize=256)
 def _path_regex(pattern: str) -> re.Pattern[str]:
-    pieces = []
+    pieces: list[str | None] = []
     for comp in pattern.split("/"):
         if comp == "**":
             pieces.append(None)

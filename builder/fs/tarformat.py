@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import Iterator, Protocol
 
 from builder.errors import LayerError
 
@@ -112,8 +112,14 @@ def _parse_pax(data: bytes) -> dict[bytes, bytes]:
     return records
 
 
+class ByteReader(Protocol):
+    """What reading a tar stream needs: a file, a pipe, a decompressor, a hashing wrapper."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+
 class _Reader:
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: ByteReader) -> None:
         self._stream = stream
         self._left = 0  # data bytes of the current entry not yet read
         self._pad = 0
@@ -277,5 +283,5 @@ def encode_header(entry: TarEntry) -> bytes:
     return pax_header + pax + b"\0" * (-len(pax) % BLOCK) + main
 
 
-def read_entries(stream: BinaryIO) -> Iterator[TarEntry]:
+def read_entries(stream: ByteReader) -> Iterator[TarEntry]:
     return _Reader(stream).entries()

@@ -40,7 +40,7 @@ from typing import BinaryIO
 from builder.errors import DigestMismatchError, LayerError
 from builder.fs.compression import open_layer_tar
 from builder.fs.paths import RootDir, remove_tree, split_name
-from builder.fs.tarformat import TarEntry, read_entries
+from builder.fs.tarformat import ByteReader, TarEntry, read_entries
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,22 @@ class _HashingReader:
             pass
 
 
+_Tree = dict[str, "_Tree"]
+
+
 class _Created:
     """The set of real paths this layer created (a trie, so memory follows the entry count)."""
 
     def __init__(self) -> None:
-        self.tree: dict[str, dict] = {}
+        self.tree: _Tree = {}
 
     def add(self, parts: tuple[str, ...]) -> None:
         node = self.tree
         for p in parts:
             node = node.setdefault(p, {})
 
-    def node(self, parts: tuple[str, ...]) -> dict | None:
-        node: dict | None = self.tree
+    def node(self, parts: tuple[str, ...]) -> _Tree | None:
+        node: _Tree | None = self.tree
         for p in parts:
             node = node.get(p) if node is not None else None
         return node
@@ -308,7 +311,7 @@ class _Unpacker:
         self._forget_fds()
         self._clear_lower(real, self.created.node(real) or {})
 
-    def _clear_lower(self, real: tuple[str, ...], keep: dict) -> None:
+    def _clear_lower(self, real: tuple[str, ...], keep: _Tree) -> None:
         """Delete everything under `real` that this layer did not create."""
         todo = [(real, keep)]
         while todo:
@@ -349,7 +352,7 @@ def _ns(mtime: float) -> int:
     return int(mtime * 1_000_000_000) if isinstance(mtime, float) else int(mtime) * 1_000_000_000
 
 
-def unpack_tar(stream: BinaryIO, root: Path, *, mode: UnpackMode = UnpackMode.MERGED,
+def unpack_tar(stream: ByteReader, root: Path, *, mode: UnpackMode = UnpackMode.MERGED,
                owner: tuple[int, int] | None = None) -> tuple[int, int]:
     """Unpack an uncompressed tar stream; returns (entries, bytes_on_disk). `owner`: every
     entry gets that uid:gid instead of its own (ADD --chown of an archive)."""
@@ -409,7 +412,7 @@ def unpack_layer(
 ) -> UnpackResult:
     with open_layer_tar(Path(blob_path), media_type) as raw:
         reader = _HashingReader(raw)
-        entries, on_disk = unpack_tar(reader, Path(root), mode=mode)  # type: ignore[arg-type]
+        entries, on_disk = unpack_tar(reader, Path(root), mode=mode)
         reader.drain()
     diff_id = "sha256:" + reader.hash.hexdigest()
     if expect_diff_id is not None and diff_id != expect_diff_id:

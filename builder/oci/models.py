@@ -91,11 +91,11 @@ class ContainerConfig(OCIModel):
     """The `config` object of an image config (Docker's field names, as BuildKit writes)."""
 
     user: str | None = Field(default=None, alias="User")
-    exposed_ports: dict[str, dict] | None = Field(default=None, alias="ExposedPorts")
+    exposed_ports: dict[str, dict[str, Any]] | None = Field(default=None, alias="ExposedPorts")
     env: list[str] | None = Field(default=None, alias="Env")
     entrypoint: list[str] | None = Field(default=None, alias="Entrypoint")
     cmd: list[str] | None = Field(default=None, alias="Cmd")
-    volumes: dict[str, dict] | None = Field(default=None, alias="Volumes")
+    volumes: dict[str, dict[str, Any]] | None = Field(default=None, alias="Volumes")
     working_dir: str | None = Field(default=None, alias="WorkingDir")
     labels: dict[str, str] | None = Field(default=None, alias="Labels")
     stop_signal: str | None = Field(default=None, alias="StopSignal")
@@ -131,9 +131,7 @@ class ImageConfig(OCIModel):
     history: list[History] | None = None
 
     def platform(self) -> Platform:
-        return Platform(
-            architecture=self.architecture,
-            os=self.os,
-            variant=self.variant,
-            **({"os.version": self.os_version} if self.os_version else {}),
+        fields = {"architecture": self.architecture, "os": self.os, "variant": self.variant}
+        return Platform.model_validate(
+            fields | ({"os.version": self.os_version} if self.os_version else {})
         )

@@ -120,8 +120,8 @@ def _parse_single(text: str, word: str) -> Platform:
 
 
 def _make(os_name: str, arch: str, variant: str | None, os_version: str | None = None) -> Platform:
-    extra = {"os.version": os_version} if os_version else {}
-    return Platform(os=os_name, architecture=arch, variant=variant, **extra)
+    fields = {"os": os_name, "architecture": arch, "variant": variant}
+    return Platform.model_validate(fields | ({"os.version": os_version} if os_version else {}))
 
 
 def normalize(p: Platform) -> Platform:

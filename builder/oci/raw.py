@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from builder.errors import DigestMismatchError, MultiarchError
 from builder.oci import mediatypes as mt
 from builder.oci.digest import sha256_digest
-from builder.oci.models import Descriptor, ImageIndex, ImageManifest, OCIModel, Platform
+from builder.oci.models import Descriptor, ImageIndex, ImageManifest, Platform
 
 
 class ManifestFormatError(MultiarchError):
@@ -49,9 +49,9 @@ class RawManifest:
         return self.media_type in mt.INDEX_TYPES
 
     def parse(self) -> ImageManifest | ImageIndex:
-        model: type[OCIModel] = ImageIndex if self.is_index else ImageManifest
+        model: type[ImageIndex] | type[ImageManifest] = ImageIndex if self.is_index else ImageManifest
         try:
-            return model.model_validate_json(self.data)  # type: ignore[return-value]
+            return model.model_validate_json(self.data)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(top)"
@@ -72,9 +72,8 @@ class RawManifest:
         return parsed
 
     def descriptor(self, platform: Platform | None = None, **extra: object) -> Descriptor:
-        return Descriptor(
-            mediaType=self.media_type, digest=self.digest, size=len(self.data), platform=platform, **extra
-        )
+        fields = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
+        return Descriptor.model_validate(fields | {"platform": platform} | extra)
 
 
 def sniff_media_type(data: bytes, declared: str | None) -> str:
@@ -94,7 +93,7 @@ def sniff_media_type(data: bytes, declared: str | None) -> str:
             )
         return declared
     if own in mt.ALL_MANIFEST_TYPES:
-        return own
+        return str(own)
     if body.get("schemaVersion") == 1:
         raise ManifestFormatError(
             "Docker schema1 manifests are not supported", hint="re-push the image with a current client"

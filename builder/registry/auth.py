@@ -112,7 +112,7 @@ class Authenticator:
                     },
                 )
             else:
-                params = [("service", challenge.service)] + [("scope", s) for s in scopes]
+                params = {"service": [challenge.service], "scope": list(scopes)}
                 auth = (cred.username or "", cred.password) if cred and cred.password else None
                 response = self._http.get(challenge.realm, params=params, auth=auth)
         except httpx.HTTPError as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,8 +29,11 @@ class Credential(BaseModel):
     source: str = "explicit credentials"
 
 
-def _from_env(name: str, default: float, kind: type = float) -> Callable[[], float]:
-    def read() -> float:
+N = TypeVar("N", int, float)
+
+
+def _from_env(name: str, default: N, kind: Callable[[str], N]) -> Callable[[], N]:
+    def read() -> N:
         value = os.environ.get(name)
         if not value:
             return default
@@ -45,9 +49,9 @@ class RetryPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     attempts: int = Field(default_factory=_from_env("MULTIARCH_RETRY_ATTEMPTS", 5, int), ge=1)
-    max_seconds: float = Field(default_factory=_from_env("MULTIARCH_RETRY_MAX_SECONDS", 120.0), ge=0)
-    initial_delay: float = Field(default_factory=_from_env("MULTIARCH_RETRY_INITIAL_DELAY", 0.5), ge=0)
-    max_delay: float = Field(default_factory=_from_env("MULTIARCH_RETRY_MAX_DELAY", 20.0), ge=0)
+    max_seconds: float = Field(default_factory=_from_env("MULTIARCH_RETRY_MAX_SECONDS", 120.0, float), ge=0)
+    initial_delay: float = Field(default_factory=_from_env("MULTIARCH_RETRY_INITIAL_DELAY", 0.5, float), ge=0)
+    max_delay: float = Field(default_factory=_from_env("MULTIARCH_RETRY_MAX_DELAY", 20.0, float), ge=0)
 
 
 class RegistryOptions(BaseModel):
@@ -76,7 +80,7 @@ class RegistryOptions(BaseModel):
     PUT, which is fastest (each chunk costs the registry a round of bookkeeping) and is
     repeated whole if it fails."""
     chunk_size: int = 128 << 20
-    timeout: float = Field(default_factory=_from_env("MULTIARCH_REGISTRY_TIMEOUT", 60.0), gt=0)
+    timeout: float = Field(default_factory=_from_env("MULTIARCH_REGISTRY_TIMEOUT", 60.0, float), gt=0)
 
 
 def parse_ca_files(values: Iterable[str]) -> dict[str, tuple[Path, ...]]:

@@ -8,6 +8,7 @@ longer matches the state it handed out), the upload starts over, within the retr
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -136,7 +137,7 @@ class BlobUpload:
                         "Content-Range": f"{offset}-{end - 1}",
                         "Content-Length": str(end - offset),
                     },
-                    content=lambda start=offset, n=end - offset: content_chunks(self.open_content, start, n),
+                    content=functools.partial(content_chunks, self.open_content, offset, end - offset),
                     retry=False,
                 )
                 self.conn.check(response, (202,), self.what, self.scopes)

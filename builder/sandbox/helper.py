@@ -32,8 +32,10 @@ import socket
 import stat
 import sys
 import tempfile
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+Request = dict[str, Any]
+"""The step as the parent sent it (JSON)."""
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
@@ -286,7 +288,7 @@ def loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def prepare_namespace(req: dict, stubs: Stubs, detach: list[str]) -> None:
+def prepare_namespace(req: Request, stubs: Stubs, detach: list[str]) -> None:
     root = req["root"]
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if req["network"] == "none":
@@ -396,7 +398,7 @@ def enter_cwd(cwd: str, uid: int, gid: int) -> None:
         raise SetupError(f"working directory {cwd} resolves outside the root: refused")
 
 
-def exec_step(req: dict, status_fd: int, last_cap: int, *, cwd_ready: bool = False) -> None:
+def exec_step(req: Request, status_fd: int, last_cap: int, *, cwd_ready: bool = False) -> None:
     """Runs in the forked child, already inside its root. Never returns."""
     try:
         if not cwd_ready:
@@ -545,7 +547,7 @@ def work(kind: str, fds: list[int], server_pid: int) -> int:
     return code
 
 
-def run_step(req: dict, status_fd: int) -> int:
+def run_step(req: Request, status_fd: int) -> int:
     mode, root = req["mode"], req["root"]
     stubs = Stubs(root)
     detach: list[str] = []  # our own top-level mounts, for teardown
@@ -605,7 +607,7 @@ def kill_step(child: int, mode: str) -> None:
             pass
 
 
-def enter_and_exec(req: dict, status_fd: int, expected_parent: int) -> None:
+def enter_and_exec(req: Request, status_fd: int, expected_parent: int) -> None:
     """The forked step process. Never returns."""
     root = req["root"]
     last_cap = last_capability()
@@ -642,7 +644,7 @@ def teardown(root: str, detach: list[str], stubs: Stubs) -> None:
         stubs.remove_inside_chroot()
 
 
-def prepare_proot(req: dict, stubs: Stubs) -> None:
+def prepare_proot(req: Request, stubs: Stubs) -> None:
     """resolv.conf and hosts as files (PRoot binds /proc, /dev and /sys itself); the working
     directory made inside the root by a chrooted child, with enter_cwd's checks."""
     for name in ("resolv.conf", "hosts"):
@@ -664,7 +666,7 @@ def prepare_proot(req: dict, stubs: Stubs) -> None:
         raise SetupError(f"cannot enter the working directory {req['cwd']}")
 
 
-def proot_step(req: dict, status_fd: int, last_cap: int) -> None:
+def proot_step(req: Request, status_fd: int, last_cap: int) -> None:
     """exec PRoot with the step's command: `-r` the root, the container's /proc, /dev and
     /sys bound in, RUN --mount binds as `-b`, `-q` the static emulator of a foreign root."""
     argv = [req["proot"], "-r", req["root"], "-w", req["cwd"] or "/"]
@@ -679,7 +681,7 @@ def proot_step(req: dict, status_fd: int, last_cap: int) -> None:
     exec_step(req, status_fd, last_cap, cwd_ready=True)
 
 
-def prepare_chroot(req: dict, stubs: Stubs) -> None:
+def prepare_chroot(req: Request, stubs: Stubs) -> None:
     """No mounting possible: plain files give resolv.conf and hosts, device nodes /dev."""
     for name in ("resolv.conf", "hosts"):
         stubs.ensure("etc/" + name, "file", req[name.replace(".", "_")].encode())

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from builder.errors import SandboxError
 from builder.oci.models import Platform
@@ -46,7 +47,7 @@ class Machine:
 
     def elf_header(self) -> bytes:
         """The first 20 bytes of an executable (ET_EXEC) for this machine."""
-        order = "little" if self.little_endian else "big"
+        order: Literal["little", "big"] = "little" if self.little_endian else "big"
         ident = b"\x7fELF" + bytes([self.elf_class, 1 if self.little_endian else 2, 1]) + bytes(9)
         return ident + (2).to_bytes(2, order) + self.e_machine.to_bytes(2, order)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol, cast
 
 from builder.errors import InvalidReferenceError, LayerError, NotFoundError, TransportError
 from builder.oci import mediatypes as mt
@@ -76,7 +76,7 @@ class ArchiveSource:
             raise TransportError(f"{self.path}: {name} is missing from the archive")
         return f.read()
 
-    def _read_json(self, tar: tarfile.TarFile, name: str) -> list[dict]:
+    def _read_json(self, tar: tarfile.TarFile, name: str) -> list[dict[str, Any]]:
         try:
             value = json.loads(self._read_bytes(tar, name))
         except ValueError as err:
@@ -87,7 +87,9 @@ class ArchiveSource:
             raise TransportError(f"{self.path}: {name} is not a docker-save manifest list")
         return value
 
-    def _select(self, entries: list[dict], reference: Reference | None, index: int | None) -> dict:
+    def _select(
+        self, entries: list[dict[str, Any]], reference: Reference | None, index: int | None
+    ) -> dict[str, Any]:
         if index is not None:
             if index >= len(entries):
                 raise NotFoundError(f"{self.path} holds {len(entries)} images; there is no @{index}")
@@ -124,7 +126,7 @@ class ArchiveSource:
         return desc
 
     @contextmanager
-    def _open_member(self, member: _Member) -> Iterator[IO[bytes]]:
+    def _open_member(self, member: _Member) -> Iterator[_Reader]:
         if self._compressed:
             with tarfile.open(self.path, "r:*") as tar:
                 f = tar.extractfile(member.name)
@@ -157,6 +159,10 @@ class ArchiveSource:
 
     def close(self) -> None:
         pass
+
+
+class _Reader(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 class _Limited:
@@ -251,7 +257,7 @@ class ArchiveDestination:
     def _add_bytes(self, name: str, data: bytes) -> None:
         with tempfile.SpooledTemporaryFile() as f:
             f.write(data)
-            self._add(name, f)  # type: ignore[arg-type]
+            self._add(name, cast(IO[bytes], f))  # a SpooledTemporaryFile is a binary file
 
     def close(self) -> None:
         if not self._done:
@@ -285,10 +291,10 @@ def _decompress(chunks: VerifyingReader, compression: str) -> Iterator[bytes]:
         # Lazy: a codec library is loaded by the layers that use it (isal ~17 ms, zstd ~6 ms).
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().decompressobj()
+        zstd_stream = zstandard.ZstdDecompressor().decompressobj()
         for chunk in chunks:
             try:
-                data = stream.decompress(chunk)
+                data = zstd_stream.decompress(chunk)
             except zstandard.ZstdError as err:
                 raise ValueError(str(err)) from None
             yield data

@@ -23,8 +23,7 @@ from builder.registry.client import RegistryClient
 from builder.registry.options import RegistryOptions
 
 if TYPE_CHECKING:
-    from builder.registry.client import RegistryClient
-    from builder.registry.options import RegistryOptions
+    from _typeshed import WriteableBuffer
 
 BlobOpener = Callable[[], BinaryIO]
 """Opens a blob's content from the start; called again when an upload is retried."""
@@ -119,9 +118,10 @@ class ChunkStream(io.RawIOBase):
         self._offset += len(data)
         return data
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
@@ -150,7 +150,7 @@ class SharedBlobReader:
         self.close()
 
     def open(self) -> BinaryIO:
-        return _BlobView(self)  # type: ignore[return-value]
+        return _BlobView(self)  # type: ignore[return-value]  # a RawIOBase; typeshed's BinaryIO is apart
 
     def read_at(self, position: int, size: int) -> bytes:
         with self._lock:
@@ -202,9 +202,10 @@ class _BlobView(io.RawIOBase):
         self._position += len(data)
         return data
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
 

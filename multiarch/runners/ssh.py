@@ -92,16 +92,16 @@ def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
     )
 
 
-def _send_context(context: Path, stdin: object) -> None:
+def _send_context(context: Path, stdin: IO[bytes]) -> None:
     try:
-        with tarfile.open(fileobj=stdin, mode="w|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=stdin, mode="w|") as tar:
             for child in sorted(context.iterdir()):
                 tar.add(child, arcname=child.name)
     except (BrokenPipeError, OSError):
         pass  # the remote side ended early; its exit status and stderr say why
     finally:
         try:
-            stdin.close()  # type: ignore[attr-defined]
+            stdin.close()
         except OSError:
             pass
 
@@ -135,7 +135,7 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventSin
     try:
         # Our own safe unpacker: names stay inside out_dir, links cannot leave it (and it
         # needs no tarfile `filter=`, which Debian 12's Python 3.11.2 lacks).
-        unpack_tar(process.stdout, out_dir)  # type: ignore[arg-type]
+        unpack_tar(process.stdout, out_dir)
     except LayerError as err:
         broken = err  # usually the remote side failed; its exit status says so first
     finally:

@@ -22,7 +22,7 @@ ALLOWED_OWN = {
     "multiarch", "multiarch.cli", "multiarch.copy", "multiarch.manifest",
     "multiarch.manifest_flags",
 }
-HEAVY_STDLIB = {"ssl", "asyncio", "email", "http", "subprocess", "socket", "json", "tarfile"}
+HEAVY_STDLIB = {"ssl", "asyncio", "email", "http", "subprocess", "socket", "tarfile"}
 SITE = ("_distutils_hack", "sitecustomize", "__editable__", "org")  # venv and dataclasses probes
 
 
