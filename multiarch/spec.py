@@ -37,7 +37,7 @@ from builder.oci.platform import format_platform, parse_platform
 from builder.reference import parse_reference
 from builder.transports.names import parse_location
 from multiarch.index import IndexType
-from multiarch.yamlsource import load_marked, validate
+from multiarch.yamlsource import load_marked, parse_marked, validate
 
 DEFAULT_OUTPUT = "oci:multiarch-out"
 
@@ -456,8 +456,6 @@ def parse_build_spec(
     text: str, base_dir: Path, env: Mapping[str, str] | None = None, file: str = "<spec>"
 ) -> BuildSpec:
     """A build spec from YAML text; relative paths are relative to `base_dir`."""
-    from multiarch.yamlsource import parse_marked, validate
-
     environment = os.environ if env is None else env
     document = parse_marked(text, file, transform=lambda value: expand_env(value, environment))
     return validate(document, BuildSpec, {"base_dir": base_dir})
@@ -469,8 +467,6 @@ def load_manifest_spec(path: Path) -> ManifestSpec:
 
 def parse_manifest_spec(text: str, base_dir: Path, file: str = "<spec>") -> ManifestSpec:
     """A manifest-tool spec from YAML text."""
-    from multiarch.yamlsource import parse_marked, validate
-
     return validate(parse_marked(text, file), ManifestSpec, {"base_dir": base_dir})
 
 
