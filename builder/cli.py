@@ -103,7 +103,11 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @_bool_flag("--cache-run-layers", "Cache RUN layers.", default=True)
 @_bool_flag("--cache-copy-layers", "Cache COPY/ADD layers (keyed by the sources' content).", default=True)
 @click.option("--secret", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR (repeatable).")
-@click.option("--isolation", type=_choice(Isolation), default="auto", show_default=True)
+@click.option("--isolation", type=_choice(Isolation), default="auto", show_default=True,
+              help="How RUN steps are separated; container-root: the build root is this "
+                   "container's own / (kaniko's model, multiarch's image only).")
+@_bool_flag("--force", "With --isolation container-root: build even where this root does not "
+           "look like a throw-away container (kaniko's --force).")
 @click.option("--metadata-file", help="Write build metadata (JSON) to this file.")
 @click.option("--json-result", help="Write the build result as JSON to this file ('-': stdout).")
 @click.option("--progress", type=_choice(Progress), default="auto", show_default=True,

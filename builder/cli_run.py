@@ -78,6 +78,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "cache_copy_layers": flags["cache_copy_layers"],
         "secrets": tuple(_secret(text) for text in many("secret")),
         "isolation": flags["isolation"],
+        "force": flags["force"],
         "metadata_file": flags["metadata_file"],
         "json_result": flags["json_result"],
         "progress": flags["progress"],

@@ -21,7 +21,7 @@ class Isolation(str, Enum):
     AUTO = "auto"
     NAMESPACE = "namespace"
     CHROOT = "chroot"
-    NONE = "none"
+    CONTAINER_ROOT = "container-root"
 
 
 class Progress(str, Enum):

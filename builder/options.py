@@ -68,6 +68,8 @@ class ExecutorOptions(BaseModel):
     cache_copy_layers: bool = True
     secrets: tuple[SecretSource, ...] = ()
     isolation: Isolation = Isolation.AUTO
+    force: bool = False
+    """--isolation container-root outside what looks like a container (kaniko's --force)."""
     metadata_file: str | None = None
     json_result: str | None = None
     progress: Progress = Progress.AUTO

@@ -419,8 +419,8 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
 )
 @click.option(
     "--isolation",
-    type=click.Choice(["auto", "namespace", "chroot", "none"]),
-    help="RUN isolation.",
+    type=click.Choice(["auto", "namespace", "chroot", "container-root"]),
+    help="RUN isolation (container-root: platforms one after another).",
 )
 @click.option(
     "--progress",
@@ -473,6 +473,8 @@ def build(
         spec = spec_from_flags(
             given, platforms, tags, dockerfile, build_args, target, outputs, index_type or "oci"
         )
+    if isolation == "container-root" and jobs > 1:
+        jobs = 1  # one root: the platforms take turns in it
     options = BuildOptions(
         jobs=jobs,
         ignore_missing=ignore_missing,

@@ -19,6 +19,11 @@ from builder.dockerfile.instructions import RunInstruction
 from builder.dockerfile.plan import BuildPlan
 from builder.errors import MultiarchError, PlatformError, UsageError
 from builder.events import EventSink
+from builder.executor.containerroot import (
+    ContainerRootSnapshotter,
+    check_container_root,
+    container_root_snapshotter,
+)
 from builder.executor.context import locate_dockerfile, prepared_context
 from builder.executor.image import BuiltImage
 from builder.executor.imageconfig import ImageState
@@ -33,7 +38,7 @@ from builder.executor.preflight import preflight
 from builder.executor.progress import Progress
 from builder.executor.report import BuildReport
 from builder.executor.session import BuildSession
-from builder.executor.snapshot import LayerOptions, make_snapshotter
+from builder.executor.snapshot import LayerOptions, Snapshotter, make_snapshotter
 from builder.executor.stage import StageExecutor
 from builder.executor.steps import secret_values
 from builder.oci.models import Platform
@@ -82,18 +87,23 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 log.warning("warning: %s", warning)
             _ensure_emulators(plan)
             ctx.registry_options = _registry_options(options, _pull_hosts(plan))
-            snapshotter = make_snapshotter(
-                scratch / "steps",
-                store,
-                LayerOptions(
-                    compression=options.compression.value,
-                    level=options.compression_level if options.compression_level >= 0 else None,
-                    source_date_epoch=int(epoch.timestamp()) if epoch else None,
-                    ignore_paths=tuple(options.ignore_paths),
-                ),
-                overlay=_OVERLAY_OVERRIDE.get(os.environ.get("MULTIARCH_SNAPSHOTTER", "")),
-                full=options.snapshot_mode.value == "full",
+            layer_options = LayerOptions(
+                compression=options.compression.value,
+                level=options.compression_level if options.compression_level >= 0 else None,
+                source_date_epoch=int(epoch.timestamp()) if epoch else None,
+                ignore_paths=tuple(options.ignore_paths),
             )
+            full = options.snapshot_mode.value == "full"
+            snapshotter: Snapshotter
+            if options.isolation.value == "container-root":
+                snapshotter = container_root_snapshotter(
+                    scratch / "steps", store, layer_options, full=full
+                )
+            else:
+                snapshotter = make_snapshotter(
+                    scratch / "steps", store, layer_options, full=full,
+                    overlay=_OVERLAY_OVERRIDE.get(os.environ.get("MULTIARCH_SNAPSHOTTER", "")),
+                )
             dockerignore = load_dockerignore(context_dir, dockerfile_path)
             cache = open_build_cache(
                 _without_step_cache(options), store, ctx, uses_overlay=snapshotter.uses_overlay,
@@ -182,7 +192,7 @@ def _probe_isolation_early(options: ExecutorOptions) -> None:
         except Exception:  # noqa: BLE001 (the first RUN reports it properly)
             pass
 
-    if options.isolation.value != "none":
+    if options.isolation.value != "container-root":
         threading.Thread(target=start, name="isolation-probe", daemon=True).start()
 
 
@@ -197,10 +207,12 @@ def _build_stages(
     session: BuildSession, plan: BuildPlan, executor_class: type[StageExecutor]
 ) -> None:
     """Stages level by level; the stages of one level (independent of each other) at once."""
+    one_root = isinstance(session.snapshotter, ContainerRootSnapshotter)
     for level in plan.levels:
         stages = [plan.stage(index) for index in level]
-        if len(stages) == 1:
-            session.stages[stages[0].index] = executor_class(session, plan, stages[0]).run()
+        if len(stages) == 1 or one_root:  # container-root: one "/" for the stages in turn
+            for stage in stages:
+                session.stages[stage.index] = executor_class(session, plan, stage).run()
             continue
         with ThreadPoolExecutor(max_workers=min(len(stages), os.cpu_count() or 2)) as pool:
             futures = {s.index: pool.submit(executor_class(session, plan, s).run) for s in stages}
@@ -209,15 +221,8 @@ def _build_stages(
 
 
 def _check_options(options: ExecutorOptions) -> None:
-    if options.isolation.value == "none":
-        # kaniko can unpack the base into "/" because it is one static binary in an ignored
-        # /kaniko; this builder is CPython, whose interpreter, stdlib, shared libraries and
-        # loader (/lib64 -> usr/lib on merged-/usr systems) live in that same root.
-        raise UsageError(
-            "--isolation none (building in this container's own root) is not supported: the base "
-            "image would replace the Python interpreter and libraries the builder runs from",
-            "use --isolation auto, namespace or chroot: they work in a container too",
-        )
+    if options.isolation.value == "container-root":
+        check_container_root(options.force)
     _check_push_by_digest(options)
     if (
         not options.destinations

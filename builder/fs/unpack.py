@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from builder.errors import DigestMismatchError, LayerError
+from builder.fs.changes import is_ignored
 from builder.fs.compression import open_layer_tar
 from builder.fs.paths import RootDir, remove_tree, split_name
 from builder.fs.tarformat import ByteReader, TarEntry, read_entries
@@ -110,9 +111,10 @@ def xattrs_of(ti: TarEntry) -> dict[str, bytes]:
 
 
 class _Unpacker:
-    def __init__(self, root: Path, mode: UnpackMode) -> None:
+    def __init__(self, root: Path, mode: UnpackMode, keep: tuple[str, ...] = ()) -> None:
         self.root = RootDir(root)
         self.mode = mode
+        self.keep = keep  # normalized image paths this unpack leaves alone (container-root)
         self.is_root = os.geteuid() == 0
         self.created = _Created()
         self.dir_mtimes: list[tuple[tuple[str, ...], int]] = []
@@ -162,6 +164,8 @@ class _Unpacker:
         if not parts:
             if ti.isdir():
                 self._apply_dir_meta(self.root.fd, ".", (), ti)
+            return
+        if self.keep and is_ignored("/".join(parts), self.keep):
             return
         *parent, name = parts
         if name == OPAQUE_MARKER:
@@ -289,6 +293,8 @@ class _Unpacker:
         dir_fd, real_parent = opened
         if self.created.node(real_parent + (name,)) is not None:
             return
+        if self.keep and self._kept("/".join(real_parent + (name,))):
+            return
         self._remove(dir_fd, name)
         if overlay:
             try:
@@ -323,12 +329,23 @@ class _Unpacker:
                     names = [e.name for e in entries]
                 os.close(rfd)
                 for child in names:
-                    if child not in keep:
+                    kept = self._kept("/".join(path + (child,)))
+                    if kept == "inside" and child not in keep:
+                        todo.append((path + (child,), {}))
+                    elif kept:
+                        continue
+                    elif child not in keep:
                         remove_tree(fd, child)
                     elif keep[child] and stat.S_ISDIR(os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode):
                         todo.append((path + (child,), keep[child]))
             finally:
                 os.close(fd)
+
+    def _kept(self, rel: str) -> str | None:
+        """"kept" for a path left alone, "inside" for a directory holding one, else None."""
+        if is_ignored(rel, self.keep):
+            return "kept"
+        return "inside" if any(k.startswith(rel + "/") for k in self.keep) else None
 
     def finish(self) -> None:
         self._forget_fds()
@@ -353,11 +370,14 @@ def _ns(mtime: float) -> int:
 
 
 def unpack_tar(stream: ByteReader, root: Path, *, mode: UnpackMode = UnpackMode.MERGED,
-               owner: tuple[int, int] | None = None) -> tuple[int, int]:
+               owner: tuple[int, int] | None = None, keep: tuple[str, ...] = ()) -> tuple[int, int]:
     """Unpack an uncompressed tar stream; returns (entries, bytes_on_disk). `owner`: every
-    entry gets that uid:gid instead of its own (ADD --chown of an archive)."""
+    entry gets that uid:gid instead of its own (ADD --chown of an archive). `keep`:
+    normalized image paths (builder.fs.changes.normalize_ignores) neither written, deleted
+    by a whiteout nor cleared by an opaque directory — the builder's own files and the
+    container's mounts when the root is the container's "/"."""
     root.mkdir(parents=True, exist_ok=True)
-    unpacker = _Unpacker(root, mode)
+    unpacker = _Unpacker(root, mode, keep)
     try:
         try:
             for entry in read_entries(stream):
@@ -409,10 +429,11 @@ def unpack_layer(
     *,
     mode: UnpackMode = UnpackMode.MERGED,
     expect_diff_id: str | None = None,
+    keep: tuple[str, ...] = (),
 ) -> UnpackResult:
     with open_layer_tar(Path(blob_path), media_type) as raw:
         reader = _HashingReader(raw)
-        entries, on_disk = unpack_tar(reader, Path(root), mode=mode)
+        entries, on_disk = unpack_tar(reader, Path(root), mode=mode, keep=keep)
         reader.drain()
     diff_id = "sha256:" + reader.hash.hexdigest()
     if expect_diff_id is not None and diff_id != expect_diff_id:

@@ -61,7 +61,7 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
     Decide before preparing the root: `none` runs steps in "/" itself.
     """
     mode = Isolation(requested)
-    if mode is Isolation.NONE:
+    if mode is Isolation.CONTAINER_ROOT:
         return mode
     caps = probe()
     if mode is Isolation.NAMESPACE and caps.namespace:

@@ -129,10 +129,10 @@ def _validate(spec: RunSpec, mode: Isolation) -> None:
         raise SandboxError("nothing to run: empty command")
     if spec.network not in ("host", "none"):
         raise SandboxError(f"unknown network mode {spec.network!r}: use host or none")
-    if mode is Isolation.NONE and spec.root != Path("/"):
+    if mode is Isolation.CONTAINER_ROOT and spec.root != Path("/"):
         raise SandboxError(
-            f"--isolation none runs steps in this container's own root, not in {spec.root}",
-            hint="with isolation none the build root must be / (kaniko style)",
+            f"--isolation container-root runs steps in this container's own root, not in "
+            f"{spec.root}"
         )
     if mode is not Isolation.NAMESPACE and spec.network == "none":
         raise SandboxError(f"network none needs --isolation namespace, not {mode.value}")

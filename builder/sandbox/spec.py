@@ -18,7 +18,7 @@ class Isolation(str, enum.Enum):
     # PRoot's ptrace path translation: where neither is permitted (an unprivileged container)
     # the step still gets the container's /proc, /dev and /sys
     PROOT = "proot"
-    NONE = "none"  # kaniko's mode: the step runs in this container's own root
+    CONTAINER_ROOT = "container-root"  # kaniko's model: the build root is the container's "/"
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class RunSpec:
     """One process to run: `argv` with exactly `env` as environment, in `cwd` inside `root`.
 
     `root` is the prepared root filesystem (e.g. the overlay merged dir); with isolation
-    `none` it must be "/". `platform` is the target platform (None: the host's); a foreign
+    `container-root` it is "/". `platform` is the target platform (None: the host's); a foreign
     one needs a registered QEMU emulator.
     """
 

@@ -68,6 +68,8 @@ def build_bundle(arch: str, source: Path, dest: Path, cache: Path = DEB_CACHE) -
     _install_ca_bundle(site, dest)
     _write_entry_point(dest)
     _compile(dest)
+    # builder.executor.containerroot.BUNDLE_MARKER: the builder runs from a bundle.
+    (dest / ".multiarch-bundle").write_text(f"{arch}\n")
     (dest / "cache").mkdir()
     (dest / "tmp").mkdir()
     (dest / "tmp").chmod(0o1777)

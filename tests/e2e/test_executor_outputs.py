@@ -145,7 +145,7 @@ def test_zstd_layers_and_name_digest_files(tmp_path: Path, registry: RegistryHan
 
 
 @pytest.mark.parametrize("flags,needle", [
-    (["--isolation", "none"], "--isolation none"),
+    (["--isolation", "container-root"], "refusing to overwrite a machine"),
 ])
 def test_unsupported_modes_are_usage_errors(tmp_path: Path, flags: list[str], needle: str) -> None:
     context = write_context(tmp_path, "FROM scratch\n")

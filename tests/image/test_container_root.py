@@ -1,0 +1,133 @@
+"""--isolation container-root (kaniko's model) inside multiarch's own image under podman with
+the default capabilities and seccomp profile: the base replaces the container's files, RUN
+steps see the container's real /proc and /dev, each step's layer holds only what it changed;
+on this VM (a machine, though it carries /.dockerenv) the mode refuses before any work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.project_image import ProjectImage, podman_run
+
+MULTI_STAGE = """FROM oci:/base:busybox AS first
+RUN echo one > /one.txt && ls /proc/self/fd > /fds.txt && head -c 16 /dev/urandom | wc -c > /rand.txt
+FROM oci:/base:busybox
+COPY --from=first /one.txt /copied.txt
+RUN cat /copied.txt > /seen.txt; test -e /rand.txt || echo clean >> /seen.txt; \
+    readlink /proc/self/exe > /exe.txt; uname -m > /arch.txt
+"""
+
+
+def _layer_paths(layout: Path, tag: str, arch: str) -> list[list[str]]:
+    """Each layer's entry names, bottom first, for `arch` of the image at `layout`:`tag`."""
+    blobs = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_text())
+    (top,) = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag]
+    manifest = json.loads((blobs / top["digest"].split(":")[1]).read_text())
+    if "manifests" in manifest:
+        (entry,) = [m for m in manifest["manifests"] if m["platform"]["architecture"] == arch]
+        manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
+    layers = []
+    for layer in manifest["layers"]:
+        with tarfile.open(blobs / layer["digest"].split(":")[1]) as tar:
+            layers.append(sorted(name.rstrip("/") for name in tar.getnames()))
+    return layers
+
+
+def _file(layout: Path, tag: str, arch: str, path: str) -> str:
+    blobs = layout / "blobs" / "sha256"
+    for names, layer in zip(_layer_paths(layout, tag, arch), _layers(layout, tag, arch)):
+        if path in names:
+            with tarfile.open(blobs / layer) as tar:
+                member = tar.extractfile(path)
+                assert member is not None
+                return member.read().decode()
+    raise AssertionError(f"{path} in no layer")
+
+
+def _layers(layout: Path, tag: str, arch: str) -> list[str]:
+    blobs = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_text())
+    (top,) = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag]
+    manifest = json.loads((blobs / top["digest"].split(":")[1]).read_text())
+    if "manifests" in manifest:
+        (entry,) = [m for m in manifest["manifests"] if m["platform"]["architecture"] == arch]
+        manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
+    return [layer["digest"].split(":")[1] for layer in manifest["layers"]]
+
+
+def _build_in_container(project_image: ProjectImage, tmp_path: Path, dockerfile: str,
+                        command: str) -> Path:  # fmt: skip
+    context, out = tmp_path / "context", tmp_path / "out"
+    context.mkdir()
+    out.mkdir()
+    (context / "Dockerfile").write_text(dockerfile)
+    base = project_image.context / ".image-build" / "base"
+    volumes = ("-v", f"{context}:/workspace", "-v", f"{out}:/out", "-v", f"{base}:/base:ro")
+    done = podman_run(project_image.podman_image("debug", "amd64"), "-c", command, extra=volumes)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_multi_stage_build_in_the_container_root(project_image: ProjectImage, tmp_path: Path) -> None:
+    out = _build_in_container(project_image, tmp_path, MULTI_STAGE,
+                              "multiarch executor --context /workspace --no-push "
+                              "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
+    index = json.loads((out / "img" / "index.json").read_text())
+    index["manifests"][0].setdefault("annotations", {})["org.opencontainers.image.ref.name"] = "t"
+    (out / "img" / "index.json").write_text(json.dumps(index))
+    layers = _layer_paths(out / "img", "t", "amd64")
+    # the base, then exactly what COPY and RUN changed: no builder files, mounts or /etc/hosts
+    assert layers[1:] == [["copied.txt"], ["arch.txt", "exe.txt", "seen.txt"]]
+    # the second stage started from its own base: the first stage's files are gone
+    assert _file(out / "img", "t", "amd64", "seen.txt") == "one\nclean\n"
+    assert _file(out / "img", "t", "amd64", "exe.txt") == "/bin/busybox\n"
+
+
+def test_build_of_both_platforms_one_after_another(project_image: ProjectImage, tmp_path: Path) -> None:
+    """arm64 RUN steps through the host's binfmt handler (F flag), inside the container."""
+    out = _build_in_container(project_image, tmp_path, MULTI_STAGE,
+                              "multiarch build --progress plain --isolation container-root "
+                              "--platform linux/amd64,linux/arm64 -o oci:/out/img:both "
+                              "/workspace")  # fmt: skip
+    for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
+        layers = _layer_paths(out / "img", "both", arch)
+        assert layers[1:] == [["copied.txt"], ["arch.txt", "exe.txt", "seen.txt"]]
+        assert _file(out / "img", "both", arch, "arch.txt") == f"{machine}\n"
+
+
+def test_refuses_on_a_machine_before_any_work(project_image: ProjectImage, tmp_path: Path) -> None:
+    """The bundle itself, started on this VM through its loader: one error, nothing made."""
+    bundle = project_image.bundle("amd64")
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nRUN true\n")
+    store = tmp_path / "store"
+    done = subprocess.run(
+        [str(bundle / "lib" / "ld-linux-x86-64.so.2"), "--library-path", str(bundle / "lib"),
+         str(bundle / "bin" / "python3.11"), "-I", str(bundle / "bin" / "multiarch"), "executor",
+         "--context", str(context), "--no-push", "--isolation", "container-root"],
+        capture_output=True, text=True, env={"MULTIARCH_CACHE_DIR": str(store)}, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "refusing to overwrite a machine" in done.stderr
+    assert "pass --force" in done.stderr
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("flags", [[], ["--force"]])
+def test_refuses_a_builder_outside_the_bundle(tmp_path: Path, flags: list[str]) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nRUN true\n")
+    done = subprocess.run(["multiarch", "executor", "--context", str(context), "--no-push",
+                           "--isolation", "container-root", *flags],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    needle = "needs multiarch's own image" if flags else "refusing to overwrite a machine"
+    assert needle in done.stderr
