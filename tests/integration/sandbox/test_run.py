@@ -122,13 +122,13 @@ def test_chroot_mode_refuses_mounts(root: Path, tmp_path: Path):
         sh(root, "true", isolation="chroot", mounts=(TmpfsMount("/x"),))
 
 
-def test_none_mode_runs_in_place_and_needs_root_slash(root: Path):
+def test_container_root_mode_runs_in_place_and_needs_root_slash(root: Path):
     out = Captured()
     spec = RunSpec(root=Path("/"), argv=("/bin/busybox", "env"), env=("A=1",))
-    assert run(spec, "none", out) == 0
+    assert run(spec, "container-root", out) == 0
     assert out.lines == ["A=1"]
     with pytest.raises(SandboxError, match="own root"):
-        run(RunSpec(root=root, argv=("true",)), "none")
+        run(RunSpec(root=root, argv=("true",)), "container-root")
 
 
 def test_network_none_has_only_loopback(root: Path):
