@@ -74,6 +74,7 @@ class HelperServer:
                 [sys.executable, "-I", "-S", str(HELPER), "serve", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 env=HELPER_ENV,
+                cwd="/",  # holds no directory of the caller busy
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
