@@ -21,6 +21,7 @@ class Isolation(str, Enum):
     AUTO = "auto"
     NAMESPACE = "namespace"
     CHROOT = "chroot"
+    PROOT = "proot"
     CONTAINER_ROOT = "container-root"
 
 

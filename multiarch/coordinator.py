@@ -34,6 +34,7 @@ from builder.events import (
 from builder.log import redact, setup_logging
 from builder.reference import Reference, parse_reference
 from builder.registry.options import RegistryOptions, parse_ca_files
+from builder.sandbox.spec import Isolation
 from builder.transports import (
     Location,
     TransportContext,
@@ -419,7 +420,7 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
 )
 @click.option(
     "--isolation",
-    type=click.Choice(["auto", "namespace", "chroot", "container-root"]),
+    type=click.Choice([mode.value for mode in Isolation]),
     help="RUN isolation (container-root: platforms one after another).",
 )
 @click.option(

@@ -667,6 +667,8 @@ def prepare_proot(req: Request, stubs: Stubs) -> None:
         stubs.ensure("etc/" + name, "file", req[name.replace(".", "_")].encode())
     for name in ("proc", "dev", "sys"):
         stubs.ensure(name, "dir")
+    if req["emulator"]:  # PRoot binds /dev/null there for QEMU; made by us, it leaves no trace
+        stubs.ensure("etc/ld.so.preload", "file")
     for m in req["mounts"]:
         stubs.ensure(m["target"], "dir" if os.path.isdir(m["source"]) else "file")
     child = os.fork()
