@@ -31,6 +31,7 @@ from builder.events import (
     PlatformStarted,
     discard,
 )
+from builder.executor.autoisolation import resolve_build_isolation
 from builder.log import redact, setup_logging
 from builder.reference import Reference, parse_reference
 from builder.registry.options import RegistryOptions, parse_ca_files
@@ -474,6 +475,7 @@ def build(
         spec = spec_from_flags(
             given, platforms, tags, dockerfile, build_args, target, outputs, index_type or "oci"
         )
+    isolation = resolve_build_isolation(isolation or "auto")
     if isolation == "container-root" and jobs > 1:
         jobs = 1  # one root: the platforms take turns in it
     options = BuildOptions(

@@ -88,7 +88,7 @@ def check_container_root(force: bool) -> Path:
             mountinfo = MOUNTINFO.read_text()
         except OSError:
             mountinfo = ""
-        why = "no /.dockerenv, /run/.containerenv, $container or container cgroup"
+        why: str | None = "no /.dockerenv, /run/.containerenv, $container or container cgroup"
         why = machine_root(mountinfo) if container_hint() is not None else why
         if why is not None:
             raise UsageError(

@@ -19,6 +19,7 @@ from builder.dockerfile.instructions import RunInstruction
 from builder.dockerfile.plan import BuildPlan
 from builder.errors import MultiarchError, PlatformError, UsageError
 from builder.events import EventSink
+from builder.executor.autoisolation import resolve_build_isolation
 from builder.executor.containerroot import (
     ContainerRootSnapshotter,
     check_container_root,
@@ -43,6 +44,7 @@ from builder.executor.stage import StageExecutor
 from builder.executor.steps import secret_values
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform, host_platform, parse_platform
+from builder.option_choices import Isolation as IsolationChoice
 from builder.options import ExecutorOptions
 from builder.reference import parse_reference
 from builder.registry.options import RegistryOptions, RetryPolicy
@@ -62,6 +64,9 @@ _OVERLAY_OVERRIDE = {"overlay": True, "walk": False}
 def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) -> BuildReport:
     """Build as `options` say; progress events go to `on_event` (default: rendered on
     stderr as `options.progress` says)."""
+    isolation = resolve_build_isolation(options.isolation.value)
+    if isolation != options.isolation.value:
+        options = options.model_copy(update={"isolation": IsolationChoice(isolation)})
     _check_options(options)
 
     enter_private_mount_namespace()
