@@ -245,6 +245,11 @@ def _timeline(w: WorkloadResult) -> list[str]:
     return lines
 
 
+def _overhead(ms: float) -> str:
+    # Below zero: the added steps cost less than the load's noise on the base build.
+    return f"{ms:.1f}" if ms >= 0 else f"lost in the noise ({ms:.1f})"
+
+
 def _fixed_costs(result: SuiteResult) -> list[str]:
     lines: list[str] = []
     o = result.step_overhead
@@ -256,8 +261,8 @@ def _fixed_costs(result: SuiteResult) -> list[str]:
              f"(`RUN touch /fN`) or {o.extra_metadata} more metadata steps (`ENV`), per "
              "added step:"), "",
             "| step | fixed cost ms |", "|---|---|",
-            f"| RUN (sandbox, snapshot, tiny layer) | {o.run_ms:.1f} |",
-            f"| metadata (ENV) | {o.metadata_ms:.1f} |", "",
+            f"| RUN (sandbox, snapshot, tiny layer) | {_overhead(o.run_ms)} |",
+            f"| metadata (ENV) | {_overhead(o.metadata_ms)} |", "",
         ]
     m = result.manifest_push
     if m is not None:

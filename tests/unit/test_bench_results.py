@@ -97,3 +97,10 @@ def test_fixed_costs_and_the_platform_timeline_are_shown() -> None:
     assert "| linux/amd64 | 0.00–1.50 | 0.20–0.50 | 0.60–0.70, 0.70–1.00 | 1.10–1.50 |" in table
     assert "| linux/arm64 | 0.01–3.00 | — | — | — |" in table
     assert "Both platforms running at once for 1.49 s." in table
+
+
+def test_an_overhead_below_zero_is_called_noise() -> None:
+    noisy = json.loads(json.dumps(FIXED))
+    noisy["step_overhead"]["with_metadata_s"] = [0.9, 1.2, 1.3]
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(noisy)))
+    assert "| metadata (ENV) | lost in the noise (-5.0) |" in table
