@@ -29,6 +29,7 @@ PLATFORMS = ("amd64", "arm64")
 def step_overhead(registry: LocalRegistry, work: Path, runs: int, log: Path) -> StepOverhead:
     """Each variant built `runs` times, cold (a fresh store), without pushing, in turns."""
     walls: dict[str, list[float]] = {name: [] for name in _DOCKERFILES}
+    cpus: dict[str, list[float]] = {name: [] for name in _DOCKERFILES}
     contexts = {}
     for name, text in _DOCKERFILES.items():
         contexts[name] = work / "steps" / name
@@ -48,9 +49,12 @@ def step_overhead(registry: LocalRegistry, work: Path, runs: int, log: Path) -> 
             if not m.ok:
                 raise RuntimeError(f"per-step overhead build failed: {m.first_error_line()}")
             walls[name].append(m.wall_s)
+            cpus[name].append(m.cpu_s)
     return StepOverhead(base_s=tuple(walls["base"]), with_runs_s=tuple(walls["runs"]),
                         with_metadata_s=tuple(walls["metadata"]), extra_runs=EXTRA_RUNS,
-                        extra_metadata=EXTRA_METADATA)
+                        extra_metadata=EXTRA_METADATA, base_cpu_s=tuple(cpus["base"]),
+                        with_runs_cpu_s=tuple(cpus["runs"]),
+                        with_metadata_cpu_s=tuple(cpus["metadata"]))
 
 
 def manifest_push(registry: LocalRegistry, work: Path, rounds: int, log: Path) -> ManifestPush:

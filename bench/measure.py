@@ -32,6 +32,9 @@ class Measurement:
     tree_rss_peak: int  # bytes, sum over the process tree, sampled
     proc_rss_peak: int  # bytes, largest single process, exact
     output_tail: str  # last lines of stdout+stderr, for error reports
+    cpu_s: float = 0.0
+    """User + system CPU of the command and every descendant it (or they) waited for: on a
+    shared machine, far steadier than wall time."""
 
     @property
     def ok(self) -> bool:
@@ -140,6 +143,7 @@ def measure(
         argv=tuple(argv), wall_s=wall, exit_code=proc.returncode,
         tree_rss_peak=max(sampler.peak, usage.ru_maxrss * 1024),
         proc_rss_peak=usage.ru_maxrss * 1024, output_tail=tail,
+        cpu_s=usage.ru_utime + usage.ru_stime,
     )
 
 

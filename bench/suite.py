@@ -160,7 +160,8 @@ def _fixed_costs(registry: LocalRegistry, work: Path,
         print("bench: per-step overhead", flush=True)
         overhead = fixedcost.step_overhead(registry, work, 4 if opts.quick else 8,
                                            opts.logs / "steps.log")
-        print(f"  RUN {overhead.run_ms:.1f} ms, metadata {overhead.metadata_ms:.1f} ms per step",
+        print(f"  RUN {overhead.run_ms:.1f} ms ({overhead.run_cpu_ms or 0:.1f} ms CPU), metadata "
+              f"{overhead.metadata_ms:.1f} ms ({overhead.metadata_cpu_ms or 0:.1f} ms CPU) per step",
               flush=True)
     if "manifest" in opts.extras:
         print("bench: manifest push from-spec, 2 platforms", flush=True)

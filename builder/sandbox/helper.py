@@ -526,6 +526,7 @@ def serve(control_fd: int) -> int:
             for fd in fds:
                 os.close(fd)
     finally:
+        reap(workers)  # those done are waited for, so their CPU time counts as ours
         for pid in workers:  # the builder is gone: each worker kills its step and unmounts
             try:
                 os.kill(pid, signal.SIGTERM)

@@ -46,7 +46,9 @@ FIXED = {
          "sides": [{"side": "ours", "runs": [_run(1, 0.19, 40)]}]},
     ],
     "step_overhead": {"base_s": [1.0, 1.2, 1.1], "with_runs_s": [1.5, 1.3, 1.4],
-                      "with_metadata_s": [1.11, 1.12, 1.13], "extra_runs": 10, "extra_metadata": 20},
+                      "with_metadata_s": [1.11, 1.12, 1.13], "extra_runs": 10, "extra_metadata": 20,
+                      "base_cpu_s": [0.5, 0.6, 0.7], "with_runs_cpu_s": [0.7, 0.8, 0.9],
+                      "with_metadata_cpu_s": [0.6, 0.61, 0.7]},
     "manifest_push": {"rounds_s": [0.2, 0.1, 0.3], "requests": 6},
 }
 
@@ -91,8 +93,9 @@ def test_kaniko_estimate_without_a_buildah_anchor_uses_the_machine_speed() -> No
 
 def test_fixed_costs_and_the_platform_timeline_are_shown() -> None:
     table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
-    assert "| RUN (sandbox, snapshot, tiny layer) | 30.0 |" in table  # (1.3 - 1.0) / 10
-    assert "| metadata (ENV) | 5.5 |" in table  # (1.11 - 1.0) / 20
+    # wall: fastest less fastest, per step; CPU: median less median, per step
+    assert "| RUN (sandbox, snapshot, tiny layer) | 30.0 | 20.0 |" in table
+    assert "| metadata (ENV) | 5.5 | 0.5 |" in table
     assert "| 200 (100) of 3 rounds | 27 | ≤ 80 | 7.4 | 6 |" in table
     assert "| linux/amd64 | 0.00–1.50 | 0.20–0.50 | 0.60–0.70, 0.70–1.00 | 1.10–1.50 |" in table
     assert "| linux/arm64 | 0.01–3.00 | — | — | — |" in table
@@ -103,4 +106,4 @@ def test_an_overhead_below_zero_is_called_noise() -> None:
     noisy = json.loads(json.dumps(FIXED))
     noisy["step_overhead"]["with_metadata_s"] = [0.9, 1.2, 1.3]
     table = render_markdown(SuiteResult.model_validate_json(json.dumps(noisy)))
-    assert "| metadata (ENV) | lost in the noise (-5.0) |" in table
+    assert "| metadata (ENV) | lost in the noise (-5.0) | 0.5 |" in table
