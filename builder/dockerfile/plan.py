@@ -246,7 +246,7 @@ def _plan_stage(
         args = scope.args_in_scope()
         expanded = scope.step(instruction)
         steps.append(PlannedStep(instruction, expanded, args))
-        for ref in _from_refs(expanded):
+        for ref in from_refs(expanded):
             dep = _resolve_ref(dockerfile, stage, expanded, ref, warnings)
             if dep is not None and dep not in deps:
                 deps.append(dep)
@@ -275,7 +275,8 @@ def _base(dockerfile: Dockerfile, stage: Stage, image: str) -> BaseImage:
     return BaseImage(BaseKind.IMAGE, image)
 
 
-def _from_refs(instruction: Instruction) -> list[str]:
+def from_refs(instruction: Instruction) -> list[str]:
+    """The stages or images an instruction reads: COPY --from, RUN --mount from=."""
     if isinstance(instruction, CopyInstruction) and instruction.from_:
         return [instruction.from_]
     if isinstance(instruction, RunInstruction):

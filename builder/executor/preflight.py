@@ -21,11 +21,11 @@ from builder.dockerfile import (
     BuildPlan,
     CopyInstruction,
     Instruction,
-    MountType,
     RunInstruction,
 )
 from builder.dockerfile.chmod import ChmodError, parse_chmod
 from builder.dockerfile.instructions import is_url
+from builder.dockerfile.plan import from_refs
 from builder.errors import BuildError, DockerfileError, MultiarchError
 from builder.fs.copysources import dest_path
 from builder.transports import parse_location
@@ -36,7 +36,7 @@ def preflight(plan: BuildPlan) -> None:
         if stage.base.kind is BaseKind.IMAGE:
             _image_name(stage.base.name, stage.stage.from_.error)
         for step in stage.steps:
-            for ref in _from_values(step.expanded):
+            for ref in from_refs(step.expanded):
                 if plan.resolve_from(ref) is None:
                     _image_name(ref, step.instruction.error)
             try:
@@ -84,12 +84,3 @@ def _image_name(name: str, error: _ErrorFactory) -> None:
     except MultiarchError as err:
         raise error(f'failed to parse stage name "{name}": invalid reference format',
                     err.message) from None
-
-
-def _from_values(ins: Instruction) -> list[str]:
-    if isinstance(ins, CopyInstruction) and ins.from_:
-        return [ins.from_]
-    if isinstance(ins, RunInstruction):
-        return [m.from_ for m in ins.mounts
-                if m.from_ and m.type in (MountType.BIND, MountType.CACHE)]
-    return []
