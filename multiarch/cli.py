@@ -11,7 +11,6 @@ import sys
 import click
 
 from builder.errors import MultiarchError
-from builder.log import redact, setup_logging
 from multiarch import __version__
 
 # name -> "module:attribute"; each module owns its command.
@@ -77,6 +76,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Build container images for several architectures without a daemon."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    # Lazy: logging (~8 ms) is set up when a command runs; --version and --help skip it.
+    from builder.log import setup_logging
+
     setup_logging("debug" if debug else "info")
 
 
@@ -102,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
     except MultiarchError as err:
+        # Lazy: the error path only (see setup_logging above).
+        from builder.log import redact
+
         if debug:
             # Lazy: only --debug prints a traceback.
             import traceback
