@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import stat
@@ -101,17 +102,15 @@ def context_filter(root: Path, excluded: Callable[[str], bool], may_re_include: 
     `excluded`, except a directory holding a path that `!` patterns (`may_re_include`) bring
     back — it comes along as that path's parent."""
 
-    def holds_included(rel: str) -> bool:
+    @functools.cache
+    def holds_included(rel: str) -> bool:  # each directory is read once per filter
         real = resolve_in_root(root, rel.split("/"))
-        if real is None or not real.is_dir() or real.is_symlink():
+        if real is None or real.is_symlink() or not real.is_dir():
             return False
-        for dirpath, dirnames, filenames in os.walk(real):
-            below = os.path.relpath(dirpath, real)
-            for name in dirnames + filenames:
-                path = f"{rel}/{name}" if below == "." else f"{rel}/{below}/{name}"
-                if not excluded(path):
-                    return True
-        return False
+        with os.scandir(real) as entries:
+            children = [(f"{rel}/{e.name}", e.is_dir(follow_symlinks=False)) for e in entries]
+        return any(not excluded(child) or (is_dir and holds_included(child))
+                   for child, is_dir in children)
 
     def ignored(rel: str) -> bool:
         return excluded(rel) and not (may_re_include and holds_included(rel))
