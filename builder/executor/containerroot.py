@@ -19,10 +19,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from builder.errors import UsageError
+from builder.executor.snapshot import LayerOptions, StepAction, WalkSnapshotter
 from builder.fs.changes import DEFAULT_IGNORES, is_ignored, normalize_ignores
 from builder.fs.paths import remove_tree
 from builder.fs.rootfs import Layer, Rootfs
-from builder.executor.snapshot import LayerOptions, StepAction, WalkSnapshotter
+from builder.fs.unpack import unpack_layer
+from builder.fs.walk import WalkSnapshot
 from builder.store import Store
 
 ROOT = Path("/")
@@ -160,26 +162,21 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         super().__init__(scratch, store, options, full=full)
         self.keep = keep
         self._state: tuple[str, ...] | None = None
-        self._snapshot: object = None
+        self._snapshot: WalkSnapshot | None = None
         self._views: dict[tuple[str, ...], Path] = {}
 
     def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
-        from builder.fs.walk import WalkSnapshot
-
         key = self._key(rootfs)
         if key != self._state or self._snapshot is None:
             self._install(rootfs)
             self._snapshot = WalkSnapshot(ROOT, self.keep, full=self.full)
         returned = normalize_ignores(list(action(ROOT)))
-        snapshot = self._snapshot
-        changes = [c for c in snapshot.changes() if not is_ignored(c.path, returned)]  # type: ignore[attr-defined]
+        changes = [c for c in self._snapshot.changes() if not is_ignored(c.path, returned)]
         layer = self._write(changes, None)
         self._state = key + ((layer.descriptor.digest,) if layer else ())
         return layer
 
     def _install(self, rootfs: Rootfs) -> None:
-        from builder.fs.unpack import unpack_layer
-
         self._state = None
         clear_root(self.keep)
         for layer in rootfs.layers:
