@@ -66,7 +66,8 @@ def check_step(ins: Instruction, written: Instruction | None = None) -> None:
         raise BuildError("source can't be a URL for COPY", "use ADD for URLs")
     several = len(ins.sources) + len(ins.inline_files) > 1
     parents = isinstance(ins, CopyInstruction) and ins.parents
-    dest_known = not isinstance(written, (CopyInstruction, AddInstruction)) or "$" not in written.dest
+    written_dest = written.dest if isinstance(written, (CopyInstruction, AddInstruction)) else ""
+    dest_known = "$" not in written_dest
     if several and not parents and dest_known and not dest_path(ins.dest, "/")[1]:
         raise BuildError(
             "When using COPY with more than one source file, the destination must be a "

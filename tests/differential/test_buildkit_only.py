@@ -79,7 +79,8 @@ BEGIN {{
 \tprint "hello" >> "./out1"
 }}
 EOF
-RUN cat <<EOF1 | tr '[:upper:]' '[:lower:]' > ./lower; cat <<EOF2 | tr '[:lower:]' '[:upper:]' > ./upper
+RUN cat <<EOF1 | tr '[:upper:]' '[:lower:]' > ./lower; \\
+    cat <<EOF2 | tr '[:lower:]' '[:upper:]' > ./upper
 hello WORLD
 EOF1
 HELLO world
@@ -154,7 +155,8 @@ def test_heredocs(tmp_path: Path, registry: RegistryHandle, busybox_image: str) 
 
 
 @pytest.mark.slow
-def test_symbolic_chmod_and_link(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
+def test_symbolic_chmod_and_link(tmp_path: Path, registry: RegistryHandle,
+                                 busybox_image: str) -> None:
     image = _build(tmp_path, CHMOD, registry, busybox_image)
     assert {path: image.files[path].mode for path in CHMOD_MODES} == CHMOD_MODES
     # COPY --link never follows a symlink of the earlier state at the destination: its layer

@@ -121,7 +121,8 @@ ADD --chown=app archive.tar /added/
 FROM {base}
 RUN mkdir -p /data/keep /data/drop && echo 1 > /data/keep/f && echo 2 > /data/drop/f
 RUN rm -rf /data/drop && rm /bin/vi && echo changed > /etc/motd
-RUN echo "app:x:2000:2000::/home/app:/bin/sh" >> /etc/passwd && mkdir -p /home/app/x && chown app /home/app/x
+RUN echo "app:x:2000:2000::/home/app:/bin/sh" >> /etc/passwd \\
+ && mkdir -p /home/app/x && chown app /home/app/x
 USER app
 RUN touch /home/app/x/made-by-app
 USER root
