@@ -23,11 +23,19 @@ ALLOWED_OWN = {
     "multiarch.manifest_flags",
 }
 HEAVY_STDLIB = {"ssl", "asyncio", "email", "http", "subprocess", "socket", "tarfile"}
-SITE = ("_distutils_hack", "sitecustomize", "__editable__", "org")  # venv and dataclasses probes
+PROBES = ("org",)  # a standard module looking for Jython's org.python.core
+
+
+MARK = "-- the command starts --"
 
 
 def imported_modules(argv: list[str]) -> list[str]:
-    probe = "import sys; from multiarch.cli import main; main(sys.argv[1:])"
+    """What the command imports, after the interpreter's own start-up (site, sitecustomize:
+    Debian's tries apport_python_hook; .pth hooks of the venv)."""
+    probe = (
+        f"import sys; print({MARK!r}, file=sys.stderr, flush=True); "
+        "from multiarch.cli import main; main(sys.argv[1:])"
+    )
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", probe, *argv],
         capture_output=True, text=True, check=False,
@@ -35,16 +43,16 @@ def imported_modules(argv: list[str]) -> list[str]:
     assert done.returncode == 0, done.stderr[-2000:]
     return [
         line.split("|")[2].strip()
-        for line in done.stderr.splitlines()
+        for line in done.stderr.partition(MARK)[2].splitlines()
         if line.startswith("import time:") and not line.endswith("imported package")
-    ][1:]  # the first line is the header
+    ]
 
 
 def unexpected(module: str) -> bool:
     top = module.split(".")[0]
     if top in ("builder", "multiarch"):
         return module not in ALLOWED_OWN
-    if top == "click" or top.startswith(SITE):
+    if top == "click" or top in PROBES:
         return False
     return top not in sys.stdlib_module_names or top in HEAVY_STDLIB
 
