@@ -13,6 +13,7 @@ It runs only where overwriting "/" destroys nothing of value: a throw-away conta
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -26,6 +27,8 @@ from builder.fs.rootfs import Layer, Rootfs
 from builder.fs.unpack import unpack_layer
 from builder.fs.walk import WalkSnapshot
 from builder.store import Store
+
+log = logging.getLogger(__name__)
 
 ROOT = Path("/")
 # Written by the bundle assembler (multiarch/selfimage/bundle.py) at the bundle's top.
@@ -192,6 +195,12 @@ class ContainerRootSnapshotter(WalkSnapshotter):
 
 def container_root_snapshotter(scratch: Path, store: Store, options: LayerOptions, *,
                                full: bool = False) -> ContainerRootSnapshotter:  # fmt: skip
-    """The snapshotter for "/", keeping the builder's own files and the container's mounts."""
-    keep = protected_paths(Path(sys.prefix), store.root, options.ignore_paths)
+    """The snapshotter for "/", keeping the builder's own files and the container's mounts.
+    The bundle becomes mode 0700: RUN steps under another USER cannot look into it."""
+    bundle = Path(sys.prefix)
+    try:
+        bundle.chmod(0o700)
+    except OSError as err:  # a read-only image layer or volume: say so, build on
+        log.warning("warning: cannot make %s private to the builder: %s", bundle, err.strerror)
+    keep = protected_paths(bundle, store.root, options.ignore_paths)
     return ContainerRootSnapshotter(scratch, store, options, keep=keep, full=full)

@@ -26,6 +26,7 @@ from builder.executor.containerroot import (
     container_root_snapshotter,
 )
 from builder.executor.context import locate_dockerfile, prepared_context
+from builder.executor.environ import hide_from_proc_environ
 from builder.executor.image import BuiltImage
 from builder.executor.imageconfig import ImageState
 from builder.executor.mountns import enter_private_mount_namespace
@@ -47,6 +48,7 @@ from builder.oci.platform import format_platform, host_platform, parse_platform
 from builder.option_choices import Isolation as IsolationChoice
 from builder.options import ExecutorOptions
 from builder.reference import parse_reference
+from builder.registry.credentials import read_credentials_now
 from builder.registry.options import RegistryOptions, RetryPolicy
 from builder.renderers import make_renderer
 from builder.sandbox import ensure_emulator
@@ -92,6 +94,13 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 log.warning("warning: %s", warning)
             _ensure_emulators(plan)
             ctx.registry_options = _registry_options(options, _pull_hosts(plan))
+            if options.isolation.value == "container-root":
+                cache_repo = [options.cache_repo] if options.cache_repo else []
+                hosts = {parse_reference(repo).registry for repo in cache_repo}
+                ctx.registry_options = read_credentials_now(
+                    ctx.registry_options, _pull_hosts(plan) | _push_hosts(options) | hosts
+                )
+                hide_from_proc_environ()
             layer_options = LayerOptions(
                 compression=options.compression.value,
                 level=options.compression_level if options.compression_level >= 0 else None,
@@ -300,8 +309,12 @@ def _pull_hosts(plan: BuildPlan) -> set[str]:
     return hosts
 
 
+def _push_hosts(options: ExecutorOptions) -> set[str]:
+    return {parse_reference(d).registry for d in (*options.destinations, *options.push_by_digest)}
+
+
 def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> RegistryOptions:
-    push_hosts = {parse_reference(d).registry for d in (*options.destinations, *options.push_by_digest)}
+    push_hosts = _push_hosts(options)
     insecure = set(options.insecure_registries)
     insecure |= push_hosts if options.insecure else set()
     insecure |= pull_hosts if options.insecure_pull else set()

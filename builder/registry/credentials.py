@@ -182,3 +182,18 @@ def _from_gitlab_variables(host: str, env: Mapping[str, str]) -> Credential | No
                 source="GitLab CI variables CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD",
             )
     return None
+
+
+def read_credentials_now(
+    options: RegistryOptions, hosts: set[str], env: Mapping[str, str] | None = None
+) -> RegistryOptions:
+    """`options` with every login for `hosts` resolved now and held in memory: config.json,
+    credential helpers and CI variables are read once, before the build root can change
+    (in container-root mode the base image replaces $HOME and the helpers' binaries)."""
+    found = dict(options.credentials)
+    for host in sorted(hosts):
+        if canonical_host(host) not in {canonical_host(h) for h in found}:
+            credential = find_credential(host, options, env)
+            if credential is not None:
+                found[host] = credential
+    return options.model_copy(update={"credentials": found})

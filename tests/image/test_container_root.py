@@ -9,11 +9,13 @@ import json
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fixtures.project_image import ProjectImage, podman_run
 
+REF_NAME = "org.opencontainers.image.ref.name"
 MULTI_STAGE = """FROM oci:/base:busybox AS first
 RUN echo one > /one.txt && ls /proc/self/fd > /fds.txt && head -c 16 /dev/urandom | wc -c > /rand.txt
 FROM oci:/base:busybox
@@ -23,42 +25,39 @@ RUN cat /copied.txt > /seen.txt; test -e /rand.txt || echo clean >> /seen.txt; \
 """
 
 
-def _layer_paths(layout: Path, tag: str, arch: str) -> list[list[str]]:
-    """Each layer's entry names, bottom first, for `arch` of the image at `layout`:`tag`."""
+def _layers(layout: Path, tag: str, arch: str) -> list[Path]:
+    """The layer blobs, bottom first, of `arch` in the image at `layout`:`tag`."""
     blobs = layout / "blobs" / "sha256"
+
+    def load(digest: str) -> dict[str, Any]:
+        return json.loads((blobs / digest.split(":")[1]).read_text())  # type: ignore[no-any-return]
+
     index = json.loads((layout / "index.json").read_text())
-    (top,) = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag]
-    manifest = json.loads((blobs / top["digest"].split(":")[1]).read_text())
+    (top,) = [m for m in index["manifests"] if m["annotations"][REF_NAME] == tag]
+    manifest = load(top["digest"])
     if "manifests" in manifest:
         (entry,) = [m for m in manifest["manifests"] if m["platform"]["architecture"] == arch]
-        manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
+        manifest = load(entry["digest"])
+    return [blobs / layer["digest"].split(":")[1] for layer in manifest["layers"]]
+
+
+def _layer_paths(layout: Path, tag: str, arch: str) -> list[list[str]]:
+    """Each layer's entry names, bottom first."""
     layers = []
-    for layer in manifest["layers"]:
-        with tarfile.open(blobs / layer["digest"].split(":")[1]) as tar:
+    for blob in _layers(layout, tag, arch):
+        with tarfile.open(blob) as tar:
             layers.append(sorted(name.rstrip("/") for name in tar.getnames()))
     return layers
 
 
 def _file(layout: Path, tag: str, arch: str, path: str) -> str:
-    blobs = layout / "blobs" / "sha256"
-    for names, layer in zip(_layer_paths(layout, tag, arch), _layers(layout, tag, arch)):
-        if path in names:
-            with tarfile.open(blobs / layer) as tar:
+    for blob in reversed(_layers(layout, tag, arch)):
+        with tarfile.open(blob) as tar:
+            if path in tar.getnames():
                 member = tar.extractfile(path)
                 assert member is not None
                 return member.read().decode()
     raise AssertionError(f"{path} in no layer")
-
-
-def _layers(layout: Path, tag: str, arch: str) -> list[str]:
-    blobs = layout / "blobs" / "sha256"
-    index = json.loads((layout / "index.json").read_text())
-    (top,) = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag]
-    manifest = json.loads((blobs / top["digest"].split(":")[1]).read_text())
-    if "manifests" in manifest:
-        (entry,) = [m for m in manifest["manifests"] if m["platform"]["architecture"] == arch]
-        manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
-    return [layer["digest"].split(":")[1] for layer in manifest["layers"]]
 
 
 def _build_in_container(project_image: ProjectImage, tmp_path: Path, dockerfile: str,
@@ -79,7 +78,7 @@ def test_multi_stage_build_in_the_container_root(project_image: ProjectImage, tm
                               "multiarch executor --context /workspace --no-push "
                               "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
     index = json.loads((out / "img" / "index.json").read_text())
-    index["manifests"][0].setdefault("annotations", {})["org.opencontainers.image.ref.name"] = "t"
+    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = "t"
     (out / "img" / "index.json").write_text(json.dumps(index))
     layers = _layer_paths(out / "img", "t", "amd64")
     # the base, then exactly what COPY and RUN changed: no builder files, mounts or /etc/hosts
