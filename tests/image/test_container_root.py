@@ -130,3 +130,29 @@ def test_refuses_a_builder_outside_the_bundle(tmp_path: Path, flags: list[str]) 
     assert done.returncode == 2
     needle = "needs multiarch's own image" if flags else "refusing to overwrite a machine"
     assert needle in done.stderr
+
+
+def test_debian_base_with_device_nodes(project_image: ProjectImage, debian_image: str,
+                                       tmp_path: Path) -> None:  # fmt: skip
+    """A debootstrap'd Debian (its own glibc, device nodes in its layer) replaces the
+    container's root; bash process substitution and useradd + USER work; the RUN layers hold
+    what the steps changed and none of the builder's files or the container's mounts."""
+    registry = debian_image.split("/", 1)[0]
+    dockerfile = (f"FROM {debian_image}\n"
+                  "RUN bash -c 'cat <(echo substituted) > /sub.txt' && useradd -m builder1\n"
+                  "USER builder1\n"
+                  "RUN id -un > /home/builder1/me.txt && ls /proc/self/fd > /dev/null\n")  # fmt: skip
+    out = _build_in_container(project_image, tmp_path, dockerfile,
+                              "multiarch executor --context /workspace --no-push "
+                              f"--insecure-registry {registry} "
+                              "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
+    index = json.loads((out / "img" / "index.json").read_text())
+    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = "t"
+    (out / "img" / "index.json").write_text(json.dumps(index))
+    base, *steps = _layer_paths(out / "img", "t", "amd64")
+    assert "dev/null" in base
+    changed = {path for layer in steps for path in layer}
+    assert {"sub.txt", "home/builder1/me.txt", "etc/passwd"} <= changed
+    forbidden = ("multiarch", "workspace", "out", "etc/hosts", "etc/resolv.conf", "etc/hostname")
+    assert not [p for p in changed if p.startswith(forbidden)]
+    assert _file(out / "img", "t", "amd64", "home/builder1/me.txt") == "builder1\n"
