@@ -26,6 +26,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    f"{','.join([*(w.key for w in WORKLOADS), *EXTRAS])}")
     p.add_argument("--skip-ours", action="store_true", help="run the buildah side only")
     p.add_argument("--skip-buildah", action="store_true", help="run our side only")
+    p.add_argument("--skip-container", action="store_true",
+                   help="skip our side inside multiarch's own image under podman")
     p.add_argument("--micro", action="store_true", help="run the micro benchmarks instead")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="tmpfs dir for base images and build storage (default %(default)s)")
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         workloads=tuple(select(args.only.split(",") if args.only else None)),
         ours=not args.skip_ours,
         buildah=not args.skip_buildah,
+        container=not args.skip_container,
         extras=select_extras(args.only.split(",") if args.only else None),
     )
     result = run_suite(opts)

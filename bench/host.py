@@ -14,6 +14,8 @@ APT_TOOLS = {
     "debootstrap": "debootstrap",
     "qemu-aarch64-static": "qemu-user-static",
     "pigz": "pigz",
+    "podman": "podman",
+    "runc": "runc",
 }
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 

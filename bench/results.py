@@ -174,6 +174,8 @@ class SuiteResult(_Frozen):
     load_before: float  # 1-minute load average: other work on the machine skews both sides
     load_after: float
     ours_startup_s: float | None = None  # `multiarch executor --help`, median of 5
+    container_start_s: float | None = None
+    """`podman run` of `multiarch --version` in multiarch's own image, median of 5."""
     workloads: tuple[WorkloadResult, ...]
     step_overhead: StepOverhead | None = None
     manifest_push: ManifestPush | None = None
@@ -298,6 +300,44 @@ def _fixed_costs(result: SuiteResult) -> list[str]:
     return lines
 
 
+CONTAINER_GOAL = 1.1  # issue 13: in the unprivileged container at most 1.1 × on the VM
+
+
+def _container_ratio(w: WorkloadResult, start_s: float | None) -> tuple[str, str]:
+    """container/VM, and the same with the container's start cost taken off."""
+    vm, box = w.side("ours"), w.side("container")
+    if vm is None or box is None or not vm.usable or not box.usable:
+        return "—", "—"
+    net = None if start_s is None else (box.median_s - start_s) / vm.median_s
+    return f"{box.median_s / vm.median_s:.2f}", _num(net, 2)
+
+
+def _container(result: SuiteResult) -> list[str]:
+    if not any(w.side("container") for w in result.workloads):
+        return []
+    start = result.container_start_s
+    lines = [
+        "## In an unprivileged container (issue 13)", "",
+        ("Our same commands inside multiarch's own image (`./tasks image`, tag debug) under "
+         "podman with the default capabilities and seccomp profile, a fresh container per "
+         "build (`--isolation auto` picks container-root), the context bind-mounted, the same "
+         "registry, alternating with the VM run above; podman's storage on the same tmpfs. "
+         "A container's start (`podman run` of `multiarch --version`, median of 5): "
+         f"{_num(start and start * 1000, 0)} ms; the last column takes it off the "
+         "container's time."), "",
+        ("| workload | VM s | container s | container/VM | goal | container/VM "
+         "without the container's start |"), "|---|---|---|---|---|---|",
+    ]
+    for w in result.workloads:
+        box = w.side("container")
+        if box is None:
+            continue
+        ratio, net = _container_ratio(w, start)
+        cells = [w.title, _wall(w.side("ours")), _wall(box), ratio, f"≤ {CONTAINER_GOAL}", net]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return [*lines, ""]
+
+
 def render_markdown(result: SuiteResult) -> str:
     lines = [
         "# Bench results: multiarch (ours) vs buildah, same machine, same run",
@@ -342,6 +382,7 @@ def render_markdown(result: SuiteResult) -> str:
     lines.append("")
     for w in result.workloads:
         lines += _timeline(w)
+    lines += _container(result)
     lines += _fixed_costs(result)
     lines += ["## Commands (timed steps of the last run)", ""]
     for w in result.workloads:

@@ -102,22 +102,32 @@ class Ours:
     def _env(self) -> tuple[tuple[str, str], ...]:
         return (("MULTIARCH_CACHE_DIR", str(self.work / "cache")),)
 
+    def _launch(self, t: Target) -> tuple[str, ...]:
+        """How our command starts (the container side runs it in podman)."""
+        return (self.exe,)
+
+    def _context(self, t: Target) -> str:
+        """The context dir as our command sees it."""
+        return str(t.context)
+
     def _executor(self, t: Target, dest: str, cache: bool) -> Step:
         args = t.build_arg_flags()
         extra = ["--cache=true", f"--cache-repo={t.registry}/bench/{t.workload.key}-cache"] if cache else []
-        return Step((self.exe, "executor", "--context", str(t.context), "--dockerfile",
-                     str(t.context / "Dockerfile"), "--destination", dest,
+        ctx = self._context(t)
+        return Step((*self._launch(t), "executor", "--context", ctx, "--dockerfile",
+                     f"{ctx}/Dockerfile", "--destination", dest,
                      *_platform(t, "--custom-platform"), *self._insecure("executor", t.registry),
                      *args, *extra), self._env())
 
     def plan(self, t: Target) -> Plan:
         if t.workload.kind is Kind.MULTI:
-            args = t.build_arg_flags()
+            args, ctx = t.build_arg_flags(), self._context(t)
             # json progress: the suite reads when each platform ran from its events
-            return Plan((), (Step((self.exe, "build", "--platform", ",".join(t.workload.platforms),
-                                   "-t", t.destination(self.name), "-f", str(t.context / "Dockerfile"),
-                                   "--progress", "json", *self._insecure("build", t.registry),
-                                   *args, str(t.context)), self._env()),), t.destination(self.name))
+            return Plan((), (Step((*self._launch(t), "build", "--platform",
+                                   ",".join(t.workload.platforms), "-t", t.destination(self.name),
+                                   "-f", f"{ctx}/Dockerfile", "--progress", "json",
+                                   *self._insecure("build", t.registry), *args, ctx),
+                                  self._env()),), t.destination(self.name))
         if t.workload.kind is Kind.REBUILD:
             # A CI runner starts empty: the timed rebuild has only the registry cache.
             return Plan((self._executor(t, t.destination(self.name, "-warm"), cache=True),),

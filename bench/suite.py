@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import fixedcost, ourcli, verify
+from bench.container import Container, ContainerImage
 from bench.host import ensure_arm64_emulation, ensure_tools, remove_tree
 from bench.images import BaseImages
 from bench.measure import Measurement, measure
@@ -43,6 +44,7 @@ class Options:
     workloads: tuple[Workload, ...]
     ours: bool
     buildah: bool
+    container: bool = False  # ours again, inside multiarch's own image under podman (issue 13)
     extras: tuple[str, ...] = ()  # fixed-cost measurements of our side: "steps", "manifest"
 
 
@@ -198,6 +200,10 @@ def run_suite(opts: Options) -> SuiteResult:
     sides: list[Buildah | Ours] = []
     if opts.ours:
         sides.append(Ours(work / "ours"))
+    image = ContainerImage(work / "podman")
+    if opts.container:
+        image.load()
+        sides.append(Container(work / "container", image))
     if opts.buildah:
         sides.append(Buildah(work / "buildah"))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -210,6 +216,7 @@ def run_suite(opts: Options) -> SuiteResult:
                 print(f"bench: {w.title}", flush=True)
                 results.append(_run_workload(w, sides, registry, work, opts))
             overhead, push = _fixed_costs(registry, work, opts) if opts.ours else (None, None)
+        container_start = image.start_s() if opts.container else None
     finally:
         remove_tree(work)
     return SuiteResult(
@@ -222,6 +229,7 @@ def run_suite(opts: Options) -> SuiteResult:
         load_before=load_before,
         load_after=os.getloadavg()[0],
         ours_startup_s=_startup_s() if opts.ours else None,
+        container_start_s=container_start,
         workloads=tuple(results),
         step_overhead=overhead,
         manifest_push=push,

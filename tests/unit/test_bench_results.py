@@ -53,8 +53,9 @@ FIXED = {
 }
 
 
-def _row(table: str, title: str) -> list[str]:
-    line = next(ln for ln in table.splitlines() if ln.startswith(f"| {title} |"))
+def _row(table: str, title: str, nth: int = 0) -> list[str]:
+    """The cells of the nth table row (in the whole page) whose first cell is `title`."""
+    line = [ln for ln in table.splitlines() if ln.startswith(f"| {title} |")][nth]
     return [cell.strip() for cell in line.strip("|").split(" | ")]
 
 
@@ -107,3 +108,23 @@ def test_an_overhead_below_zero_is_called_noise() -> None:
     noisy["step_overhead"]["with_metadata_s"] = [0.9, 1.2, 1.3]
     table = render_markdown(SuiteResult.model_validate_json(json.dumps(noisy)))
     assert "| metadata (ENV) | lost in the noise (-5.0) | 0.5 |" in table
+
+
+def test_container_rows_give_the_ratio_to_the_vm_and_without_the_start() -> None:
+    boxed = json.loads(json.dumps(FIXED))
+    boxed["container_start_s"] = 0.08
+    w1, w6 = boxed["workloads"][0], boxed["workloads"][1]
+    w1["sides"].append({"side": "container", "runs": [_run(1, 0.5, 30), _run(2, 0.46, 30)]})
+    w6["sides"].append({"side": "container", "error": "failed: boom"})
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(boxed)))
+    assert "## In an unprivileged container (issue 13)" in table
+    assert "`multiarch --version`, median of 5): 80 ms" in table
+    # 0.48 / 0.40; (0.48 - 0.08) / 0.40
+    assert _row(table, "w1 small", 1)[1:] == ["0.40 (0.30–0.50)", "0.48 (0.46–0.50)", "1.20",
+                                            "≤ 1.1", "1.00"]  # fmt: skip
+    assert _row(table, "w6 multiarch", 1)[2:] == ["failed: boom", "—", "≤ 1.1", "—"]
+
+
+def test_no_container_section_without_the_container_side() -> None:
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
+    assert "unprivileged container" not in table
