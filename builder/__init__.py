@@ -1,7 +1,7 @@
 """The core builder: builds one OCI image for one platform from a Dockerfile, no daemon.
 
 The public API (listed in `__all__`, stable; see CHANGELOG.md): `build` an image, `push`,
-`copy` and `inspect` images. Its names load on first use, so `multiarch --help` and
+`copy` and `inspect` images; `execute` a build from the executor's own options and flags. Its names load on first use, so `multiarch --help` and
 `import builder.cli` stay as cheap as before.
 """
 
@@ -15,23 +15,28 @@ import typing as _typing
 _sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None blocks an import
 
 if _typing.TYPE_CHECKING:
-    from builder.api import BuildResult, build
+    from builder.api import BuildResult, build, execute, executor_options
     from builder.errors import MultiarchError
-    from builder.executor.report import StepReport
+    from builder.executor.report import BuildReport, StepReport
     from builder.images import ImageInfo, copy, inspect, push
+    from builder.option_choices import Isolation
     from builder.options import ExecutorOptions, SecretSource
     from builder.transports import CopyResult
 
 __all__ = [
+    "BuildReport",
     "BuildResult",
     "CopyResult",
     "ExecutorOptions",
     "ImageInfo",
+    "Isolation",
     "MultiarchError",
     "SecretSource",
     "StepReport",
     "build",
     "copy",
+    "execute",
+    "executor_options",
     "inspect",
     "push",
 ]
@@ -39,6 +44,8 @@ __all__ = [
 _HOMES = {
     "BuildResult": "builder.api",
     "build": "builder.api",
+    "execute": "builder.api",
+    "executor_options": "builder.api",
     "CopyResult": "builder.transports",
     "ExecutorOptions": "builder.options",
     "SecretSource": "builder.options",
@@ -47,7 +54,9 @@ _HOMES = {
     "inspect": "builder.images",
     "push": "builder.images",
     "MultiarchError": "builder.errors",
+    "BuildReport": "builder.executor.report",
     "StepReport": "builder.executor.report",
+    "Isolation": "builder.option_choices",
 }
 
 

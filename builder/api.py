@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from builder.cli import executor
+from builder.cli_run import options_from_flags
 from builder.errors import UsageError
 from builder.events import EventSink, discard
-from builder.executor.report import StepReport
+from builder.executor.report import BuildReport, StepReport
 from builder.executor.run import run_executor
 from builder.oci.models import Descriptor, ImageConfig, Platform
 from builder.option_choices import Compression, Isolation
@@ -105,7 +107,7 @@ def build(
         first = err.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise UsageError(f"build option {where}: {first['msg']}") from None
-    report = run_executor(executor_options, progress or discard)
+    report = execute(executor_options, progress)
     assert report.config is not None  # set by every build in this process
     return BuildResult(
         platform=report.platform,
@@ -118,6 +120,19 @@ def build(
         steps=tuple(report.steps),
         duration_s=report.duration_s,
     )
+
+
+def executor_options(flags: Sequence[str]) -> ExecutorOptions:
+    """`multiarch executor`'s command-line flags as options, parsed and validated by the
+    command's own parser (one definition of the flags and their defaults)."""
+    with executor.make_context("executor", list(flags)) as ctx:
+        return options_from_flags(ctx.params)
+
+
+def execute(options: ExecutorOptions, progress: EventSink | None = None) -> BuildReport:
+    """Run one build from ready options, as `multiarch executor` does; the report is what
+    it writes to --json-result (the image's descriptors and every step)."""
+    return run_executor(options, progress or discard)
 
 
 def _text(path: PathText | None) -> str | None:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from builder import ImageInfo, StepReport, inspect
 from builder.errors import UsageError
 from builder.events import EventSink, discard
-from builder.executor.report import StepReport
-from builder.images import ImageInfo, inspect
 from builder.oci.platform import format_platform, parse_platform
 from builder.transports import parse_location
 from multiarch.coordinator import BuildOptions, BuildOutcome, PlatformOutcome, run_build

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from builder import Isolation
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
     EventSink,
@@ -35,7 +36,6 @@ from builder.executor.autoisolation import resolve_build_isolation
 from builder.log import redact, setup_logging
 from builder.reference import Reference, parse_reference
 from builder.registry.options import RegistryOptions, parse_ca_files
-from builder.sandbox.spec import Isolation
 from builder.transports import (
     Location,
     TransportContext,

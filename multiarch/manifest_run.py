@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from builder.errors import NotFoundError, UsageError
-from builder.executor.report import BuildReport
+from builder import BuildReport
 from builder.log import register_secret
 from builder.oci.platform import format_platform, parse_platform
 from builder.oci.raw import RawManifest

@@ -16,8 +16,13 @@ from dataclasses import dataclass, field
 from builder.errors import NotFoundError, PlatformError, UsageError
 from builder.oci.models import ImageConfig, Platform
 from builder.oci.platform import format_platform, normalize_arch, select_manifest
-from builder.transports import TransportContext, open_source, parse_location, read_config
-from builder.transports.copy import fetch_child
+from builder.transports import (
+    TransportContext,
+    fetch_child,
+    open_source,
+    parse_location,
+    read_config,
+)
 from multiarch.index import IndexEntry
 from multiarch.publish import PlacedImage
 from multiarch.spec import ManifestPlatform

@@ -35,7 +35,7 @@ from builder.errors import MultiarchError
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform, parse_platform
 from builder.reference import parse_reference
-from builder.transports.names import parse_location
+from builder.transports import parse_location
 from multiarch.index import IndexType
 from multiarch.yamlsource import load_marked, parse_marked, validate
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from builder.transports.base import ImageDestination, ImageSource, TransportContext
-    from builder.transports.copy import CopyResult, copy_image
+    from builder.transports.copy import CopyResult, copy_image, fetch_child
     from builder.transports.names import Location, parse_location
     from builder.transports.opening import open_destination, open_source
     from builder.transports.resolve import ResolvedImage, read_config, resolve_image
 
 _HOMES = {
     "CopyResult": "copy", "ImageDestination": "base", "ImageSource": "base", "Location": "names",
-    "ResolvedImage": "resolve", "TransportContext": "base", "copy_image": "copy",
+    "ResolvedImage": "resolve", "TransportContext": "base", "copy_image": "copy", "fetch_child": "copy",
     "open_destination": "opening", "open_source": "opening", "parse_location": "names",
     "read_config": "resolve", "resolve_image": "resolve",
 }
@@ -37,6 +37,7 @@ __all__ = [
     "ResolvedImage",
     "TransportContext",
     "copy_image",
+    "fetch_child",
     "open_destination",
     "open_source",
     "parse_location",

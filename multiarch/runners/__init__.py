@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.executor.report import BuildReport
+from builder import BuildReport
 from builder.reference import Reference
 from builder.transports import Location
 from multiarch.plan import PlatformJob

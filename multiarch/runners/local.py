@@ -10,10 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from builder.cli import executor
-from builder.cli_run import options_from_flags
+from builder import execute, executor_options
 from builder.events import EventSink
-from builder.executor.run import run_executor
 from builder.sandbox import ensure_emulator, runs_natively
 from multiarch.plan import BuildPlan, PlatformJob
 from multiarch.runners import JobResult, built_image
@@ -35,9 +33,8 @@ def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventS
     else:  # base layers are mounted, not re-uploaded, and publishing only adds the index
         argv += ["--push-by-digest", str(repository)]
     # The executor's own flag parser turns the flags into options: one definition of them.
-    with executor.make_context("executor", argv) as ctx:
-        options = options_from_flags(ctx.params)
+    options = executor_options(argv)
     started = time.monotonic()
-    report = run_executor(options, on_event)
+    report = execute(options, on_event)
     image = built_image(repository, layout, report)
     return JobResult(job, report, image, time.monotonic() - started)
