@@ -72,9 +72,6 @@ class ContainerImage:
         return statistics.median(measure([*self.run_argv(), "--version"]).wall_s
                                  for _ in range(rounds))
 
-    def remove(self) -> None:
-        remove_tree(self.store)
-
 
 class Container(Ours):
     """Our commands as the VM side runs them, each in a fresh container."""
