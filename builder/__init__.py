@@ -17,6 +17,7 @@ _sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None b
 if _typing.TYPE_CHECKING:
     from builder.api import BuildResult, build, execute, executor_options
     from builder.errors import MultiarchError
+    from builder.executor.autoisolation import resolve_build_isolation
     from builder.executor.report import BuildReport, StepReport
     from builder.images import ImageInfo, copy, inspect, push
     from builder.option_choices import Isolation
@@ -39,6 +40,7 @@ __all__ = [
     "executor_options",
     "inspect",
     "push",
+    "resolve_build_isolation",
 ]
 
 _HOMES = {
@@ -57,6 +59,7 @@ _HOMES = {
     "BuildReport": "builder.executor.report",
     "StepReport": "builder.executor.report",
     "Isolation": "builder.option_choices",
+    "resolve_build_isolation": "builder.executor.autoisolation",
 }
 
 

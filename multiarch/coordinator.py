@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from builder import Isolation
+from builder import Isolation, resolve_build_isolation
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
     EventSink,
@@ -32,7 +32,6 @@ from builder.events import (
     PlatformStarted,
     discard,
 )
-from builder.executor.autoisolation import resolve_build_isolation
 from builder.log import redact, setup_logging
 from builder.reference import Reference, parse_reference
 from builder.registry.options import RegistryOptions, parse_ca_files
