@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,9 +29,11 @@ from builder.dockerfile.chmod import Chmod, ChmodError, parse_chmod
 from builder.dockerfile.instructions import is_url
 from builder.errors import BuildError
 from builder.executor import addsources
+from builder.executor.containerroot import ContainerRootSnapshotter
 from builder.executor.copier import CopyOptions, copy_targets, ensure_dir
 from builder.executor.imageconfig import run_created_by
 from builder.executor.preflight import check_step
+from builder.executor.rootmounts import placed_mounts
 from builder.executor.users import resolve_chown, resolve_run_user
 from builder.fs.copysources import (
     Target,
@@ -87,6 +89,10 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
     def action(root: Path) -> list[str]:
         user = resolve_run_user(root, state.user)
         _make_dirs(root, state.workdir, None)
+        # container-root cannot mount: the mounts' contents are placed at their targets
+        # and taken away before the snapshot
+        snapshotter = ex.session.snapshotter
+        keep = snapshotter.keep if isinstance(snapshotter, ContainerRootSnapshotter) else None
         spec = RunSpec(
             root=root,
             argv=argv,
@@ -95,11 +101,12 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
             uid=user.uid,
             gid=user.gid,
             extra_gids=user.extra_gids,
-            mounts=tuple(mounts),
+            mounts=() if keep is not None else tuple(mounts),
             network="none" if ins.network == "none" else "host",
             platform=ex.platform,
         )
-        code = sandbox_run(spec, ex.session.isolation, output)
+        with placed_mounts(mounts, keep) if keep is not None else nullcontext():
+            code = sandbox_run(spec, ex.session.isolation, output)
         if code != 0:
             raise BuildError(
                 f'process "{" ".join(argv_spec.argv)}" did not complete successfully: '
