@@ -173,9 +173,7 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         if key != self._state or self._snapshot is None:
             self._install(rootfs)
             self._snapshot = WalkSnapshot(ROOT, self.keep, full=self.full)
-        returned = normalize_ignores(list(action(ROOT)))
-        changes = [c for c in self._snapshot.changes() if not is_ignored(c.path, returned)]
-        layer = self._write(changes, None)
+        layer = self._write(self._snapshot.changes(exclude=action(ROOT)), None)
         self._state = key + ((layer.descriptor.digest,) if layer else ())
         return layer
 

@@ -42,9 +42,13 @@ def _placed(mount: BindMount | TmpfsMount, keep: tuple[str, ...]) -> Iterator[No
             "builder's files, which --isolation container-root leaves alone",
             "choose a target elsewhere in the image",
         )
-    made = _make_parents(real.parent)
-    touched = made[0].parent if made else real.parent
+    missing = _missing_parents(real.parent)
+    touched = missing[0].parent if missing else real.parent
     before = os.stat(touched)
+    made = []
+    for directory in missing:
+        directory.mkdir(mode=0o755)
+        made.append(directory)
     aside = _set_aside(real)
     placed = None
     try:
@@ -75,14 +79,12 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def _make_parents(parent: Path) -> list[Path]:
-    """Create `parent` and its missing ancestors; the ones made, outermost first."""
+def _missing_parents(parent: Path) -> list[Path]:
+    """`parent` and its ancestors that do not exist, outermost first."""
     missing = []
     while not parent.exists():
         missing.append(parent)
         parent = parent.parent
-    for directory in reversed(missing):
-        directory.mkdir(mode=0o755)
     return list(reversed(missing))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.fs.changes import DEFAULT_IGNORES, Change, is_ignored, normalize_ignores
+from builder.fs.changes import DEFAULT_IGNORES, Change
 from builder.fs.compression import Compression
 from builder.fs.layer import write_layer
 from builder.fs.overlay import OverlaySnapshot, overlay_available
@@ -146,10 +146,7 @@ class WalkSnapshotter(_Base):
             entry = (root, WalkSnapshot(root, self._ignores([], True), full=self.full))
         root, snap = entry
         assert snap is not None  # a viewed root (no snapshot) is never popped above
-        returned = list(action(root))
-        extra = normalize_ignores(returned)
-        changes = [c for c in snap.changes() if not is_ignored(c.path, extra)]
-        layer = self._write(changes, None)
+        layer = self._write(snap.changes(exclude=action(root)), None)
         with self._lock:
             self._roots[key + ((layer.descriptor.digest,) if layer else ())] = entry
         return layer

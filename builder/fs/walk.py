@@ -108,7 +108,9 @@ class WalkSnapshot:
                         todo.append(rel)
         return index
 
-    def changes(self) -> list[Change]:
+    def changes(self, exclude: Iterable[str] = ()) -> list[Change]:
+        """What changed since the last call; paths under `exclude` (a step's mount targets)
+        are left out before their ancestors are added, so they add no ancestor either."""
         old_index, new_index = self.index, self._scan()
         found: dict[str, Change] = {}
         replaced: set[str] = set()  # dirs whose old contents are gone wholesale
@@ -142,4 +144,6 @@ class WalkSnapshot:
                 continue
             found[rel] = Change(rel, ChangeKind.DELETE)
         self.index = new_index
-        return with_ancestors(found, self.root)
+        skip = normalize_ignores(exclude)
+        kept = {path: c for path, c in found.items() if not is_ignored(path, skip)}
+        return with_ancestors(kept, self.root)
