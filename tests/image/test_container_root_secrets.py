@@ -5,7 +5,7 @@ it reached, while the builder pushes with that credential to a registry with bas
 The same build mounts a build secret (RUN --mount=type=secret): the step reads it at its
 target, with the mount's mode and owner, and neither the value nor the builder's paths reach
 the layers, config or history; a file the image had at a target comes back unchanged. Bind,
-tmpfs and cache mounts are placed and taken away the same way.
+tmpfs and cache mounts, and a heredoc script, are placed and taken away the same way.
 
 Reachable by design (README: "What a RUN step can see"): a config.json the job put in a kept
 path (/kaniko/.docker, a mounted volume), for root steps. Not reachable: the builder's
@@ -66,8 +66,9 @@ def test_what_a_run_step_can_reach(project_image: ProjectImage, basic_registry: 
         "echo $f $(stat -c %a:%u:%g $f) $(sha256sum < $f); done > /secret-step.txt\n"
         "RUN --mount=type=bind,source=probe.sh,target=/opt/tools/probe.sh "
         "--mount=type=tmpfs,target=/scratch --mount=type=cache,target=/var/cache/app "
+        "<<EOF\n#!/bin/sh\n"
         "test -s /opt/tools/probe.sh && touch /opt/tools/probe.sh /scratch/a /var/cache/app/b "
-        "&& echo placed > /mounts-step.txt\n"
+        "&& echo placed > /mounts-step.txt\nEOF\n"
         f"RUN . /probe.sh; probe '{secret}' > /root-step.txt; probe '{login}' >> /root-step.txt\n"
         "USER 1000\n"
         f"RUN . /probe.sh; probe '{secret}' > /tmp/user-step.txt; "
@@ -118,7 +119,7 @@ def test_what_a_run_step_can_reach(project_image: ProjectImage, basic_registry: 
     for needle in (npm_token, "/ci-keys", "npm-credentials", "secret/value", "multiarch-aside"):
         assert not any(needle.encode() in data for data in everything), needle
     names = [name for layer in layers for name in layer]
-    placed = ("run/secrets", "root/.npmrc", "opt/tools", "scratch", "var/cache/app")
+    placed = ("run/secrets", "root/.npmrc", "opt/tools", "scratch", "var/cache/app", ".multiarch")
     assert not [n for n in names if n.startswith(placed)]
     assert (rootfs / "mounts-step.txt").read_text() == "placed\n"
     # the steps' layers hold only what they wrote: the token renamed aside and back, the
