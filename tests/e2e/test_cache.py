@@ -62,6 +62,11 @@ class Builder:
         (self.context / "two.txt").write_text("two\n")
         self.cache_repo = f"{registry.host}/{unique_repo('cache')}"
         self.count = 0
+        self.stderrs: list[str] = []
+
+    def history(self) -> str:
+        """Every build's stderr so far: an assertion's message says why a step missed."""
+        return "\n".join(f"--- build {n} stderr:\n{text}" for n, text in enumerate(self.stderrs, 1))
 
     def build(self, *extra: str, fresh_runner: bool = True, cache_repo: bool = True,
               destination: str | None = None) -> Build:
@@ -75,6 +80,7 @@ class Builder:
         if cache_repo:
             args.append(f"--cache-repo={self.cache_repo}")
         done = _executor(*args)
+        self.stderrs.append(done.stderr)
         assert done.returncode == 0, done.stderr
         report = json.loads(metadata.read_text())
         return Build(report["steps"], done.stderr, report["manifest"]["digest"], dest.split("/", 1)[1])
@@ -108,12 +114,12 @@ def step(build: Build, instruction: str) -> dict:
 def test_no_change_rebuild_runs_no_step(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
     b = Builder(tmp_path, registry, busybox_image)
     first = b.build()
-    assert first.ran() == ALL_STEPS
+    assert first.ran() == ALL_STEPS, b.history()
     second = b.build()  # a fresh runner: only the registry cache
-    assert second.ran() == []
+    assert second.ran() == [], b.history()
     assert second.stderr.count("CACHED") == len(ALL_STEPS)
     third = b.build(fresh_runner=False)  # a warm runner too
-    assert third.ran() == []
+    assert third.ran() == [], b.history()
     rootfs = unpack(f"docker://{registry.host}/{second.ref}", tmp_path / "out")
     assert (rootfs / "r1").read_text() == b.one and (rootfs / "r2").read_text() == "two\n"
     assert (rootfs / "r3").read_text() == "x\n" and (rootfs / "r4").read_text() == "done\n"
@@ -121,8 +127,8 @@ def test_no_change_rebuild_runs_no_step(tmp_path: Path, registry: RegistryHandle
 
 def test_local_cache_without_a_repository(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
     b = Builder(tmp_path, registry, busybox_image)
-    assert b.build(fresh_runner=False, cache_repo=False).ran() == ALL_STEPS
-    assert b.build(fresh_runner=False, cache_repo=False).ran() == []
+    assert b.build(fresh_runner=False, cache_repo=False).ran() == ALL_STEPS, b.history()
+    assert b.build(fresh_runner=False, cache_repo=False).ran() == [], b.history()
     # --cache-run-layers=false: RUN steps always run, COPY steps still come from the cache.
     runs = b.build("--cache-run-layers=false", fresh_runner=False, cache_repo=False).ran()
     assert runs == [s for s in ALL_STEPS if s.startswith("RUN")]
@@ -135,9 +141,9 @@ def test_changed_context_file_reruns_from_the_copy_that_reads_it(
     b.build()
     (b.context / "two.txt").write_text("changed\n")
     (b.context / "unused.txt").write_text("not copied\n")
-    assert b.build().ran() == ALL_STEPS[2:]
+    assert b.build().ran() == ALL_STEPS[2:], b.history()
     (b.context / "two.txt").chmod(0o600)  # modes count too
-    assert b.build().ran() == ALL_STEPS[2:]
+    assert b.build().ran() == ALL_STEPS[2:], b.history()
 
 
 def test_ignored_file_does_not_invalidate(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
@@ -146,9 +152,9 @@ def test_ignored_file_does_not_invalidate(tmp_path: Path, registry: RegistryHand
     (b.context / ".dockerignore").write_text("*.log\n")
     b.build()
     (b.context / "noise.log").write_text("ignored\n")
-    assert b.build().ran() == []
+    assert b.build().ran() == [], b.history()
     (b.context / "new.txt").write_text("seen\n")
-    assert b.build().ran() == ["COPY . /src/", "RUN ls /src > /listing"]
+    assert b.build().ran() == ["COPY . /src/", "RUN ls /src > /listing"], b.history()
 
 
 def test_changed_build_arg_reruns_only_steps_that_see_it(
@@ -157,19 +163,19 @@ def test_changed_build_arg_reruns_only_steps_that_see_it(
     b = Builder(tmp_path, registry, busybox_image)
     b.build()
     changed = b.build("--build-arg", "B=y")
-    assert changed.ran() == ALL_STEPS[4:]
-    assert b.build("--build-arg", "B=y").ran() == []
+    assert changed.ran() == ALL_STEPS[4:], b.history()
+    assert b.build("--build-arg", "B=y").ran() == [], b.history()
 
 
 def test_platforms_keep_separate_entries(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
     b = Builder(tmp_path, registry, busybox_image)
     b.build("--custom-platform", "linux/amd64")
     arm = b.build("--custom-platform", "linux/arm64")
-    assert arm.ran() == ALL_STEPS
+    assert arm.ran() == ALL_STEPS, b.history()
     tags = httpx.get(f"{registry.url}/v2/{b.cache_repo.split('/', 1)[1]}/tags/list").json()["tags"]
     assert len(tags) == 2 * len(ALL_STEPS)
-    assert b.build("--custom-platform", "linux/arm64").ran() == []
-    assert b.build("--custom-platform", "linux/amd64").ran() == []
+    assert b.build("--custom-platform", "linux/arm64").ran() == [], b.history()
+    assert b.build("--custom-platform", "linux/amd64").ran() == [], b.history()
 
 
 def test_corrupt_entry_falls_back_to_building(tmp_path: Path, registry: RegistryHandle, busybox_image: str) -> None:
@@ -184,7 +190,7 @@ def test_corrupt_entry_falls_back_to_building(tmp_path: Path, registry: Registry
     finally:
         data.write_bytes(original)
     assert "warning: cache entry" in rebuilt.stderr and "unusable" in rebuilt.stderr
-    assert rebuilt.ran() == ["COPY one.txt /one.txt"]
+    assert rebuilt.ran() == ["COPY one.txt /one.txt"], b.history()
     rootfs = unpack(f"oci:{layout}:v{b.count}", tmp_path / "out")
     assert (rootfs / "r1").read_text() == b.one
 
@@ -197,10 +203,10 @@ def test_deleted_entry_falls_back_to_building(tmp_path: Path, registry: Registry
     assert httpx.delete(f"{registry.url}/v2/{repo}/blobs/{layer}").status_code == 202
     rebuilt = b.build()
     assert "which the registry lacks" in rebuilt.stderr
-    assert rebuilt.ran() == ["RUN cp /two.txt /r2"]
+    assert rebuilt.ran() == ["RUN cp /two.txt /r2"], b.history()
     rootfs = unpack(f"docker://{registry.host}/{rebuilt.ref}", tmp_path / "out")
     assert (rootfs / "r2").read_text() == "two\n"
-    assert b.build().ran() == []  # the entry was pushed again
+    assert b.build().ran() == [], b.history()  # the entry was pushed again
 
 
 def test_bad_cache_ttl_is_a_usage_error(tmp_path: Path) -> None:
@@ -265,9 +271,9 @@ ARG C=1
 RUN cat /out > /copied && echo "$C" >> /copied
 """)
     first = b.build()
-    assert len(first.ran()) == 3
-    assert b.build().ran() == []
+    assert len(first.ran()) == 3, b.history()
+    assert b.build().ran() == [], b.history()
     changed = b.build("--build-arg", "C=2")  # only the last RUN sees C; it runs on the cached layers
-    assert changed.ran() == ['RUN cat /out > /copied && echo "$C" >> /copied']
+    assert changed.ran() == ['RUN cat /out > /copied && echo "$C" >> /copied'], b.history()
     rootfs = unpack(f"docker://{registry.host}/{changed.ref}", tmp_path / "out")
     assert (rootfs / "copied").read_text() == (rootfs / "out").read_text() + "2\n"
