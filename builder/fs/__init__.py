@@ -1,6 +1,7 @@
 """Filesystem and layer engine: safe unpack, per-step snapshots, deterministic layers.
 
-Public API (import from the submodules; this package imports nothing heavy):
+Public API (import from the submodules; this package imports nothing heavy, and re-exports
+`unpack_tar` for multiarch, which imports builder's public modules only):
 - `builder.fs.unpack`: `unpack_layer(blob_path, media_type, root, mode=UnpackMode.MERGED,
   expect_diff_id=None) -> UnpackResult`; `UnpackMode.MERGED | OVERLAY_LOWER`.
 - `builder.fs.overlay`: `OverlaySnapshot(lowers_top_first, scratch)` — `mount()` returns
@@ -33,3 +34,20 @@ A RUN step with overlay, in short::
     changes = snap.changes(ignore=DEFAULT_IGNORES + mount_targets)
     layer = write_layer(changes, store, compression="gzip")   # snap.upper: next step's lower
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from builder.fs.unpack import unpack_tar
+
+__all__ = ["unpack_tar"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the package itself stays free of imports (multiarch's ssh runner needs only this).
+    if name == "unpack_tar":
+        return importlib.import_module("builder.fs.unpack").unpack_tar
+    raise AttributeError(f"module 'builder.fs' has no attribute {name!r}")

@@ -24,7 +24,7 @@ from typing import IO
 
 from builder.errors import BuildError, LayerError, PlatformError
 from builder.events import EventSink, event_from_json
-from builder.fs.unpack import unpack_tar
+from builder.fs import unpack_tar
 from builder.log import redact
 from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
 from multiarch.plan import BuildPlan, PlatformJob
