@@ -3,6 +3,9 @@
 One HostConnection (httpx client, auth, scheme) per registry host, created on first use and
 shared by all threads. Everything fetched is verified against its digest. Blobs seen in a
 repository (HEAD, mount, upload) are remembered, so later checks of them cost no request.
+Uploads of one blob to one repository take turns: distribution rewrites the blob's repository
+link in place on every upload, and a manifest PUT that reads it mid-rewrite fails with
+MANIFEST_BLOB_UNKNOWN (two cache entries with the same layer lost one entry that way).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class RegistryClient:
         self._connections: dict[str, HostConnection] = {}
         self._lock = threading.Lock()
         self._present: set[tuple[str, str, str]] = set()  # (host, repository, digest)
+        self._uploading: dict[tuple[str, str, str], threading.Lock] = {}
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -241,10 +245,18 @@ class RegistryClient:
         """Upload unless the repository has it already (`known_missing`: the caller has just
         asked, so no second HEAD). `open_content` is called for each attempt and must return
         a fresh binary file object positioned at the start."""
-        if not known_missing and self.has_blob(repo_ref, desc.digest):
-            return
-        BlobUpload(self.connection(repo_ref.registry), repo_ref.repository, desc, open_content).run()
-        self._saw(repo_ref, desc.digest)
+        blob = self._seen(repo_ref, desc.digest)
+        with self._lock:
+            turn = self._uploading.setdefault(blob, threading.Lock())
+        with turn:  # another thread's upload of it ends first; then it is remembered
+            with self._lock:
+                if blob in self._present:
+                    return
+            if not known_missing and self.has_blob(repo_ref, desc.digest):
+                return
+            conn = self.connection(repo_ref.registry)
+            BlobUpload(conn, repo_ref.repository, desc, open_content).run()
+            self._saw(repo_ref, desc.digest)
 
     def mount_blob(self, repo_ref: Reference, desc: Descriptor, from_repo: Reference) -> bool:
         """Cross-repository mount; False when the registry would not (upload normally then)."""

@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,38 @@ def test_blob_round_trip_and_skip_when_present(client: RegistryClient, registry:
     assert stored(registry, ref, blob.descriptor.digest)
     with client.open_blob(ref, blob.descriptor) as chunks:
         assert b"".join(chunks) == blob.data
+
+
+def test_concurrent_uploads_of_one_blob_take_turns(client: RegistryClient, registry: RegistryHandle) -> None:
+    """Two cache entries with the same layer push it at once; a second upload while the first
+    runs rewrote the registry's link of the blob, and a manifest PUT reading it then failed
+    with MANIFEST_BLOB_UNKNOWN. The second caller now waits and finds the blob remembered."""
+    ref = registry.ref(unique_repo())
+    blob = random_blob(300_000)
+    opened: list[str] = []
+    first_uploading, second_called = threading.Event(), threading.Event()
+
+    def open_first() -> io.BytesIO:
+        opened.append("first")
+        first_uploading.set()
+        second_called.wait()
+        return io.BytesIO(blob.data)
+
+    def open_second() -> io.BytesIO:
+        opened.append("second")
+        return io.BytesIO(blob.data)
+
+    def second() -> None:
+        first_uploading.wait()
+        second_called.set()
+        client.upload_blob(ref, blob.descriptor, open_second)
+
+    other = threading.Thread(target=second)
+    other.start()
+    client.upload_blob(ref, blob.descriptor, open_first)
+    other.join()
+    assert opened == ["first"]
+    assert stored(registry, ref, blob.descriptor.digest)
 
 
 def test_chunked_upload(registry: RegistryHandle) -> None:
