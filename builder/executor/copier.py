@@ -20,6 +20,7 @@ from pathlib import Path
 from builder.dockerfile.chmod import Chmod
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
+from builder.fs.changes import image_xattrs
 from builder.fs.copysources import Target
 from builder.fs.paths import RootDir
 from builder.fs.patterns import ExcludeMatcher
@@ -203,7 +204,7 @@ def _copy_entry(
         fd = os.open(name, _O_DIR, dir_fd=dst_fd)
         try:
             _copy_tree(src, fd, rel or name, options)
-            _xattrs(src, fd)
+            _copy_xattrs(src, fd)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, mode)
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -234,7 +235,7 @@ def _copy_file(
     try:
         with open(src, "rb") as f:
             _copy_data(f.fileno(), out, st.st_size)
-            _xattrs_fd(f.fileno(), out)
+        _copy_xattrs(src, out)
         os.fchown(out, uid, gid)
         os.fchmod(out, mode)  # after chown, which clears setuid bits
         os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -256,29 +257,9 @@ def _copy_data(src_fd: int, dst_fd: int, size: int) -> None:
             os.write(dst_fd, chunk)
 
 
-def _xattrs(src: Path, dst_fd: int) -> None:
-    try:
-        names = os.listxattr(src, follow_symlinks=False)
-    except OSError:
-        return
-    for n in names:
-        if n.startswith(("trusted.overlay.", "user.overlay.")):
-            continue
+def _copy_xattrs(src: Path, dst_fd: int) -> None:
+    for name, value in image_xattrs(src).items():
         try:
-            os.setxattr(dst_fd, n, os.getxattr(src, n, follow_symlinks=False))
-        except OSError:
-            pass
-
-
-def _xattrs_fd(src_fd: int, dst_fd: int) -> None:
-    try:
-        names = os.listxattr(src_fd)
-    except OSError:
-        return
-    for n in names:
-        if n.startswith(("trusted.overlay.", "user.overlay.")):
-            continue
-        try:
-            os.setxattr(dst_fd, n, os.getxattr(src_fd, n))
+            os.setxattr(dst_fd, name, value)
         except OSError:
             pass
