@@ -4,7 +4,9 @@ Destination directories are resolved inside the root (`builder.fs.paths.RootDir`
 the image are followed as a chroot would, never out of it); below that, entries are created
 relative to directory descriptors with O_NOFOLLOW. Missing destination directories are
 created 0755 and owned like the copied files. Files keep their mode (or --chmod), mtime and
-xattrs; owner is --chown, else 0:0 for the build context, else the source's own.
+xattrs; owner is --chown, else 0:0 for the build context, else the source's own. Device
+nodes that could not be created in the source root (no CAP_MKNOD) are recorded at the
+destination (`builder.fs.devices`), so the step's layer still carries them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pathlib import Path
 from builder.dockerfile.chmod import Chmod
 from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import BuildError
+from builder.fs import devices
 from builder.fs.changes import image_xattrs
 from builder.fs.copysources import Target
 from builder.fs.paths import RootDir
 from builder.fs.patterns import ExcludeMatcher
+from builder.fs.tarformat import BLK, CHR, TarEntry
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -140,6 +144,18 @@ def _copy_tree(src_dir: Path, dst_fd: int, rel: str, options: CopyOptions) -> No
                                                                    options):
             continue
         _copy_entry(Path(entry.path), st, dst_fd, entry.name, options, child_rel)
+    for name, header in devices.recorded_in(str(src_dir)).items():
+        child_rel = f"{rel}/{name}" if rel else name
+        if _verdict(child_rel, False, options) is _Verdict.COPY:
+            _copy_recorded(header, dst_fd, name, options)
+
+
+def _copy_recorded(header: TarEntry, dst_fd: int, name: str, options: CopyOptions) -> None:
+    """A recorded device node copies as a record at the destination."""
+    _make_room(dst_fd, name, _lstat_at(dst_fd, name))
+    uid, gid = options.owner if options.owner is not None else (header.uid, header.gid)
+    mode = options.mode.apply(header.mode & 0o7777, False) if options.mode else header.mode
+    devices.record(dst_fd, name, dataclasses.replace(header, uid=uid, gid=gid, mode=mode))
 
 
 def _children(src_dir: Path, rel: str, options: CopyOptions
@@ -191,15 +207,13 @@ def _copy_entry(
     mode = stat.S_IMODE(st.st_mode)
     if options.mode is not None:
         mode = options.mode.apply(mode, stat.S_ISDIR(st.st_mode))
-    try:
-        existing = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        existing = None
+    existing = _lstat_at(dst_fd, name)
     if stat.S_ISDIR(st.st_mode):
         if existing is not None and not stat.S_ISDIR(existing.st_mode):
             os.unlink(name, dir_fd=dst_fd)
             existing = None
         if existing is None:
+            devices.forget(dst_fd, name)
             os.mkdir(name, 0o700, dir_fd=dst_fd)
         fd = os.open(name, _O_DIR, dir_fd=dst_fd)
         try:
@@ -211,10 +225,7 @@ def _copy_entry(
         finally:
             os.close(fd)
         return
-    if existing is not None:
-        if stat.S_ISDIR(existing.st_mode):
-            raise BuildError(f"cannot replace directory {name!r} with a file")
-        os.unlink(name, dir_fd=dst_fd)
+    _make_room(dst_fd, name, existing)
     if stat.S_ISREG(st.st_mode):
         _copy_file(src, dst_fd, name, uid, gid, mode, st)
     elif stat.S_ISLNK(st.st_mode):
@@ -222,9 +233,38 @@ def _copy_entry(
         os.chown(name, uid, gid, dir_fd=dst_fd, follow_symlinks=False)
         os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
     else:
-        os.mknod(name, stat.S_IFMT(st.st_mode) | mode, st.st_rdev, dir_fd=dst_fd)
+        try:
+            os.mknod(name, stat.S_IFMT(st.st_mode) | mode, st.st_rdev, dir_fd=dst_fd)
+        except PermissionError:  # a device node, without CAP_MKNOD
+            devices.record(dst_fd, name, _device_header(st, uid, gid, mode))
+            return
         os.chown(name, uid, gid, dir_fd=dst_fd, follow_symlinks=False)
+        os.chmod(name, mode, dir_fd=dst_fd)  # mknod's mode went through the umask
         os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
+
+
+def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _make_room(dst_fd: int, name: str, existing: os.stat_result | None) -> None:
+    """Clear the way for a non-directory `name`: a file or a recorded node there goes."""
+    if existing is None:
+        devices.forget(dst_fd, name)
+        return
+    if stat.S_ISDIR(existing.st_mode):
+        raise BuildError(f"cannot replace directory {name!r} with a file")
+    os.unlink(name, dir_fd=dst_fd)
+
+
+def _device_header(st: os.stat_result, uid: int, gid: int, mode: int) -> TarEntry:
+    kind = CHR if stat.S_ISCHR(st.st_mode) else BLK
+    return TarEntry(name="", type=kind, size=0, mode=mode, uid=uid, gid=gid,
+                    mtime=st.st_mtime_ns // 1_000_000_000, linkname="",
+                    devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev))
 
 
 def _copy_file(

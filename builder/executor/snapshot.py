@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.fs import devices
 from builder.fs.changes import DEFAULT_IGNORES, Change
 from builder.fs.compression import Compression
 from builder.fs.layer import write_layer
@@ -78,6 +79,7 @@ class _Base:
     def cleanup(self) -> None:
         self.close_views()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        devices.forget_under(str(self.scratch))
 
     def close_views(self) -> None:
         pass
@@ -142,11 +144,14 @@ class WalkSnapshotter(_Base):
             entry = self._roots.pop(key, None) if key not in self._viewed else None
         if entry is None:
             root = self._materialize(rootfs)
-            # Sandbox mountpoints are never captured, whatever step comes first on this root.
-            entry = (root, WalkSnapshot(root, self._ignores([], True), full=self.full))
+            entry = (root, WalkSnapshot(root, (), full=self.full))
         root, snap = entry
         assert snap is not None  # a viewed root (no snapshot) is never popped above
-        layer = self._write(snap.changes(exclude=action(root)), None)
+        # A RUN step's sandbox mountpoints (/dev, /proc, ...) are left out of its layer, and
+        # what it left there is the next step's baseline; a COPY or ADD into /dev is captured,
+        # as the overlay snapshotter does.
+        exclude = self._ignores(list(action(root)), sandboxed)
+        layer = self._write(snap.changes(exclude=exclude), None)
         with self._lock:
             self._roots[key + ((layer.descriptor.digest,) if layer else ())] = entry
         return layer

@@ -11,13 +11,15 @@ Public API (import from the submodules; this package imports nothing heavy, and 
   creation; `changes() -> list[Change]` compares and re-records (fallback when overlayfs
   cannot be mounted).
 - Mountpoint stubs of RUN mounts: see the contract in `builder.fs.overlay`'s docstring.
-- `builder.fs.changes`: `Change(path, kind, source, uid, gid, mode)`, `ChangeKind`,
+- `builder.fs.changes`: `Change(path, kind, source, uid, gid, mode, header)`, `ChangeKind`,
   `DEFAULT_IGNORES`.
 - `builder.fs.layer`: `write_layer(changes, store, compression, level, source_date_epoch,
   docker_media_type) -> LayerResult(diff_id, descriptor, path, tar_size)`;
   `copy_changes([CopyItem(source, dest, uid, gid, mode)]) -> list[Change]` for COPY layers;
   `write_tar(changes, out)` for an uncompressed stream.
 - `builder.fs.compression`: `open_layer_tar(path, media_type)`, `compressor(sink, kind, level)`.
+- `builder.fs.devices`: device nodes an unpack could not create (no CAP_MKNOD), recorded by
+  directory; the copier carries them, the walk snapshot re-emits them into layers.
 - `builder.fs.paths`: `RootDir` (chroot-like resolution inside a root), `real_path`,
   `remove_tree`; `builder.fs.tarformat`: the tar reader/header encoder the above use.
 - `builder.fs.unpack.unpack_tar(stream, root, mode=...)`: unpack an uncompressed tar stream

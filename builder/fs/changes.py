@@ -3,7 +3,9 @@
 A `Change` names an image path (relative, no leading '/': "etc/passwd") and what happened:
 - `ADD`: added or modified (any file type, incl. directories that are parents of changes);
   content and metadata come from `source` (a path on disk), or for `source=None` a
-  synthesised directory. `uid`/`gid`/`mode` override the source's metadata (COPY --chown/--chmod).
+  synthesised directory, or for `header` a recorded entry written as it is (a device node the
+  unpacker could not create: `builder.fs.devices`). `uid`/`gid`/`mode` override the source's
+  metadata (COPY --chown/--chmod).
 - `DELETE`: removed since the lower layers (written as `.wh.NAME`).
 - `OPAQUE`: a directory that replaced the lower one wholesale (written as the directory plus
   `.wh..wh..opq`); its new contents follow as ADD changes.
@@ -20,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from builder.fs.tarformat import TarEntry
 
 # What a RUN step must never capture: kernel filesystems and files the sandbox bind-mounts.
 DEFAULT_IGNORES = ("/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname")
@@ -39,6 +43,7 @@ class Change:
     uid: int | None = None
     gid: int | None = None
     mode: int | None = None
+    header: TarEntry | None = None
 
 
 def normalize_ignores(ignore: Iterable[str]) -> tuple[str, ...]:

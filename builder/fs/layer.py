@@ -24,6 +24,7 @@ epoch).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
@@ -164,7 +165,10 @@ class _InfoMaker:
     def of(self, entry: _Entry) -> tuple[TarEntry, Path | None]:
         change = entry.change
         data: Path | None = None
-        if change.source is None:
+        if change.header is not None:
+            info = dataclasses.replace(change.header, name=entry.name,
+                                       mtime=self.mtime(change.header.mtime))
+        elif change.source is None:
             info = _entry(entry.name, DIR, 0o755, self.epoch if self.epoch is not None else 0)
         else:
             st = os.lstat(change.source)
@@ -265,17 +269,17 @@ def copy_changes(
     found: dict[str, Change] = {}
     for item in items:
         dest = real_path(base_root, item.dest) if base_root is not None else item.dest.strip("/")
-        over = {"uid": item.uid, "gid": item.gid, "mode": item.mode}
         if parents:
             for change in _parent_changes(dest, item, base_root):
                 found.setdefault(change.path, change)
         if dest:
-            found[dest] = Change(dest, ChangeKind.ADD, item.source, **over)
+            found[dest] = Change(dest, ChangeKind.ADD, item.source, item.uid, item.gid, item.mode)
         if item.source.is_dir() and not item.source.is_symlink():
             for dirpath, dirnames, filenames in os.walk(item.source):
                 rel_dir = os.path.relpath(dirpath, item.source)
                 for name in dirnames + filenames:
                     rel = name if rel_dir == "." else f"{rel_dir}/{name}"
                     path = f"{dest}/{rel}" if dest else rel
-                    found[path] = Change(path, ChangeKind.ADD, Path(dirpath) / name, **over)
+                    found[path] = Change(path, ChangeKind.ADD, Path(dirpath) / name,
+                                         item.uid, item.gid, item.mode)
     return [found[p] for p in sorted(found)]

@@ -20,8 +20,9 @@ spec says) only hide content of earlier layers. Duplicate entries: the last one 
 Ownership (numeric), modes incl. setuid/setgid/sticky, mtimes (directories after their
 contents) and xattrs (incl. security.capability) are applied; `trusted.overlay.*` xattrs from
 the tar are dropped. Device nodes are created where mknod is permitted; without CAP_MKNOD
-(an unprivileged container) they are left out of the root with one warning line per process:
-RUN steps do not see them, and the layers that carry them reach the image unchanged. Any other
+(an unprivileged container) they are left out of the root with one warning line per process
+and recorded (`builder.fs.devices`): RUN steps do not see them, the layers that carry them
+reach the image unchanged, and a layer made from the root re-emits them. Any other
 EPERM (an owner outside a user namespace's id map) is a LayerError naming the entry.
 """
 
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from builder.errors import DigestMismatchError, LayerError
+from builder.fs import devices
 from builder.fs.changes import is_ignored
 from builder.fs.compression import open_layer_tar
 from builder.fs.paths import RootDir, remove_tree, split_name
@@ -184,6 +186,8 @@ class _Unpacker:
             existing = None
         if existing is not None and not (ti.isdir() and stat.S_ISDIR(existing.st_mode)):
             self._remove(dir_fd, name)
+        elif existing is None:
+            devices.forget(dir_fd, name)
         if ti.isdir():
             if existing is None or not stat.S_ISDIR(existing.st_mode):
                 os.mkdir(name, 0o700, dir_fd=dir_fd)
@@ -198,8 +202,7 @@ class _Unpacker:
         elif ti.islnk():
             self._hardlink(ti, dir_fd, name)
         elif ti.isfifo() or ti.ischr() or ti.isblk():
-            if not self._special(ti, dir_fd, name):
-                return
+            self._special(ti, dir_fd, name)
         else:
             raise LayerError(f"tar entry {ti.name!r} has unsupported type {ti.type!r}")
         self.created.add(real)
@@ -264,7 +267,7 @@ class _Unpacker:
             if opened is not None:
                 os.close(opened[0])
 
-    def _special(self, ti: TarEntry, dir_fd: int, name: str) -> bool:
+    def _special(self, ti: TarEntry, dir_fd: int, name: str) -> None:
         if ti.isfifo():
             os.mkfifo(name, 0o600, dir_fd=dir_fd)
         else:
@@ -273,13 +276,13 @@ class _Unpacker:
                 os.mknod(name, kind | 0o600, os.makedev(ti.devmajor, ti.devminor), dir_fd=dir_fd)
             except PermissionError:  # no CAP_MKNOD: an unprivileged container, or not root
                 self.skipped_devices.append(ti.name)
-                return False
+                devices.record(dir_fd, name, ti)
+                return
         if self.is_root:
             os.chown(name, ti.uid, ti.gid, dir_fd=dir_fd, follow_symlinks=False)
         os.chmod(name, ti.mode & 0o7777, dir_fd=dir_fd)
         self._set_xattrs(f"/proc/self/fd/{dir_fd}/{name}", xattrs_of(ti), follow=False)
         os.utime(name, ns=(_ns(ti.mtime), _ns(ti.mtime)), dir_fd=dir_fd, follow_symlinks=False)
-        return True
 
     # --- whiteouts -----------------------------------------------------------------------
 
@@ -296,6 +299,7 @@ class _Unpacker:
         if self.keep and self._kept("/".join(real_parent + (name,))):
             return
         self._remove(dir_fd, name)
+        devices.forget(dir_fd, name)
         if overlay:
             try:
                 os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=dir_fd)
@@ -328,6 +332,7 @@ class _Unpacker:
                 with os.scandir(rfd) as entries:
                     names = [e.name for e in entries]
                 os.close(rfd)
+                devices.forget_except(fd, keep)
                 for child in names:
                     kept = self._kept("/".join(path + (child,)))
                     if kept == "inside" and child not in keep:

@@ -14,6 +14,8 @@ whenever a child comes or goes, which is not a change of the directory itself), 
 it was replaced (new inode, or it used to be something else); a vanished path under a
 surviving directory is DELETE. Ancestors of changes are added, so the list matches what
 `OverlaySnapshot.changes()` gives for the same step (sources here point into `root`).
+A device node an unpack could not create (`builder.fs.devices`) is listed as if it were on
+disk: its change carries the recorded header, so the layer re-emits it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
+from builder.fs import devices
 from builder.fs.changes import (
     DEFAULT_IGNORES,
     Change,
@@ -34,6 +37,7 @@ from builder.fs.changes import (
     normalize_ignores,
     with_ancestors,
 )
+from builder.fs.tarformat import TarEntry
 
 CHUNK = 1 << 20
 
@@ -51,6 +55,7 @@ class _Meta:
     link: str | None
     xattrs: tuple[tuple[str, bytes], ...] | None
     digest: bytes | None
+    device: TarEntry | None = None  # a recorded device node: not on disk
 
     @property
     def is_dir(self) -> bool:
@@ -76,6 +81,11 @@ def _only_relinked(old: _Meta, new: _Meta) -> bool:
     return new.nlink != old.nlink and replace(new, ctime_ns=old.ctime_ns, nlink=old.nlink) == old
 
 
+def _recorded_meta(header: TarEntry) -> _Meta:
+    return _Meta(0, header.uid, header.gid, 0, int(header.mtime * 1e9), 0, 0, 1, None, None, None,
+                 header)
+
+
 class WalkSnapshot:
     def __init__(self, root: Path, ignore: Iterable[str] = DEFAULT_IGNORES, *, full: bool = False) -> None:
         self.root = Path(root)
@@ -89,7 +99,12 @@ class WalkSnapshot:
         base = str(self.root)
         while todo:
             rel_dir = todo.pop()
-            with os.scandir(f"{base}/{rel_dir}" if rel_dir else base) as entries:
+            path = f"{base}/{rel_dir}" if rel_dir else base
+            for name, header in devices.recorded_in(path).items():
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if not is_ignored(rel, self.ignore):
+                    index[rel] = _recorded_meta(header)
+            with os.scandir(path) as entries:
                 for entry in entries:
                     rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
                     if is_ignored(rel, self.ignore):
@@ -134,7 +149,8 @@ class WalkSnapshot:
                 kind = ChangeKind.ADD
             if new.is_dir and (kind is ChangeKind.OPAQUE or parent in replaced):
                 replaced.add(rel)
-            found[rel] = Change(rel, kind, self.root / rel)
+            found[rel] = Change(rel, kind, None if new.device else self.root / rel,
+                                header=new.device)
         for rel, old in old_index.items():
             if rel in new_index:
                 continue

@@ -180,3 +180,33 @@ RUN apt-get -o APT::Sandbox::User=root update -qq \\
     assert {"usr/bin/hello", "greeting", "var/lib/dpkg/status"} <= change
     assert not change & CONTAINER_FILES
     assert not any(p.startswith(("dev/", "proc/", "sys/", "var/cache/multiarch")) for p in change)
+
+
+def test_device_nodes_reach_a_copy_and_a_single_snapshot(
+    container: Container, registry: RegistryHandle, debian_image: str, busybox_image: str,
+    tmp_path: Path,
+):
+    """No CAP_MKNOD: the Debian stage's /dev nodes are recorded, not created; COPY --from
+    that stage carries them, and --single-snapshot's one layer re-emits them (GNU tar reads
+    the pushed layer)."""
+    context = write_context(container.work, f"""
+FROM {debian_image} AS base
+FROM {busybox_image}
+COPY --from=base /dev /debian-dev
+RUN echo built > /built
+""")
+    ref = f"{registry.host}/{unique_repo('ctr')}:nodes"
+    done = container.multiarch("executor", "--context", str(context), "--destination", ref,
+                               "--single-snapshot")  # fmt: skip
+    assert "Traceback" not in done.stderr
+    (change,) = changed_paths(ref, busybox_image, tmp_path)
+    assert {"debian-dev/null", "debian-dev/urandom", "built"} <= change
+    layout = next(tmp_path.glob("layout-*"))
+    last = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    manifest = json.loads((layout / "blobs/sha256" / last.split(":")[1]).read_text())
+    blob = layout / "blobs/sha256" / manifest["layers"][-1]["digest"].split(":")[1]
+    listing = subprocess.run(["tar", "--numeric-owner", "-tvzf", str(blob)], check=True,
+                             capture_output=True, text=True).stdout.splitlines()  # fmt: skip
+    nodes = {f[-1]: " ".join(f[:3]) for f in map(str.split, listing) if f[0][0] in "bc"}
+    assert nodes["debian-dev/null"] == "crw-rw-rw- 0/0 1,3"
+    assert nodes["debian-dev/urandom"] == "crw-rw-rw- 0/0 1,9"
