@@ -12,6 +12,11 @@ EOF on the socket (the builder closed it or died) stops the helper and its worke
 proot mode (no mounts, no namespaces: an unprivileged container): the step runs under PRoot,
 which translates paths by ptrace, so it sees the root plus the container's /proc, /dev and /sys.
 
+chroot mode: a plain chroot. Where mounting is permitted (the builder's probe says so) the
+worker first unshares its mount namespace and gives the root the container's /proc (bound)
+and namespace mode's minimal /dev, which vanish with the worker; otherwise /dev gets device
+nodes where mknod is permitted, and there is no /proc.
+
 namespace mode: the worker unshares mount/pid/ipc/uts namespaces, prepares the mounts under
 the root, and forks the step, which becomes PID 1 of the new pid namespace, mounts /proc,
 pivots into the root in a nested mount namespace, drops capabilities and execs. All mounts
@@ -274,6 +279,7 @@ def bind(source: str, target: str, readonly: bool) -> None:
 
 
 def mount_dev(dev: str) -> None:
+    """A fresh tmpfs with the host's harmless devices bound in, a private devpts, /dev/shm."""
     mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=65536k")
     for name in DEVICES:
         node = os.path.join(dev, name)
@@ -468,9 +474,17 @@ def probe(status_fd: int) -> int:
         found["chroot"] = f"chroot: {err.strerror}"
     target = staging_dir()
     try:
+        os.mknod(os.path.join(target, "null"), stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        os.unlink(os.path.join(target, "null"))
+        found["mknod"] = None
+    except OSError as err:
+        found["mknod"] = f"mknod: {err.strerror}"
+    found["mount"] = "not tried"
+    try:
         unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k")
+        found["mount"] = None
         os.mkdir(os.path.join(target, "proc"))
         child = os.fork()
         if child == 0:
@@ -485,6 +499,7 @@ def probe(status_fd: int) -> int:
         umount(target)
     except SetupError as err:
         found["namespace"] = str(err)
+        found["mount"] = found["mount"] and str(err)
     finally:
         os.rmdir(target)
     os.write(status_fd, (json.dumps({"probe": found}) + "\n").encode())
@@ -585,7 +600,7 @@ def run_step(req: Request, status_fd: int) -> int:
         if mode == "namespace":
             prepare_namespace(req, stubs, detach)
         elif mode == "chroot":
-            prepare_chroot(req, stubs)
+            prepare_chroot(req, stubs, detach)
         elif mode == "proot":
             prepare_proot(req, stubs)
         worker_pid = os.getpid()
@@ -700,10 +715,21 @@ def proot_step(req: Request, status_fd: int, last_cap: int) -> None:
     exec_step(req, status_fd, last_cap, cwd_ready=True)
 
 
-def prepare_chroot(req: Request, stubs: Stubs) -> None:
-    """No mounting possible: plain files give resolv.conf and hosts, device nodes /dev."""
+def prepare_chroot(req: Request, stubs: Stubs, detach: list[str]) -> None:
+    """Plain files give resolv.conf and hosts. Where mounting is permitted, the container's
+    /proc is bound in and /dev is namespace mode's minimal tmpfs, in a mount namespace of
+    this worker (they vanish with it); otherwise device nodes give /dev where mknod is."""
     for name in ("resolv.conf", "hosts"):
         stubs.ensure("etc/" + name, "file", req[name.replace(".", "_")].encode())
+    if req["kernel_mounts"]:
+        unshare(CLONE_NEWNS)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        proc, dev = stubs.ensure("proc", "dir"), stubs.ensure("dev", "dir")
+        mount_at("/proc", proc, None, MS_BIND | MS_REC)
+        detach.append(proc)
+        mount_dev(dev)
+        detach.append(dev)
+        return
     dev = secure_join(req["root"], "dev")
     if os.path.lexists(dev) and not os.path.isdir(dev):
         return

@@ -22,6 +22,8 @@ class Capabilities:
 
     namespace: str | None
     chroot: str | None
+    mount: str | None = None  # a tmpfs in a new mount namespace
+    mknod: str | None = None  # a device node
 
 
 @functools.cache
@@ -38,7 +40,8 @@ def probe() -> Capabilities:
     if not report:
         raise SandboxError("the sandbox helper ended without a result")
     found = json.loads(report)["probe"]
-    return Capabilities(namespace=found["namespace"], chroot=found["chroot"])
+    return Capabilities(namespace=found["namespace"], chroot=found["chroot"],
+                        mount=found["mount"], mknod=found["mknod"])
 
 
 _NAMESPACE_HINT = (
@@ -77,6 +80,8 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
             f"--isolation proot is not possible here ({caps.chroot or 'no proot on PATH'})",
             hint=_PROOT_HINT,
         )
+    if mode is Isolation.CHROOT:
+        _warn_chroot_limits(caps)
     if mode is not Isolation.AUTO:
         return mode
     if caps.namespace is None:
@@ -86,9 +91,7 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
             f"no namespaces ({caps.namespace}); PRoot gives steps /proc, /dev and /sys"
         )
     elif caps.chroot is None:
-        picked, why = Isolation.CHROOT, (
-            f"no namespaces ({caps.namespace}) and no PRoot: steps run without /proc and /dev"
-        )
+        picked, why = Isolation.CHROOT, f"no namespaces ({caps.namespace}) and no PRoot"
     else:
         # `none` would need the build root to be "/" itself, which the executor refuses.
         raise SandboxError(
@@ -96,7 +99,25 @@ def resolve_isolation(requested: Isolation | str) -> Isolation:
             hint=_CHROOT_HINT,
         )
     _announce(picked, why)
+    if picked is Isolation.CHROOT:
+        _warn_chroot_limits(caps)
     return picked
+
+
+def chroot_mounts(caps: Capabilities) -> bool:
+    """Whether chroot mode can give a step /proc and a minimal /dev by mounting."""
+    return caps.mount is None
+
+
+@functools.cache
+def _warn_chroot_limits(caps: Capabilities) -> None:
+    """One line per process: what chroot mode's steps lack here, and why."""
+    if chroot_mounts(caps):
+        return
+    missing = [f"no /proc ({caps.mount})"]
+    if caps.mknod:
+        missing.append(f"no device nodes in /dev ({caps.mknod})")
+    log.warning("warning: --isolation chroot: RUN steps get %s", " and ".join(missing))
 
 
 @functools.cache

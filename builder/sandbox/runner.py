@@ -14,7 +14,7 @@ from pathlib import Path
 
 from builder.errors import SandboxError
 from builder.sandbox import server
-from builder.sandbox.isolation import resolve_isolation
+from builder.sandbox.isolation import chroot_mounts, probe, resolve_isolation
 from builder.oci.platform import format_platform
 from builder.sandbox.qemu import ensure_emulator, machine_of, runs_natively
 from builder.sandbox.spec import BindMount, Isolation, RunSpec, TmpfsMount
@@ -182,6 +182,7 @@ def _request(spec: RunSpec, mode: Isolation) -> dict[str, object]:
         "resolv_conf": _host_resolv_conf(),
         "hosts": _hosts_file(spec.hostname),
         **(_proot_request(spec) if mode is Isolation.PROOT else {}),
+        **({"kernel_mounts": chroot_mounts(probe())} if mode is Isolation.CHROOT else {}),
     }
 
 

@@ -108,13 +108,20 @@ def test_arm64_step_runs_under_qemu(busybox_rootfs, isolation: str):
 
 
 def test_chroot_mode(root: Path):
+    """Where mounting is permitted (here, root) the step gets the machine's /proc and a
+    minimal /dev, in the worker's own mount namespace: nothing is left in the root."""
     before = tree_state(root)
     code, out = sh(root, "uname -m; id -u; echo x > /dev/null && echo null-ok; "
-                   "grep -q nameserver /etc/resolv.conf && echo resolv-ok; exit 5",
-                   isolation="chroot", uid=1000, gid=1000)  # fmt: skip
+                   "grep -q nameserver /etc/resolv.conf && echo resolv-ok; "
+                   "ls /proc/self/fd | tr '\\n' ' '; echo; readlink /proc/self/exe; "
+                   "head -c 8 /dev/urandom | wc -c; ls /dev/pts /dev/shm >/dev/null && echo pts; "
+                   "exit 5", isolation="chroot", uid=1000, gid=1000)  # fmt: skip
     assert code == 5
-    assert out.lines == ["x86_64", "1000", "null-ok", "resolv-ok"]
+    assert out.lines == ["x86_64", "1000", "null-ok", "resolv-ok", "0 1 2 3 ", "/bin/busybox",
+                         "8", "pts"]  # fmt: skip
     assert tree_state(root) == before
+    assert not any(m.split()[4].startswith(str(root)) for m in
+                   Path("/proc/self/mountinfo").read_text().splitlines())  # fmt: skip
 
 
 def test_chroot_mode_refuses_mounts(root: Path, tmp_path: Path):

@@ -75,13 +75,26 @@ def test_without_sys_admin_auto_uses_proot_and_the_step_has_proc_and_dev(reachab
 
 def test_without_sys_admin_and_proot_auto_uses_chroot_without_proc(busybox_rootfs, tmp_path):
     lines = run_auto("-sys_admin,-mknod", busybox_rootfs("amd64"), path=str(tmp_path))
-    assert lines[0] == (
+    assert lines[:2] == [
         "isolation auto: using chroot (no namespaces (unshare: Operation not permitted) and "
-        "no PRoot: steps run without /proc and /dev)"
-    )
+        "no PRoot)",
+        "warning: --isolation chroot: RUN steps get no /proc (unshare: Operation not "
+        "permitted) and no device nodes in /dev (mknod: Operation not permitted)",
+    ]
     # /dev/null is missing: the redirection fails and the step goes on; no /proc either.
-    assert lines[2] == "1000" and lines[-1] == "exit 0"
+    assert lines[3] == "1000" and lines[-1] == "exit 0"
     assert "ok" not in lines and "/bin/busybox" not in lines
+
+
+def test_chroot_without_sys_admin_has_device_nodes_but_no_proc(busybox_rootfs, tmp_path):
+    root = busybox_rootfs("amd64")
+    before = {str(p.relative_to(root)) for p in root.rglob("*")}
+    lines = run_auto("-sys_admin", root, path=str(tmp_path))
+    assert lines[1] == ("warning: --isolation chroot: RUN steps get no /proc (unshare: "
+                        "Operation not permitted)")  # fmt: skip
+    assert lines[3:5] == ["1000", "ok"] and "/bin/busybox" not in lines
+    after = {str(p.relative_to(root)) for p in root.rglob("*")}
+    assert after - before <= {"home/builder", "home/builder/app"} and before <= after
 
 
 def test_without_sys_admin_and_sys_chroot_auto_refuses(busybox_rootfs):
