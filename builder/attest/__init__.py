@@ -2,5 +2,31 @@
 as OCI artifacts whose `subject` is the platform image.
 
 Importing the package imports nothing heavy; each producer (provenance, SBOM, signing) loads
-its libraries only when a build asks for it.
+its libraries only when a build asks for it. The names below are its public set (re-exported
+lazily): what `multiarch manifest inspect --attestations` and `multiarch verify` read with.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from builder.attest.inspect import list_attestations, read_attestation
+    from builder.attest.statement import Predicate, statement
+    from builder.attest.store import AttestationRecord
+
+_HOMES = {
+    "AttestationRecord": "store", "Predicate": "statement", "list_attestations": "inspect",
+    "read_attestation": "inspect", "statement": "statement",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'builder.attest' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"builder.attest.{home}"), name)
+
+
+__all__ = ["AttestationRecord", "Predicate", "list_attestations", "read_attestation", "statement"]

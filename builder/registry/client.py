@@ -21,7 +21,7 @@ import httpx
 from builder.errors import DigestMismatchError, NotFoundError, RegistryError
 from builder.oci import mediatypes as mt
 from builder.oci.digest import VerifyingReader, check_digest
-from builder.oci.models import Descriptor
+from builder.oci.models import Descriptor, ImageIndex
 from builder.oci.raw import RawManifest
 from builder.reference import Reference
 from builder.registry.connection import HostConnection, transport_error
@@ -152,6 +152,36 @@ class RegistryClient:
 
     def put_manifest(self, ref: Reference, raw: RawManifest) -> str:
         """Push `raw` under the ref's tag (or its digest, which must be raw's); return the digest."""
+        self._put_manifest(ref, raw)
+        return raw.digest
+
+    def put_referrer(self, repo_ref: Reference, raw: RawManifest, subject: str) -> bool:
+        """Push a manifest whose `subject` is `subject` by digest; True when the registry
+        answered `OCI-Subject: subject` (it indexes referrers itself, OCI 1.1), False when
+        the client must keep the referrers tag schema up to date."""
+        response = self._put_manifest(repo_ref.with_digest(raw.digest), raw)
+        answered: str | None = response.headers.get("OCI-Subject")
+        return answered == subject
+
+    def get_referrers(
+        self, repo_ref: Reference, digest: str, artifact_type: str | None = None
+    ) -> ImageIndex | None:
+        """The referrers API's index of what refers to `digest` (filtered by artifact type
+        when the registry applies the filter; the caller filters again). None when the
+        registry has no referrers API (404): read the tag schema then."""
+        conn = self.connection(repo_ref.registry)
+        what = f"referrers of {repo_ref.name}@{digest[:19]}"
+        scopes = (pull_scope(repo_ref.repository),)
+        url = httpx.URL(f"{conn.base_url}/v2/{repo_ref.repository}/referrers/{check_digest(digest)}")
+        if artifact_type:
+            url = url.copy_merge_params({"artifactType": artifact_type})
+        response = conn.send("GET", str(url), scopes=scopes, what=what, headers={"Accept": mt.OCI_INDEX})
+        if response.status_code == 404:
+            return None
+        conn.check(response, (200,), what, scopes)
+        return RawManifest.from_bytes(response.content, mt.OCI_INDEX).index()
+
+    def _put_manifest(self, ref: Reference, raw: RawManifest) -> httpx.Response:
         if ref.digest and ref.digest != raw.digest:
             raise DigestMismatchError(f"cannot push manifest {raw.digest} under digest {ref.digest}")
         conn = self.connection(ref.registry)
@@ -169,7 +199,7 @@ class RegistryClient:
         stored = response.headers.get("Docker-Content-Digest")
         if stored and stored != raw.digest:
             raise DigestMismatchError(f"{what}: the registry stored it as {stored}")
-        return raw.digest
+        return response
 
     # blobs
 
