@@ -117,3 +117,7 @@ class BuildError(MultiarchError):
 
 class StoreError(MultiarchError):
     """The local content store is unusable or inconsistent."""
+
+
+class SignatureError(MultiarchError):
+    """A signing key that cannot be used, or an attestation whose signature does not verify."""
