@@ -204,8 +204,8 @@ def inspect(
     docker_cfg: Path | None,
 ) -> None:
     """Show an index's platforms or an image's layers (REF, docker://, oci:, docker-archive:)."""
-    # The registry client and models (httpx, pydantic): imported when the command runs.
-    from multiarch import manifest_run
+    # The registry client, models and rich (httpx, pydantic): imported when the command runs.
+    from multiarch import inspect_run
 
     flags = _flags(ctx, insecure, username, password, docker_cfg)
-    manifest_run.inspect(reference, flags, raw=raw, as_json=as_json)
+    inspect_run.inspect(reference, flags, raw=raw, as_json=as_json)

@@ -1,16 +1,14 @@
 """What the `multiarch manifest` commands do (their flags are declared in
 `multiarch.manifest`): sources from a spec, a template or build results, resolved and checked,
-then published with the index last; and `inspect`."""
+then published with the index last. `inspect` is in `multiarch.inspect_run`."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -20,9 +18,8 @@ from builder.log import register_secret
 from builder.oci.platform import format_platform, parse_platform
 from builder.oci.raw import RawManifest
 from builder.registry.options import Credential, RegistryOptions
-from builder.transports import TransportContext, open_source, parse_location, read_config
+from builder.transports import TransportContext, parse_location
 from multiarch.index import IndexType, assemble_index, index_annotations, parse_annotations
-from multiarch.inspect_view import render
 from multiarch.manifest_flags import RegistryFlags
 from multiarch.publish import publish, target_tags
 from multiarch.sources import Missing, SourceImage, resolve_all
@@ -192,35 +189,3 @@ def sources_from_spec(spec: ManifestSpec) -> list[SourceImage]:
         SourceImage(entry.image, f"manifests[{i}]", entry.platform, entry.annotations)
         for i, entry in enumerate(spec.manifests)
     ]
-
-
-def inspect(reference: str, flags: RegistryFlags, *, raw: bool, as_json: bool) -> None:
-    """Show an index's platforms or an image's layers (REF, docker://, oci:, docker-archive:)."""
-    if raw and as_json:
-        raise UsageError("--raw and --json exclude each other")
-    transport_ctx = transport_context(flags, [reference])
-    try:
-        source = open_source(reference, transport_ctx)
-        try:
-            top = source.get_manifest()
-            if raw:
-                click.echo(top.data.decode())
-                return
-            config = None if top.is_index else read_config(source, top.manifest().config)
-        finally:
-            source.close()
-    finally:
-        transport_ctx.close()
-    if as_json:
-        body: dict[str, Any] = {
-            "name": reference,
-            "digest": top.digest,
-            "mediaType": top.media_type,
-            "size": len(top.data),
-            "manifest": json.loads(top.data),
-        }
-        if config is not None:
-            body["config"] = config.to_dict()
-        click.echo(json.dumps(body, indent=2))
-        return
-    render(reference, top, config)

@@ -12,9 +12,11 @@ import pytest
 
 from builder.errors import SpecError
 from multiarch.spec import (
+    SCHEMAS,
     GitLabRunner,
     LocalRunner,
     SSHRunner,
+    SpecSchema,
     expand_env,
     load_build_spec,
     load_manifest_spec,
@@ -261,3 +263,15 @@ def test_schema_command_prints_a_valid_json_schema(kind: str, tmp_path: Path) ->
     assert not list(Draft202012Validator(schema).iter_errors(sample))
     bad = {"platforms": [{"platform": "linux/arm64", "runner": "sshh://h"}]} if kind == "build" else {"image": "a", "manifests": [{"imag": "b"}]}
     assert list(Draft202012Validator(schema).iter_errors(bad))
+
+
+def test_schema_describes_fields_with_their_attribute_docstrings() -> None:
+    # The models skip pydantic's use_attribute_docstrings (it reads their source at import);
+    # `spec schema` adds the descriptions itself, also inside PlatformSpec's string-or-object.
+    schema = SCHEMAS["build"].model_json_schema(mode="validation", schema_generator=SpecSchema)
+    build_props = schema["properties"]
+    assert build_props["image"]["description"].startswith("Registry repository (with or")
+    platform = schema["$defs"]["PlatformSpec"]["anyOf"][1]["properties"]
+    assert platform["runner_tags"]["description"].startswith("GitLab runner tags")
+    settings = schema["$defs"]["SSHSettings"]["properties"]
+    assert settings["options"]["description"] == "Extra `-o Key=Value` options."
