@@ -13,6 +13,7 @@ from typing import TypeVar
 import click
 
 from builder.option_choices import (
+    AttestFormat,
     Compression,
     Isolation,
     LogFormat,
@@ -114,6 +115,12 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
               help="Step output on stderr: plain lines, a tty view, json (one event per line) "
                    "or quiet.")
 @_bool_flag("--check", "Parse and plan the build, print the outline, build nothing.")
+@click.option("--provenance", is_flag=False, flag_value="mode=min", default="false",
+              show_default=True, metavar="[true|false|mode=min|mode=max]",
+              help="Attach SLSA provenance v1 to the image (buildx's --provenance).")
+@click.option("--attest-format", type=_choice(AttestFormat), default="oci", show_default=True,
+              help="oci: attestations refer to their image (OCI referrers); buildkit: "
+                   "attestation manifests as unknown/unknown entries of an index, as BuildKit.")
 def executor(**flags: object) -> None:
     """Build an image from a Dockerfile without a daemon (kaniko-compatible flags)."""
     # The options models and the executor: imported when the command runs, not for --help.

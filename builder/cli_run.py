@@ -19,6 +19,7 @@ from builder.executor.context import locate_dockerfile
 from builder.executor.preflight import preflight
 from builder.executor.run import run_executor
 from builder.log import setup_logging
+from builder.option_choices import Provenance, parse_provenance
 from builder.oci.platform import host_platform, parse_platform
 from builder.options import ExecutorOptions, SecretSource
 
@@ -83,7 +84,16 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "json_result": flags["json_result"],
         "progress": flags["progress"],
         "check": flags["check"],
+        "provenance": _provenance(str(flags["provenance"])),
+        "attest_format": flags["attest_format"],
     })
+
+
+def _provenance(text: str) -> Provenance:
+    try:
+        return parse_provenance(text)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from None
 
 
 def _build_args(values: tuple[str, ...]) -> dict[str, str]:

@@ -47,3 +47,50 @@ class LogFormat(str, Enum):
     TEXT = "text"
     COLOR = "color"
     JSON = "json"
+
+
+class Provenance(str, Enum):
+    """`--provenance`: off, or buildx's mode=min / mode=max."""
+
+    OFF = "off"
+    MIN = "min"
+    MAX = "max"
+
+
+class AttestFormat(str, Enum):
+    """Where attestations go: OCI referrers (subject), or BuildKit's index entries."""
+
+    OCI = "oci"
+    BUILDKIT = "buildkit"
+
+
+_TRUE_WORDS = ("true", "1", "t", "yes", "on")
+_FALSE_WORDS = ("false", "0", "f", "no", "off")
+
+
+def parse_provenance(text: str) -> Provenance:
+    """buildx's `--provenance` value: true/false, `min`/`max`, or `mode=min|max[,version=v1]`.
+    Raises ValueError with a one-line reason."""
+    value = text.strip().lower()
+    if value in _TRUE_WORDS:
+        return Provenance.MIN
+    if value in _FALSE_WORDS:
+        return Provenance.OFF
+    if value in ("min", "max"):
+        return Provenance(value)
+    mode = Provenance.MIN
+    for part in value.split(","):
+        key, eq, setting = part.partition("=")
+        if key == "mode" and setting in ("min", "max"):
+            mode = Provenance(setting)
+        elif key == "version" and setting == "v1":
+            continue
+        elif key == "version":
+            raise ValueError(f"provenance {text!r}: only version=v1 (SLSA provenance v1) is written")
+        else:
+            raise ValueError(
+                f"provenance {text!r}: expected true, false, mode=min or mode=max"
+            )
+        if not eq:
+            raise ValueError(f"provenance {text!r}: expected KEY=VALUE parts")
+    return mode

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from builder.option_choices import Compression, Isolation, LogFormat, Progress, SnapshotMode, Verbosity
+from builder.option_choices import (
+    AttestFormat,
+    Compression,
+    Isolation,
+    LogFormat,
+    Progress,
+    Provenance,
+    SnapshotMode,
+    Verbosity,
+)
 
 __all__ = [
-    "Compression", "ExecutorOptions", "Isolation", "LogFormat", "Progress", "SecretSource",
-    "SnapshotMode", "Verbosity",
+    "AttestFormat", "Compression", "ExecutorOptions", "Isolation", "LogFormat", "Progress",
+    "Provenance", "SecretSource", "SnapshotMode", "Verbosity",
 ]
 
 
@@ -74,3 +83,6 @@ class ExecutorOptions(BaseModel):
     json_result: str | None = None
     progress: Progress = Progress.AUTO
     check: bool = False
+    provenance: Provenance = Provenance.OFF
+    """SLSA provenance attached to the pushed image (kaniko has none: off by default)."""
+    attest_format: AttestFormat = AttestFormat.OCI

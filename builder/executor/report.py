@@ -37,4 +37,7 @@ class BuildReport(BaseModel):
     layers: list[Descriptor] = []
     destinations: list[str] = []
     steps: list[StepReport] = []
+    attestations: list[Descriptor] = []
+    """What was attached: artifact manifests whose subject is the image (--attest-format oci)
+    or BuildKit attestation manifests as an index lists them (buildkit)."""
     duration_s: float

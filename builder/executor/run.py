@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,14 @@ from builder.dockerfile.instructions import RunInstruction
 from builder.dockerfile.plan import BuildPlan
 from builder.errors import MultiarchError, PlatformError, UsageError
 from builder.events import EventSink
+from builder.attest.provenance import BuildFacts
+from builder.cache.keys import SourceHasher
+from builder.executor.attestations import (
+    AttestationSettings,
+    attach_to_outputs,
+    build_facts,
+    predicates,
+)
 from builder.executor.autoisolation import resolve_build_isolation
 from builder.executor.containerroot import (
     ContainerRootSnapshotter,
@@ -43,7 +52,7 @@ from builder.executor.session import BuildSession
 from builder.executor.snapshot import LayerOptions, Snapshotter, make_snapshotter
 from builder.executor.stage import StageExecutor
 from builder.executor.steps import secret_values
-from builder.oci.models import Platform
+from builder.oci.models import Descriptor, Platform
 from builder.oci.platform import format_platform, host_platform, parse_platform
 from builder.option_choices import Isolation as IsolationChoice
 from builder.options import ExecutorOptions
@@ -74,6 +83,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
     enter_private_mount_namespace()
     _probe_isolation_early(options)
     started = time.monotonic()
+    started_at = datetime.now(timezone.utc)
     platform = _platform(options)
     secrets = secret_values(options.secrets)
     epoch = _epoch(options)
@@ -163,6 +173,11 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                     on_event=progress.emit,
                 )
                 progress.done(vertex)
+                attached = _attest(
+                    options, session, source, plan, written, ctx,
+                    dockerfile_path=dockerfile_path, started=started_at, epoch=epoch,
+                    root=lambda: session.view(target.rootfs),
+                )
             finally:
                 cache.close()
                 session.close()
@@ -184,6 +199,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
             layers=list(source.raw.manifest().layers),
             destinations=written,
             steps=session.steps,
+            attestations=attached,
             duration_s=round(time.monotonic() - started, 3),
         )
         write_report(report, options.metadata_file, options.json_result)
@@ -194,6 +210,37 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
         ctx.close()
         store.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _attest(
+    options: ExecutorOptions,
+    session: BuildSession,
+    source: BuiltImageSource,
+    plan: BuildPlan,
+    written: list[str],
+    ctx: TransportContext,
+    *,
+    dockerfile_path: Path,
+    started: datetime,
+    epoch: datetime | None,
+    root: Callable[[], Path],
+) -> list[Descriptor]:
+    """Attestations of the written image, attached beside every copy of it (after the push:
+    a referrer needs its subject in place). The target stage's root is still available."""
+    settings = AttestationSettings.of(options)
+    if not settings.wanted:
+        return []
+    platform = plan.target.platform
+
+    def facts() -> BuildFacts:
+        hasher = SourceHasher(session.context_dir, session.dockerignore)
+        return build_facts(
+            options, dockerfile_path, format_platform(platform), session.base_images(),
+            started, epoch, context_digest=lambda: hasher.fingerprint((".",)),
+        )
+
+    made = predicates(settings, facts, root)
+    return attach_to_outputs(made, source.raw.descriptor(), platform, written, ctx, settings)
 
 
 def _probe_isolation_early(options: ExecutorOptions) -> None:

@@ -70,6 +70,10 @@ class BuildSession:
                     self.cache.add_origins(self._bases[key].rootfs, name)
             return self._bases[key]
 
+    def base_images(self) -> list[tuple[str, str]]:
+        """(name, platform manifest digest) of every image pulled, in pull order."""
+        return [(base.name, base.digest) for base in self._bases.values()]
+
     def layer_origins(self) -> dict[str, str]:
         """Layer digest -> the base image it came from (for cross-repository mounts)."""
         return {

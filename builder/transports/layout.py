@@ -101,11 +101,14 @@ class LayoutSource:
 
     def _pick(self, index: ImageIndex, name: str | None) -> Descriptor:
         if name is None:
-            if len(index.manifests) == 1:
-                return index.manifests[0]
+            # An entry with an artifactType is an artifact about an image (an attestation
+            # that refers to it), not an image to pick.
+            images = [e for e in index.manifests if e.artifact_type is None]
+            if len(images) == 1:
+                return images[0]
             names = ref_names(index)
             raise TransportError(
-                f"{self.description} holds {len(index.manifests)} images; name one with "
+                f"{self.description} holds {len(images)} images; name one with "
                 f"oci:{self.layout.root}:NAME" + (f" (names: {', '.join(names)})" if names else "")
             )
         for entry in index.manifests:

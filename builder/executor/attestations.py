@@ -1,0 +1,120 @@
+"""The attestations of a finished build: made from what the build knows (provenance) and
+from its final root filesystem (SBOM), then stored beside every copy of the image the build
+wrote — registry pushes and OCI layouts (a docker archive has nowhere to keep them).
+
+Runs while the target stage's root is still available (`root()` materializes it on demand,
+in container-root mode too); a failure to store one is the build's failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from builder.attest.artifact import Artifact, Sign, attestation_artifact
+from builder.attest.buildkit import attach_buildkit_attestations
+from builder.attest.provenance import BaseImageUse, BuildFacts, provenance
+from builder.attest.statement import Predicate, statement
+from builder.attest.store import attach
+from builder.oci.models import Descriptor, Platform
+from builder.option_choices import AttestFormat, Provenance
+from builder.options import ExecutorOptions
+from builder.transports import TransportContext, parse_location
+from builder.transports.names import Location
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AttestationSettings:
+    provenance: Provenance = Provenance.OFF
+    attest_format: AttestFormat = AttestFormat.OCI
+    sign: Sign | None = None
+    """attest-sign: the DSSE signer from --sign-key, when given."""
+
+    @classmethod
+    def of(cls, options: ExecutorOptions) -> AttestationSettings:
+        return cls(provenance=options.provenance, attest_format=options.attest_format)
+
+    @property
+    def wanted(self) -> bool:
+        return self.provenance is not Provenance.OFF
+
+
+def predicates(
+    settings: AttestationSettings, facts: Callable[[], BuildFacts], root: Callable[[], Path]
+) -> list[Predicate]:
+    """Every predicate the settings ask for. `root()` is the target stage's final root
+    filesystem (read-only use): the SBOM producer reads it there."""
+    made: list[Predicate] = []
+    if settings.provenance is not Provenance.OFF:
+        made.append(provenance(facts(), settings.provenance.value))
+    # attest-sbom: `if settings.sbom: made.append(generate_sbom(root(), fmt=..., name=...))`
+    return made
+
+
+def attach_to_outputs(
+    made: Sequence[Predicate],
+    subject: Descriptor,
+    platform: Platform,
+    written: Sequence[str],
+    ctx: TransportContext,
+    settings: AttestationSettings,
+) -> list[Descriptor]:
+    """Store the predicates beside each written copy of the image; returns what was stored
+    (artifact manifests, or BuildKit attestation manifests)."""
+    if not made:
+        return []
+    stored: list[Descriptor] = []
+    client = ctx.registry_client()
+    for name in written:
+        location = parse_location(name)
+        if location.kind == "docker-archive":
+            log.warning("warning: %s keeps no attestations (a docker archive has no place "
+                        "for them)", name)
+            continue
+        statements = [(p.predicate_type, statement(p, _subject_name(location), subject.digest))
+                      for p in made]
+        if settings.attest_format is AttestFormat.BUILDKIT:
+            stored.append(attach_buildkit_attestations(statements, subject, platform, location, client))
+            continue
+        for predicate_type, data in statements:
+            artifact: Artifact = attestation_artifact(data, predicate_type, subject, settings.sign)
+            how = attach(artifact, subject.digest, location, client)
+            log.info("attached %s to %s (%s)", predicate_type, name, how)
+            stored.append(artifact.descriptor())
+    return stored
+
+
+def build_facts(
+    options: ExecutorOptions,
+    dockerfile_path: Path,
+    platform: str,
+    base_images: Sequence[tuple[str, str]],
+    started: datetime,
+    epoch: datetime | None,
+    context_digest: Callable[[], str],
+) -> BuildFacts:
+    return BuildFacts(
+        dockerfile_path=options.dockerfile or "Dockerfile",
+        dockerfile=dockerfile_path.read_bytes(),
+        platform=platform,
+        target=options.target,
+        build_args=dict(options.build_args),
+        base_images=tuple(BaseImageUse(name, digest) for name, digest in base_images),
+        context_digest=context_digest() if options.provenance is Provenance.MAX else None,
+        started=started,
+        finished=datetime.now(timezone.utc),
+        epoch=epoch,
+        environ=dict(os.environ),
+    )
+
+
+def _subject_name(location: Location) -> str:
+    if location.kind == "docker" and location.reference is not None:
+        return location.reference.repository_ref().name
+    return location.name or str(location.path)
