@@ -10,7 +10,8 @@ lines on the third. "probe" brings (status): the worker reports which isolation 
 EOF on the socket (the builder closed it or died) stops the helper and its workers.
 
 proot mode (no mounts, no namespaces: an unprivileged container): the step runs under PRoot,
-which translates paths by ptrace, so it sees the root plus the container's /proc, /dev and /sys.
+which translates paths by ptrace, so it sees the root plus the container's /proc, /dev and /sys;
+a root step's apt runs its methods as root (see APT_AS_ROOT).
 
 chroot mode: a plain chroot. Where mounting is permitted (the builder's probe says so) the
 worker first unshares its mount namespace and gives the root the container's /proc (bound)
@@ -68,6 +69,13 @@ PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "latency_stats")
 REFUSED_CWD_PREFIXES = ("/proc", "/sys", "/dev")
 STAGING_PREFIX = "multiarch-sandbox-"
 TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
+# A process that leaves the tracer's uid (apt's download methods as _apt) becomes
+# non-dumpable: without CAP_SYS_PTRACE (any unprivileged container) PRoot can no longer
+# read or write its memory, and apt waits forever for a method that never starts; with it,
+# the method cannot execute PRoot's owner-only loader. A root step's apt stays root instead,
+# through a drop-in that exists for the step only (a stub: removed before the snapshot).
+APT_CONF_DIR = "etc/apt/apt.conf.d"
+APT_AS_ROOT = ("00multiarch-proot-sandbox", b'APT::Sandbox::User "root";\n')
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -677,10 +685,13 @@ def teardown(root: str, detach: list[str], stubs: Stubs) -> None:
 
 
 def prepare_proot(req: Request, stubs: Stubs) -> None:
-    """resolv.conf and hosts as files (PRoot binds /proc, /dev and /sys itself); the working
-    directory made inside the root by a chrooted child, with enter_cwd's checks."""
+    """resolv.conf and hosts as files (PRoot binds /proc, /dev and /sys itself); apt kept
+    from dropping to its _apt user in a root step (`APT_AS_ROOT`); the working directory
+    made inside the root by a chrooted child, with enter_cwd's checks."""
     for name in ("resolv.conf", "hosts"):
         stubs.ensure("etc/" + name, "file", req[name.replace(".", "_")].encode())
+    if req["uid"] == 0 and os.path.isdir(secure_join(req["root"], APT_CONF_DIR)):
+        stubs.ensure(f"{APT_CONF_DIR}/{APT_AS_ROOT[0]}", "file", APT_AS_ROOT[1])
     for name in ("proc", "dev", "sys"):
         stubs.ensure(name, "dir")
     if req["emulator"]:  # PRoot binds /dev/null there for QEMU; made by us, it leaves no trace

@@ -165,11 +165,10 @@ RUN head -c 32 /dev/urandom | od -x > /random
 def test_apt_get_install_from_the_debian_mirror(
     container: Container, registry: RegistryHandle, debian_image: str, tmp_path: Path
 ):
-    # apt's download methods drop to the _apt user, which hangs under PRoot (README): as root.
     context = write_context(container.work, f"""
 FROM {debian_image}
-RUN apt-get -o APT::Sandbox::User=root update -qq \\
- && apt-get -o APT::Sandbox::User=root install -y -qq --no-install-recommends hello \\
+RUN apt-get update -qq \\
+ && apt-get install -y -qq --no-install-recommends hello \\
  && rm -rf /var/lib/apt/lists/* && hello > /greeting
 """)
     ref = f"{registry.host}/{unique_repo('ctr')}:apt"
@@ -210,3 +209,35 @@ RUN echo built > /built
     nodes = {f[-1]: " ".join(f[:3]) for f in map(str.split, listing) if f[0][0] in "bc"}
     assert nodes["debian-dev/null"] == "crw-rw-rw- 0/0 1,3"
     assert nodes["debian-dev/urandom"] == "crw-rw-rw- 0/0 1,9"
+
+
+def test_apt_get_installs_a_local_package_under_proot(
+    container: Container, registry: RegistryHandle, debian_image: str, tmp_path: Path
+):
+    """apt's methods drop to the _apt user, whom PRoot cannot follow without CAP_SYS_PTRACE
+    (the step used to hang): a root step's apt stays root through an apt.conf.d drop-in that
+    exists for the step only. Offline: a local .deb, no mirror."""
+    context = write_context(container.work, f"""
+FROM {debian_image}
+COPY probe.deb /tmp/
+RUN timeout 120 apt-get install -y -qq /tmp/probe.deb && rm /tmp/probe.deb \\
+ && apt-get check -qq && cat /usr/share/multiarch-probe/hello > /installed
+""")
+    package = tmp_path / "pkg"
+    (package / "DEBIAN").mkdir(parents=True)
+    (package / "usr/share/multiarch-probe").mkdir(parents=True)
+    (package / "usr/share/multiarch-probe/hello").write_text("from a local package\n")
+    (package / "DEBIAN/control").write_text(
+        "Package: multiarch-probe\nVersion: 1.0\nArchitecture: all\n"
+        "Maintainer: tests <tests@example.com>\nDescription: offline apt probe\n"
+    )
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(package),
+                    str(context / "probe.deb")], check=True, capture_output=True)  # fmt: skip
+    ref = f"{registry.host}/{unique_repo('ctr')}:apt-local"
+    container.multiarch("executor", "--context", str(context), "--destination", ref,
+                        "--isolation", "proot")  # fmt: skip
+    rootfs = unpack(registry, ref, tmp_path / "out")
+    assert (rootfs / "installed").read_text() == "from a local package\n"
+    _, run = changed_paths(ref, debian_image, tmp_path)
+    assert {"usr/share/multiarch-probe/hello", "var/lib/dpkg/status", "installed"} <= run
+    assert not any(p.startswith("etc/apt") for p in run)
