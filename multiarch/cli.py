@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "copy": "multiarch.copy:copy",
     "qemu": "builder.sandbox.cli:qemu",
     "cache": "builder.store.cli:cache",
-    "build": "multiarch.coordinator:build",
+    "build": "multiarch.build_command:build",
     "spec": "multiarch.spec:spec_command",
     "ci": "multiarch.runners.gitlab:ci",
 }

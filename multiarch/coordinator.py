@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from builder import Isolation, resolve_build_isolation
+from builder import resolve_build_isolation
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
     EventSink,
@@ -43,6 +43,7 @@ from builder.transports import (
     open_source,
     parse_location,
 )
+from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
 from multiarch.index import assemble_index, index_annotations
 from multiarch.plan import BuildPlan, PlatformJob, make_plan
 from multiarch.progress import Reporter
@@ -52,9 +53,6 @@ from multiarch.runners.local import emulation_note, run_local
 from multiarch.runners.ssh import run_ssh
 from multiarch.sources import Missing, SourceImage, resolve_all
 from multiarch.spec import BuildSpec, GitLabRunner, ManifestPlatform, SSHRunner, load_build_spec
-
-DEFAULT_JOBS = 2
-
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -306,7 +304,7 @@ def _platform_metadata(o: PlatformOutcome) -> dict[str, object]:
     return entry
 
 
-# ----------------------------------------------------------------------- command
+# ----------------------------------------------------------------------- the command
 
 
 def spec_from_flags(
@@ -362,135 +360,45 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
     return spec.model_copy(update=updates)
 
 
-@click.command("build")
-@click.argument("spec_or_context", required=False)
-@click.option(
-    "--platform",
-    "platforms",
-    help="Flag form: comma-separated platforms, e.g. linux/amd64,linux/arm64.",
-)
-@click.option(
-    "-t", "--tag", "tags", multiple=True, help="Flag form: REG/IMG:TAG to push (repeatable)."
-)
-@click.option(
-    "-f", "--file", "dockerfile", help="Flag form: the Dockerfile (default CONTEXT/Dockerfile)."
-)
-@click.option("--build-arg", "build_args", multiple=True, help="Flag form: KEY=VALUE (repeatable).")
-@click.option("--target", help="Flag form: the stage to build.")
-@click.option(
-    "-o",
-    "--output",
-    "outputs",
-    multiple=True,
-    help="Also write to: REG/IMG[:TAG], oci:DIR[:TAG], docker-archive:FILE (repeatable).",
-)
-@click.option(
-    "--type",
-    "index_type",
-    type=click.Choice(["oci", "docker"]),
-    default=None,
-    help="Index media type (default: the spec's, else oci).",
-)
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help="Platforms built at once.",
-)
-@click.option(
-    "--ignore-missing", is_flag=True, help="Publish the platforms that succeeded when some fail."
-)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    help="Allow plain HTTP and unverified TLS for the registries the build pushes to.",
-)
-@click.option(
-    "--insecure-registry",
-    multiple=True,
-    help="Allow plain HTTP and unverified TLS for this host[:port] (repeatable).",
-)
-@click.option(
-    "--registry-certificate",
-    multiple=True,
-    metavar="HOST=PATH",
-    help="Extra CA file for a registry.",
-)
-@click.option(
-    "--isolation",
-    type=click.Choice([mode.value for mode in Isolation]),
-    help="RUN isolation (container-root: platforms one after another).",
-)
-@click.option(
-    "--progress",
-    type=click.Choice(["auto", "plain", "tty", "json", "quiet"]),
-    default="auto",
-    show_default=True,
-    help="Platforms and steps on stderr; json: one event per line.",
-)
-@click.option(
-    "--metadata-file",
-    type=click.Path(path_type=Path),
-    help="Write a JSON summary (like buildx).",
-)
-@click.option(
-    "--dotenv",
-    type=click.Path(path_type=Path),
-    help="Write IMAGE_DIGEST=... for GitLab's dotenv reports.",
-)
-def build(
-    spec_or_context: str | None,
-    platforms: str | None,
-    tags: tuple[str, ...],
-    dockerfile: str | None,
-    build_args: tuple[str, ...],
-    target: str | None,
-    outputs: tuple[str, ...],
-    index_type: str | None,
-    jobs: int,
-    ignore_missing: bool,
-    insecure: bool,
-    insecure_registry: tuple[str, ...],
-    registry_certificate: tuple[str, ...],
-    isolation: str | None,
-    progress: str,
-    metadata_file: Path | None,
-    dotenv: Path | None,
-) -> None:
-    """Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory
-    (`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`)."""
-    given = spec_or_context or "."
+def build_command(flags: BuildFlags) -> None:
+    """`multiarch build` with its flags (declared in `multiarch.build_command`)."""
+    given = flags.spec_or_context or "."
     if Path(given).is_file() and given.endswith((".yaml", ".yml")):
-        if platforms or tags or dockerfile or build_args or target:
+        if flags.platforms or flags.tags or flags.dockerfile or flags.build_args or flags.target:
             raise UsageError(
                 "--platform/-t/-f/--build-arg/--target are for the flag form; put them in the spec"
             )
-        spec = _spec_from_file(Path(given), outputs, index_type)
+        spec = _spec_from_file(Path(given), flags.outputs, flags.index_type)
     else:
-        if not platforms:
+        if not flags.platforms:
             raise UsageError(f"{given!r} is not a spec file; the flag form needs --platform")
         spec = spec_from_flags(
-            given, platforms, tags, dockerfile, build_args, target, outputs, index_type or "oci"
+            given,
+            flags.platforms,
+            flags.tags,
+            flags.dockerfile,
+            flags.build_args,
+            flags.target,
+            flags.outputs,
+            flags.index_type or "oci",
         )
-    isolation = resolve_build_isolation(isolation or "auto")
-    if isolation == "container-root" and jobs > 1:
-        jobs = 1  # one root: the platforms take turns in it
+    isolation = resolve_build_isolation(flags.isolation or "auto")
+    # container-root: one root, the platforms take turns in it
+    jobs = 1 if isolation == "container-root" else flags.jobs
     options = BuildOptions(
         jobs=jobs,
-        ignore_missing=ignore_missing,
-        insecure=insecure,
-        insecure_registries=insecure_registry,
-        registry_certificates=registry_certificate,
+        ignore_missing=flags.ignore_missing,
+        insecure=flags.insecure,
+        insecure_registries=flags.insecure_registry,
+        registry_certificates=flags.registry_certificate,
         isolation=isolation,
-        metadata_file=metadata_file,
-        dotenv=dotenv,
+        metadata_file=flags.metadata_file,
+        dotenv=flags.dotenv,
     )
-    if progress == "json":  # stderr: one JSON object per line, log records too
+    if flags.progress == "json":  # stderr: one JSON object per line, log records too
         setup_logging(logging.getLevelName(logging.getLogger().level).lower(), "json")
     started = time.monotonic()
-    reporter = Reporter(progress)
+    reporter = Reporter(flags.progress)
     try:
         outcome = run_build(spec, options, reporter)
     finally:

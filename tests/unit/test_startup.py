@@ -19,8 +19,8 @@ from multiarch.cli import SHORT_HELP, SUBCOMMANDS
 # come in only when a command runs.
 ALLOWED_OWN = {
     "builder", "builder.cli", "builder.errors", "builder.log", "builder.option_choices",
-    "multiarch", "multiarch.cli", "multiarch.copy", "multiarch.manifest",
-    "multiarch.manifest_flags",
+    "multiarch", "multiarch.build_command", "multiarch.build_flags", "multiarch.cli",
+    "multiarch.copy", "multiarch.manifest", "multiarch.manifest_flags",
 }
 HEAVY_STDLIB = {"ssl", "asyncio", "email", "http", "subprocess", "socket", "tarfile"}
 PROBES = ("org",)  # a standard module looking for Jython's org.python.core
@@ -60,7 +60,8 @@ def unexpected(module: str) -> bool:
 @pytest.mark.parametrize(
     "argv",
     [["--version"], ["--help"], ["executor", "--help"], ["manifest", "push", "--help"],
-     ["manifest", "push", "from-spec", "--help"], ["copy", "--help"]],
+     ["manifest", "push", "from-spec", "--help"], ["manifest", "inspect", "--help"],
+     ["copy", "--help"], ["build", "--help"]],
     ids=" ".join,
 )
 def test_cheap_commands_import_only_what_help_needs(argv: list[str]) -> None:

@@ -1,0 +1,30 @@
+"""`multiarch build`'s flags as one value, shared by the command's declaration
+(`multiarch.build_command`) and what it runs (`multiarch.coordinator`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_JOBS = 2
+
+
+@dataclass(frozen=True)
+class BuildFlags:
+    spec_or_context: str | None = None
+    platforms: str | None = None
+    tags: tuple[str, ...] = ()
+    dockerfile: str | None = None
+    build_args: tuple[str, ...] = ()
+    target: str | None = None
+    outputs: tuple[str, ...] = ()
+    index_type: str | None = None
+    jobs: int = DEFAULT_JOBS
+    ignore_missing: bool = False
+    insecure: bool = False
+    insecure_registry: tuple[str, ...] = ()
+    registry_certificate: tuple[str, ...] = ()
+    isolation: str | None = None
+    progress: str = "auto"
+    metadata_file: Path | None = None
+    dotenv: Path | None = None
