@@ -4,8 +4,8 @@ In container-root mode a base image's files replace the container's /usr and /li
 builder cannot use the container's Python or libc. The bundle carries its own: Debian's
 python3.11 (patched with patchelf to start through the bundled glibc loader and find its
 libraries in the bundle), the standard library, the project and its dependencies as wheels
-for the target, every shared library they load, a CA bundle, and a static qemu-user for the
-other architecture. It runs the same on glibc or musl bases, with or without a shell or a
+for the target, every shared library they load, a CA bundle, a static qemu-user for the
+other architecture, and Debian's PRoot (patched the same way) for `--isolation proot`. It runs the same on glibc or musl bases, with or without a shell or a
 Python of their own. It is built from Debian packages and PyPI wheels for the target
 architecture, so an arm64 bundle is assembled on an amd64 machine without running arm64 code.
 """
@@ -32,8 +32,10 @@ QEMU_MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 PACKAGES = (
     "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libc6", "libexpat1",
     "zlib1g", "libssl3", "libbz2-1.0", "libffi8", "liblzma5", "libuuid1", "libcrypt1",
-    "libgcc-s1",
+    "libgcc-s1", "proot", "libtalloc2",
 )  # fmt: skip
+# Programs run from the bundle, each started through its glibc loader.
+PROGRAMS = (PYTHON, "proot")
 # Standard-library parts a builder never imports.
 STDLIB_UNUSED = (
     "test", "idlelib", "tkinter", "turtledemo", "turtle.py", "ensurepip", "lib2to3",
@@ -78,7 +80,8 @@ def build_bundle(arch: str, source: Path, dest: Path, cache: Path = DEB_CACHE) -
 
 def _install_python(debs: Path, dest: Path) -> None:
     (dest / "bin").mkdir(parents=True)
-    shutil.copy2(debs / "usr" / "bin" / PYTHON, dest / "bin" / PYTHON)
+    for program in PROGRAMS:
+        shutil.copy2(debs / "usr" / "bin" / program, dest / "bin" / program)
     (dest / "bin" / "python3").symlink_to(PYTHON)
     stdlib = dest / "lib" / PYTHON
     shutil.copytree(debs / "usr" / "lib" / PYTHON, stdlib, symlinks=True,
@@ -89,14 +92,14 @@ def _install_python(debs: Path, dest: Path) -> None:
 
 
 def _install_libraries(debs: Path, triplet: str, dest: Path) -> None:
-    """Every shared library the interpreter and the extension modules need, found among the
+    """Every shared library the programs and the extension modules need, found among the
     unpacked packages, into dest/lib; then every ELF file pointed at it."""
     available = {lib.name: lib for libdir in (debs / "lib" / triplet, debs / "usr/lib" / triplet)
                  for lib in libdir.glob("*.so*")}  # fmt: skip
     libdir = dest / "lib"
-    program = dest / "bin" / PYTHON
-    loader = PurePosixPath(elf.interpreter(program)).name
-    objects = [program, *(p for p in (dest / "lib").rglob("*.so*") if elf.is_elf(p))]
+    programs = [dest / "bin" / program for program in PROGRAMS]
+    loader = PurePosixPath(elf.interpreter(programs[0])).name
+    objects = [*programs, *(p for p in (dest / "lib").rglob("*.so*") if elf.is_elf(p))]
     pending = list(objects)
     copied: set[str] = set()
     while pending:
@@ -114,8 +117,9 @@ def _install_libraries(debs: Path, triplet: str, dest: Path) -> None:
     if loader not in copied:
         shutil.copy2(available[loader].resolve(), libdir / loader)
     bundle_lib = str(BUNDLE_DIR / "lib")
-    elf.point_at(program, bundle_lib, loader=str(BUNDLE_DIR / "lib" / loader))
-    for obj in objects[1:]:
+    for program in programs:
+        elf.point_at(program, bundle_lib, loader=str(BUNDLE_DIR / "lib" / loader))
+    for obj in objects[len(programs):]:
         if elf.search_path(obj):  # RUNPATH would hide the program's RPATH from this object
             elf.point_at(obj, bundle_lib)
 

@@ -1,0 +1,40 @@
+"""--isolation proot inside multiarch's own image under podman (default capabilities and
+seccomp profile): the debug image is busybox plus /multiarch, so PRoot — and for arm64 steps
+the static QEMU it runs them with — must come from the bundle. RUN steps see the container's
+/proc and /dev, and each layer holds only what its step changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.project_image import ProjectImage
+from tests.image.test_container_root import REF_NAME, _build_in_container, _file, _layer_paths
+
+DOCKERFILE = """FROM oci:/base:busybox
+RUN ls /proc/self/fd > /fds.txt && readlink /proc/self/exe > /exe.txt \\
+ && head -c 8 /dev/urandom | wc -c > /rand.txt && echo discarded > /dev/null && uname -m > /arch.txt
+"""
+
+
+@pytest.mark.parametrize(("platform", "machine"), [("linux/amd64", "x86_64"),
+                                                   ("linux/arm64", "aarch64")])  # fmt: skip
+def test_proot_steps_in_the_project_image(project_image: ProjectImage, tmp_path: Path,
+                                          platform: str, machine: str) -> None:  # fmt: skip
+    out = _build_in_container(project_image, tmp_path, DOCKERFILE,
+                              "multiarch executor --context /workspace --no-push "
+                              "--oci-layout-path /out/img --isolation proot "
+                              f"--custom-platform {platform}")  # fmt: skip
+    index = json.loads((out / "img" / "index.json").read_text())
+    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = "t"
+    (out / "img" / "index.json").write_text(json.dumps(index))
+    arch = platform.split("/")[1]
+    assert _layer_paths(out / "img", "t", arch)[1:] == [
+        ["arch.txt", "exe.txt", "fds.txt", "rand.txt"]
+    ]
+    assert _file(out / "img", "t", arch, "fds.txt").split()[:3] == ["0", "1", "2"]
+    assert _file(out / "img", "t", arch, "exe.txt") == "/bin/busybox\n"
+    assert _file(out / "img", "t", arch, "rand.txt").strip() == "8"
+    assert _file(out / "img", "t", arch, "arch.txt") == f"{machine}\n"
