@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from builder import resolve_build_isolation
+from builder import BuildReport, resolve_build_isolation
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
     EventSink,
@@ -40,7 +40,6 @@ from builder.transports import (
     TransportContext,
     copy_image,
     open_destination,
-    open_source,
     parse_location,
 )
 from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
@@ -175,7 +174,6 @@ def _run_jobs(
         on_event(PlatformStarted(platform=job.name, runner=runner))
         try:
             result = (run_ssh if remote else run_local)(plan, job, workdir, on_event)
-            size = _image_size(result, options)
         except MultiarchError as err:
             on_event(PlatformFailed(platform=job.name, message=redact(err.message)))
             return PlatformOutcome(job.name, runner, error=err.message)
@@ -184,7 +182,7 @@ def _run_jobs(
                 platform=job.name,
                 digest=result.report.manifest.digest,
                 duration_s=round(result.duration_s, 3),
-                size=size,
+                size=_image_size(result.report),
             )
         )
         return PlatformOutcome(job.name, runner, result=result)
@@ -263,15 +261,12 @@ def _archive_reference(location: Location, spec: BuildSpec) -> Reference | None:
     return reference.with_tag(spec.tags[0]) if spec.tags and not reference.tag else reference
 
 
-def _image_size(result: JobResult, options: BuildOptions) -> int | None:
-    ctx = options.transport_context()  # the image may be in a registry (ssh runner)
-    source = open_source(result.image, ctx)
-    try:
-        manifest = source.get_manifest().manifest()
-    finally:
-        source.close()
-        ctx.close()
-    return manifest.config.size + sum(layer.size for layer in manifest.layers)
+def _image_size(report: BuildReport) -> int | None:
+    """Config and layers, from the build's own report (no fetch of what it just wrote);
+    None from a remote executor whose report lacks the config's size."""
+    if report.config_size is None:
+        return None
+    return report.config_size + sum(layer.size for layer in report.layers)
 
 
 def _write_reports(outcome: BuildOutcome, options: BuildOptions, spec: BuildSpec) -> None:

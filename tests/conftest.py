@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.fixtures.faultproxy import FaultProxy, FaultSchedule
 from tests.fixtures.registry import RegistryHandle, RegistryServer, unique_repo
 from tests.fixtures.scripted_server import ScriptedServer
 from tests.fixtures.tcp_proxy import BreakingProxy
@@ -142,3 +143,24 @@ def scripted_server() -> Iterator[ScriptedServer]:
     server = ScriptedServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[..., tuple[FaultProxy, RegistryHandle]]]:
+    """Factory: fault_proxy(registry, seed=, rate=, faults=...) -> (proxy, handle via it).
+    With the default rate 0 it only records: `proxy.stats.seen` counts the requests."""
+    proxies: list[FaultProxy] = []
+
+    def make(target: RegistryHandle, **schedule: object) -> tuple[FaultProxy, RegistryHandle]:
+        host, port = target.host.rsplit(":", 1)
+        proxy = FaultProxy(host, int(port), FaultSchedule(**schedule)).start()  # type: ignore[arg-type]
+        proxies.append(proxy)
+        via = RegistryHandle(
+            host=proxy.host, url=f"http://{proxy.host}", username=target.username,
+            password=target.password, storage=target.storage,
+        )
+        return proxy, via
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

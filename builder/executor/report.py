@@ -32,6 +32,8 @@ class BuildReport(BaseModel):
     platform: Platform
     manifest: Descriptor
     config_digest: str
+    config_size: int | None = None
+    """Bytes of the config blob (None in reports of versions that did not record it)."""
     config: ImageConfig | None = Field(default=None, exclude=True, repr=False)
     """The image config, for callers in this process (builder.build); not in the JSON files."""
     layers: list[Descriptor] = []

@@ -195,6 +195,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
             platform=plan.target.platform,
             manifest=manifest,
             config_digest=source.config_digest,
+            config_size=len(source.config),
             config=image.config,
             layers=list(source.raw.manifest().layers),
             destinations=written,

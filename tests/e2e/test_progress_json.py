@@ -81,3 +81,28 @@ def test_build_json_events(tmp_path: Path, busybox_layout: Path) -> None:
     runs = {e["platform"] for e in seen if e["event"] == "step.started" and "RUN" in e["name"]}
     assert runs == {"linux/amd64", "linux/arm64"}
     assert done.stdout.startswith("Digest: sha256:")
+
+
+def test_build_reports_image_sizes_from_its_own_results(tmp_path: Path, registry: RegistryHandle,
+                                                        fault_proxy: Any) -> None:
+    """platform.finished's size is the built image's config + layers, taken from the build's
+    own report: the registry sees one manifest GET per platform (the publishing step's
+    check), none for the size."""
+    proxy, via = fault_proxy(registry)  # rate 0: records the requests only
+    context = tmp_path / "app"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY hello /hello\n")
+    (context / "hello").write_text("hello\n")
+    env = {**os.environ, "MULTIARCH_CACHE_DIR": str(tmp_path / "store")}
+    ref = f"{via.host}/{unique_repo('sizes')}:v1"
+    done = multiarch("build", "--platform", "linux/amd64,linux/arm64", "--progress", "json",
+                     "--insecure-registry", via.host, "-t", ref, str(context), env=env)  # fmt: skip
+    finished = {e["platform"]: e for e in events(done.stderr) if e["event"] == "platform.finished"}
+    assert proxy.stats.count("GET", "/v2/-/manifests/") == 2
+    for platform, event in finished.items():
+        manifest = json.loads(subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false",
+             f"docker://{registry.host}/{ref.split('/', 1)[1].split(':')[0]}@{event['digest']}"],
+            check=True, capture_output=True, text=True).stdout)  # fmt: skip
+        expected = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+        assert event["size"] == expected, platform

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from builder.registry import RetryPolicy
 from tests.fixtures.busybox_images import busybox_image, busybox_layout  # noqa: F401
-from tests.fixtures.faultproxy import FaultProxy, FaultSchedule
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.fixtures.rootfs import rootfs_templates  # noqa: F401
 
@@ -51,23 +49,3 @@ def busybox_children(registry: RegistryHandle, busybox_layout: Path) -> str:  # 
                         f"oci:{busybox_layout}:latest", f"docker://{registry.host}/{repo}:v-{arch}"],
                        check=True, capture_output=True)
     return repo
-
-
-@pytest.fixture
-def fault_proxy() -> Iterator[Callable[..., tuple[FaultProxy, RegistryHandle]]]:
-    """Factory: fault_proxy(registry, seed=, rate=, faults=...) -> (proxy, handle via it)."""
-    proxies: list[FaultProxy] = []
-
-    def make(target: RegistryHandle, **schedule: object) -> tuple[FaultProxy, RegistryHandle]:
-        host, port = target.host.rsplit(":", 1)
-        proxy = FaultProxy(host, int(port), FaultSchedule(**schedule)).start()  # type: ignore[arg-type]
-        proxies.append(proxy)
-        via = RegistryHandle(
-            host=proxy.host, url=f"http://{proxy.host}", username=target.username,
-            password=target.password, storage=target.storage,
-        )
-        return proxy, via
-
-    yield make
-    for proxy in proxies:
-        proxy.stop()
