@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "build": "multiarch.build_command:build",
     "spec": "multiarch.spec:spec_command",
     "ci": "multiarch.runners.gitlab:ci",
+    "verify": "multiarch.verify:verify",
 }
 # name -> the first line of its help, for `multiarch --help` without importing every command
 # (tests/unit/test_startup.py checks it against the commands' own docstrings).
@@ -36,6 +37,8 @@ SHORT_HELP: dict[str, str] = {
     "manifest": "Assemble, push and inspect multi-platform indexes (manifest-tool compatible).",
     "qemu": "Register and list QEMU emulators for foreign-architecture RUN steps.",
     "spec": "The YAML specs: JSON Schema for editors, validation.",
+    "verify": "Verify the signed attestations of every platform of IMAGE (docker://REF or "
+    "oci:DIR).",
 }
 
 

@@ -3,9 +3,10 @@
 `push from-spec SPEC.yaml` (manifest-tool's YAML), `push from-args --platforms ...
 --template ... --target ...`, `push from-results FILE...` (the per-platform JSON results of
 `multiarch executor --json-result`, for a GitLab child pipeline's final job), and
-`inspect REF`. Only the flags are declared here, so `--help` stays cheap; `manifest_run` does
-the work: every source is resolved and checked before anything is written; the index is
-pushed last, once every image it names is in the target repository.
+`inspect REF` (`--attestations`: what is attached to each platform image). Only the flags
+are declared here, so `--help` stays cheap; `manifest_run` does the work: every source is
+resolved and checked before anything is written; the index is pushed last, once every image
+it names is in the target repository.
 """
 
 from __future__ import annotations
@@ -16,25 +17,9 @@ from typing import Any, TypeVar
 
 import click
 
-from multiarch.manifest_flags import RegistryFlags
+from multiarch.manifest_flags import RegistryFlags, registry_flags
 
 F = TypeVar("F", bound=Callable[..., None])
-
-
-def registry_flags(command: F) -> F:
-    options = [
-        click.option("--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS."),
-        click.option("--username", help="Registry login (all registries involved)."),
-        click.option("--password", help="Registry password (never logged)."),
-        click.option(
-            "--docker-cfg",
-            type=click.Path(path_type=Path),
-            help="Docker config.json (file or directory).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 def _flags(
@@ -190,6 +175,11 @@ def from_results(
 @click.argument("reference")
 @click.option("--raw", is_flag=True, help="Print the manifest bytes exactly as stored.")
 @click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
+@click.option(
+    "--attestations",
+    is_flag=True,
+    help="List what is attached to each platform image (SBOM, provenance; signed or not).",
+)
 @registry_flags
 @click.pass_context
 def inspect(
@@ -198,6 +188,7 @@ def inspect(
     reference: str,
     raw: bool,
     as_json: bool,
+    attestations: bool,
     insecure: bool,
     username: str | None,
     password: str | None,
@@ -208,4 +199,7 @@ def inspect(
     from multiarch import inspect_run
 
     flags = _flags(ctx, insecure, username, password, docker_cfg)
-    inspect_run.inspect(reference, flags, raw=raw, as_json=as_json)
+    if attestations:
+        inspect_run.inspect_attestations(reference, flags, raw=raw, as_json=as_json)
+    else:
+        inspect_run.inspect(reference, flags, raw=raw, as_json=as_json)

@@ -12,13 +12,32 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from builder.attest.dsse import (
+        SIGN_KEY_ENV,
+        PublicKey,
+        SigningKey,
+        load_public_key,
+        load_signing_key,
+    )
     from builder.attest.inspect import list_attestations, read_attestation
     from builder.attest.statement import Predicate, statement
     from builder.attest.store import AttestationRecord
+    from builder.attest.verification import (
+        Attached,
+        ImageAttestations,
+        VerifyReport,
+        read_attestations,
+        verify_attestations,
+    )
 
 _HOMES = {
     "AttestationRecord": "store", "Predicate": "statement", "list_attestations": "inspect",
     "read_attestation": "inspect", "statement": "statement",
+    "SIGN_KEY_ENV": "dsse", "PublicKey": "dsse", "SigningKey": "dsse",
+    "load_public_key": "dsse", "load_signing_key": "dsse",
+    "Attached": "verification", "ImageAttestations": "verification",
+    "VerifyReport": "verification",
+    "read_attestations": "verification", "verify_attestations": "verification",
 }
 
 
@@ -29,4 +48,8 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"builder.attest.{home}"), name)
 
 
-__all__ = ["AttestationRecord", "Predicate", "list_attestations", "read_attestation", "statement"]
+__all__ = [
+    "SIGN_KEY_ENV", "Attached", "AttestationRecord", "ImageAttestations", "Predicate", "PublicKey",
+    "SigningKey", "VerifyReport", "list_attestations", "load_public_key", "load_signing_key",
+    "read_attestation", "read_attestations", "statement", "verify_attestations",
+]

@@ -20,7 +20,7 @@ from multiarch.cli import SHORT_HELP, SUBCOMMANDS
 ALLOWED_OWN = {
     "builder", "builder.cli", "builder.errors", "builder.log", "builder.option_choices",
     "multiarch", "multiarch.build_command", "multiarch.build_flags", "multiarch.cli",
-    "multiarch.copy", "multiarch.manifest", "multiarch.manifest_flags",
+    "multiarch.copy", "multiarch.manifest", "multiarch.manifest_flags", "multiarch.verify",
 }
 HEAVY_STDLIB = {"ssl", "asyncio", "email", "http", "subprocess", "socket", "tarfile"}
 PROBES = ("org",)  # a standard module looking for Jython's org.python.core
@@ -61,7 +61,7 @@ def unexpected(module: str) -> bool:
     "argv",
     [["--version"], ["--help"], ["executor", "--help"], ["manifest", "push", "--help"],
      ["manifest", "push", "from-spec", "--help"], ["manifest", "inspect", "--help"],
-     ["copy", "--help"], ["build", "--help"]],
+     ["copy", "--help"], ["build", "--help"], ["verify", "--help"]],
     ids=" ".join,
 )
 def test_cheap_commands_import_only_what_help_needs(argv: list[str]) -> None:

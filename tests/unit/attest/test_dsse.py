@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -188,7 +189,9 @@ def test_encrypted_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     ],
     ids=["missing", "unset-env", "public", "rsa", "secp256k1", "garbage"],
 )
-def test_unusable_signing_keys(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_unusable_signing_keys(
+    tmp_path: Path, make: Callable[[Path], str | Path], message: str
+) -> None:
     with pytest.raises(SignatureError, match=message):
         load_signing_key(make(tmp_path))
 
