@@ -115,7 +115,7 @@ def check_present(digests: Sequence[str], target: Location, ctx: TransportContex
     repo = target.reference.repository_ref()
 
     def present(digest: str) -> bool:
-        return client.head_manifest(repo.with_digest(digest)) is not None
+        return client.head_manifest(repo.with_digest(digest), mirrors=False) is not None
 
     if not digests:
         return
@@ -131,14 +131,29 @@ def check_present(digests: Sequence[str], target: Location, ctx: TransportContex
 def write_index(
     index: RawManifest, target: Location, tags: Sequence[str], ctx: TransportContext
 ) -> None:
+    """The index under every tag; a registry tag that already holds this very index (a
+    HEAD, as crane and manifest-tool ask) is left alone."""
     dst = open_destination(target, ctx)
     try:
         names: Sequence[str | None] = tags or [dst.tag]
         for tag in names:
+            if _tag_holds(index, target, tag, ctx):
+                log.info("index %s already at %s as %s", index.digest[:19], dst.description, tag)
+                continue
             dst.put_manifest(index, tag)
             log.info("index %s written to %s as %s", index.digest[:19], dst.description, tag)
     finally:
         dst.close()
+
+
+def _tag_holds(
+    index: RawManifest, target: Location, tag: str | None, ctx: TransportContext
+) -> bool:
+    if target.kind != "docker" or target.reference is None or tag is None:
+        return False
+    ref = target.reference.repository_ref().with_tag(tag)
+    found = ctx.registry_client().head_manifest(ref, mirrors=False)
+    return found is not None and found.digest == index.digest
 
 
 def target_tags(target: Location, extra: Sequence[str]) -> list[str]:

@@ -123,7 +123,9 @@ class RegistryClient:
 
         return self._reading(ref, read)
 
-    def head_manifest(self, ref: Reference) -> Descriptor | None:
+    def head_manifest(self, ref: Reference, *, mirrors: bool = True) -> Descriptor | None:
+        """The manifest's descriptor, None when absent. `mirrors=False` asks the registry
+        itself (a push target), never a mirror of it."""
         what = f"manifest {ref}"
         scopes = (pull_scope(ref.repository),)
 
@@ -148,7 +150,7 @@ class RegistryClient:
                 mediaType=media_type, digest=check_digest(digest), size=int(response.headers.get("Content-Length", 0))
             )
 
-        return self._reading(ref, read)
+        return self._reading(ref, read) if mirrors else read(self.connection(ref.registry))
 
     def put_manifest(self, ref: Reference, raw: RawManifest) -> str:
         """Push `raw` under the ref's tag (or its digest, which must be raw's); return the digest."""

@@ -107,6 +107,31 @@ def test_from_spec_pushes_index_in_spec_order_with_platforms_from_config(
         assert client.head_manifest(registry.ref(repo, tag)).digest == digest
 
 
+def test_a_tag_that_already_holds_the_index_is_not_pushed_again(
+    tmp_path: Path, registry: RegistryHandle, two_images, fault_proxy
+) -> None:
+    """HEAD first, as crane and manifest-tool do: the second push of the same index PUTs
+    nothing under the tag that has it, and still writes the new tag."""
+    proxy, via = fault_proxy(registry)  # rate 0: records the requests only
+    repo, _, _ = two_images
+    entries = f"""
+        manifests:
+          - image: {via.image(repo, "amd64")}
+          - image: {via.image(repo, "arm64")}
+        """
+    first = write_spec(tmp_path, f"image: {via.image(repo, 'same')}\n" + textwrap.dedent(entries))
+    multiarch("manifest", "--insecure", "push", "from-spec", str(first))
+    assert proxy.stats.count("PUT", "/v2/-/manifests/") == 1
+
+    again = write_spec(tmp_path, f"image: {via.image(repo, 'same')}\ntags: [new]\n"
+                       + textwrap.dedent(entries))  # fmt: skip
+    multiarch("manifest", "--insecure", "push", "from-spec", str(again))
+    assert proxy.stats.count("PUT", "/v2/-/manifests/") == 2  # only the new tag
+    assert proxy.stats.count("HEAD", "/v2/-/manifests/") == 3  # one per tag, each push
+    same, new = (skopeo_raw(registry, registry.image(repo, tag)) for tag in ("same", "new"))
+    assert same == new and len(same["manifests"]) == 2
+
+
 def test_source_index_contributes_its_entry_for_the_platform(
     tmp_path: Path, registry: RegistryHandle, client: RegistryClient
 ) -> None:
