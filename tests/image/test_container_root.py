@@ -60,14 +60,22 @@ def _file(layout: Path, tag: str, arch: str, path: str) -> str:
     raise AssertionError(f"{path} in no layer")
 
 
+def _tag_single(layout: Path, tag: str) -> None:
+    """Name the one image of an OCI layout the executor wrote without a tag."""
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = tag
+    (layout / "index.json").write_text(json.dumps(index))
+
+
 def _build_in_container(project_image: ProjectImage, tmp_path: Path, dockerfile: str,
-                        command: str) -> Path:  # fmt: skip
+                        command: str, volumes: tuple[str, ...] = ()) -> Path:  # fmt: skip
     context, out = tmp_path / "context", tmp_path / "out"
     context.mkdir()
     out.mkdir()
     (context / "Dockerfile").write_text(dockerfile)
     base = project_image.context / ".image-build" / "base"
-    volumes = ("-v", f"{context}:/workspace", "-v", f"{out}:/out", "-v", f"{base}:/base:ro")
+    volumes = ("-v", f"{context}:/workspace", "-v", f"{out}:/out", "-v", f"{base}:/base:ro",
+               *volumes)
     done = podman_run(project_image.podman_image("debug", "amd64"), "-c", command, extra=volumes)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
@@ -77,9 +85,7 @@ def test_multi_stage_build_in_the_container_root(project_image: ProjectImage, tm
     out = _build_in_container(project_image, tmp_path, MULTI_STAGE,
                               "multiarch executor --context /workspace --no-push "
                               "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
-    index = json.loads((out / "img" / "index.json").read_text())
-    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = "t"
-    (out / "img" / "index.json").write_text(json.dumps(index))
+    _tag_single(out / "img", "t")
     layers = _layer_paths(out / "img", "t", "amd64")
     # the base, then exactly what COPY and RUN changed: no builder files, mounts or /etc/hosts
     assert layers[1:] == [["copied.txt"], ["arch.txt", "exe.txt", "seen.txt"]]
@@ -146,9 +152,7 @@ def test_debian_base_with_device_nodes(project_image: ProjectImage, debian_image
                               "multiarch executor --context /workspace --no-push "
                               f"--insecure-registry {registry} "
                               "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
-    index = json.loads((out / "img" / "index.json").read_text())
-    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = "t"
-    (out / "img" / "index.json").write_text(json.dumps(index))
+    _tag_single(out / "img", "t")
     base, *steps = _layer_paths(out / "img", "t", "amd64")
     assert "dev/null" in base
     changed = {path for layer in steps for path in layer}

@@ -5,13 +5,17 @@ the static QEMU it runs them with — must come from the bundle. RUN steps see t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.project_image import ProjectImage
-from tests.image.test_container_root import REF_NAME, _build_in_container, _file, _layer_paths
+from tests.image.test_container_root import (
+    _build_in_container,
+    _file,
+    _layer_paths,
+    _tag_single,
+)
 
 DOCKERFILE = """FROM oci:/base:busybox
 RUN ls /proc/self/fd > /fds.txt && readlink /proc/self/exe > /exe.txt \\
@@ -27,9 +31,7 @@ def test_proot_steps_in_the_project_image(project_image: ProjectImage, tmp_path:
                               "multiarch executor --context /workspace --no-push "
                               "--oci-layout-path /out/img --isolation proot "
                               f"--custom-platform {platform}")  # fmt: skip
-    index = json.loads((out / "img" / "index.json").read_text())
-    index["manifests"][0].setdefault("annotations", {})[REF_NAME] = "t"
-    (out / "img" / "index.json").write_text(json.dumps(index))
+    _tag_single(out / "img", "t")
     arch = platform.split("/")[1]
     assert _layer_paths(out / "img", "t", arch)[1:] == [
         ["arch.txt", "exe.txt", "fds.txt", "rand.txt"]
