@@ -86,6 +86,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "check": flags["check"],
         "provenance": _provenance(str(flags["provenance"])),
         "attest_format": flags["attest_format"],
+        "sign_key": flags["sign_key"],
     })
 
 

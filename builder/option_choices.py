@@ -57,6 +57,13 @@ class Provenance(str, Enum):
     MAX = "max"
 
 
+# Where a signing key comes from when --sign-key is not given; `env://NAME` names a variable
+# holding PEM text or a path (cosign's spelling); an encrypted key's passphrase.
+SIGN_KEY_ENV = "MULTIARCH_SIGN_KEY"
+SIGN_KEY_PASSWORD_ENV = "MULTIARCH_SIGN_KEY_PASSWORD"
+ENV_PREFIX = "env://"
+
+
 class AttestFormat(str, Enum):
     """Where attestations go: OCI referrers (subject), or BuildKit's index entries."""
 

@@ -86,3 +86,7 @@ class ExecutorOptions(BaseModel):
     provenance: Provenance = Provenance.OFF
     """SLSA provenance attached to the pushed image (kaniko has none: off by default)."""
     attest_format: AttestFormat = AttestFormat.OCI
+    sign_key: str | None = None
+    """The key that signs each attestation (DSSE): a PEM file, or env://NAME whose value is PEM
+    text or a path. None: `env://MULTIARCH_SIGN_KEY` when that variable is set, else unsigned.
+    Never the key itself (options are logged and passed on)."""

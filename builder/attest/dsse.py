@@ -34,10 +34,13 @@ from securesystemslib.signer import CryptoSigner, Signature, SSlibKey
 
 from builder.errors import SignatureError
 from builder.log import register_secret
+from builder.option_choices import ENV_PREFIX, SIGN_KEY_ENV, SIGN_KEY_PASSWORD_ENV
 
-SIGN_KEY_ENV = "MULTIARCH_SIGN_KEY"
-SIGN_KEY_PASSWORD_ENV = "MULTIARCH_SIGN_KEY_PASSWORD"
-ENV_PREFIX = "env://"
+__all__ = [
+    "ENV_PREFIX", "SIGN_KEY_ENV", "SIGN_KEY_PASSWORD_ENV", "Envelope", "PublicKey", "Signed",
+    "SigningKey", "load_public_key", "load_signing_key", "parse_envelope", "sign", "verify",
+]
+
 _PEM_BEGIN = "-----BEGIN "
 _KINDS = "ed25519 or ECDSA (P-256, P-384, P-521)"
 

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,8 +21,15 @@ from builder.attest.buildkit import attach_buildkit_attestations
 from builder.attest.provenance import BaseImageUse, BuildFacts, provenance
 from builder.attest.statement import Predicate, statement
 from builder.attest.store import attach
+from builder.errors import UsageError
 from builder.oci.models import Descriptor, Platform
-from builder.option_choices import AttestFormat, Provenance
+from builder.option_choices import (
+    ENV_PREFIX,
+    SIGN_KEY_ENV,
+    SIGN_KEY_PASSWORD_ENV,
+    AttestFormat,
+    Provenance,
+)
 from builder.options import ExecutorOptions
 from builder.transports import TransportContext, parse_location
 from builder.transports.names import Location
@@ -34,11 +42,11 @@ class AttestationSettings:
     provenance: Provenance = Provenance.OFF
     attest_format: AttestFormat = AttestFormat.OCI
     sign: Sign | None = None
-    """attest-sign: the DSSE signer from --sign-key, when given."""
+    """The DSSE signer of --sign-key (see `signer`); None: unsigned statements."""
 
     @classmethod
-    def of(cls, options: ExecutorOptions) -> AttestationSettings:
-        return cls(provenance=options.provenance, attest_format=options.attest_format)
+    def of(cls, options: ExecutorOptions, sign: Sign | None = None) -> AttestationSettings:
+        return cls(provenance=options.provenance, attest_format=options.attest_format, sign=sign)
 
     @property
     def wanted(self) -> bool:
@@ -118,3 +126,41 @@ def _subject_name(location: Location) -> str:
     if location.kind == "docker" and location.reference is not None:
         return location.reference.repository_ref().name
     return location.name or str(location.path)
+
+
+def sign_key_source(options: ExecutorOptions) -> str | None:
+    """--sign-key, else env://MULTIARCH_SIGN_KEY when that variable is set."""
+    if options.sign_key:
+        return options.sign_key
+    return f"{ENV_PREFIX}{SIGN_KEY_ENV}" if os.environ.get(SIGN_KEY_ENV) else None
+
+
+def signer(options: ExecutorOptions) -> Sign | None:
+    """The DSSE signer of the build's attestations, its key read once, before the build (a
+    bad key fails at once; container-root then blanks the key's variable from
+    /proc/self/environ). The key itself on the command line is refused: a process list and a
+    CI log show command lines."""
+    source = sign_key_source(options)
+    if source is None:
+        return None
+    if source.lstrip().startswith("-----BEGIN"):
+        raise UsageError(
+            "--sign-key takes a file or env://NAME, never the key itself",
+            hint=f"export {SIGN_KEY_ENV} (PEM text or a path), or --sign-key PATH",
+        )
+    # Lazy: securesystemslib and pyca/cryptography (~55 ms), for signing builds only.
+    from builder.attest.dsse import load_signing_key, sign
+
+    key = load_signing_key(source)
+    if options.provenance is Provenance.OFF and options.sign_key:
+        log.warning("warning: --sign-key: no attestation to sign (add --provenance)")
+    log.info("signing attestations with %s", key)
+    return partial(sign, key=key)
+
+
+def key_variables(options: ExecutorOptions) -> frozenset[str]:
+    """The environment variables the signing key (and its passphrase) are read from."""
+    source = sign_key_source(options)
+    if source is None or not source.startswith(ENV_PREFIX):
+        return frozenset()
+    return frozenset({source.removeprefix(ENV_PREFIX), SIGN_KEY_PASSWORD_ENV})

@@ -20,13 +20,16 @@ from builder.dockerfile.instructions import RunInstruction
 from builder.dockerfile.plan import BuildPlan
 from builder.errors import MultiarchError, PlatformError, UsageError
 from builder.events import EventSink
+from builder.attest.artifact import Sign
 from builder.attest.provenance import BuildFacts
 from builder.cache.keys import SourceHasher
 from builder.executor.attestations import (
     AttestationSettings,
     attach_to_outputs,
     build_facts,
+    key_variables,
     predicates,
+    signer,
 )
 from builder.executor.autoisolation import resolve_build_isolation
 from builder.executor.containerroot import (
@@ -35,7 +38,7 @@ from builder.executor.containerroot import (
     container_root_snapshotter,
 )
 from builder.executor.context import locate_dockerfile, prepared_context
-from builder.executor.environ import hide_from_proc_environ
+from builder.executor.environ import CREDENTIAL_VARIABLES, hide_from_proc_environ
 from builder.executor.image import BuiltImage
 from builder.executor.imageconfig import ImageState
 from builder.executor.mountns import enter_private_mount_namespace
@@ -79,6 +82,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
     if isolation != options.isolation.value:
         options = options.model_copy(update={"isolation": IsolationChoice(isolation)})
     _check_options(options)
+    sign = signer(options)
 
     enter_private_mount_namespace()
     _probe_isolation_early(options)
@@ -110,7 +114,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 ctx.registry_options = read_credentials_now(
                     ctx.registry_options, _pull_hosts(plan) | _push_hosts(options) | hosts
                 )
-                hide_from_proc_environ()
+                hide_from_proc_environ(CREDENTIAL_VARIABLES | key_variables(options))
             layer_options = LayerOptions(
                 compression=options.compression.value,
                 level=options.compression_level if options.compression_level >= 0 else None,
@@ -176,7 +180,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 attached = _attest(
                     options, session, source, plan, written, ctx,
                     dockerfile_path=dockerfile_path, started=started_at, epoch=epoch,
-                    root=lambda: session.view(target.rootfs),
+                    root=lambda: session.view(target.rootfs), sign=sign,
                 )
             finally:
                 cache.close()
@@ -225,10 +229,11 @@ def _attest(
     started: datetime,
     epoch: datetime | None,
     root: Callable[[], Path],
+    sign: Sign | None,
 ) -> list[Descriptor]:
     """Attestations of the written image, attached beside every copy of it (after the push:
     a referrer needs its subject in place). The target stage's root is still available."""
-    settings = AttestationSettings.of(options)
+    settings = AttestationSettings.of(options, sign)
     if not settings.wanted:
         return []
     platform = plan.target.platform
