@@ -1,7 +1,10 @@
 """Secrets never leak: registry passwords (basic and token auth, from DOCKER_CONFIG), the
-bearer tokens the builder was issued, and `--secret` values are absent from every output
-of a build at every --verbosity: logs, --metadata-file, --json-result, the image's layers,
-config and history (read from --tar-path), and the error message of a failing build."""
+bearer tokens the builder was issued, `--secret` values and the attestations' signing key
+($MULTIARCH_SIGN_KEY) are absent from every output of a build at every --verbosity: logs,
+--metadata-file, --json-result, the image's layers, config and history (read from
+--tar-path), the OCI layout, the attestations (SLSA provenance mode=max, in the layout and
+in the registry, DSSE envelopes read with their payloads decoded), and the error message of
+a failing build."""
 
 from __future__ import annotations
 
@@ -14,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from builder.attest import list_attestations, read_attestation
 from builder.options import Verbosity
+from builder.transports import TransportContext
 from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.fixtures.signing_keys import write_key_pair
 from tests.reliability.helpers import environ, ok, run_cli, write_context
 
 SECRET = "build-secret-" + "q7" * 12
@@ -26,6 +32,28 @@ def docker_config(directory: Path, *registries: RegistryHandle) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps({"auths": auths}))
     return directory
+
+
+def with_dsse_payloads(files: list[bytes]) -> list[bytes]:
+    """The files, and the decoded payload of each DSSE envelope among them (base64 would hide
+    a secret from a plain search)."""
+    payloads = []
+    for data in files:
+        try:
+            document = json.loads(data)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and "payloadType" in document:
+            payloads.append(base64.b64decode(document["payload"]))
+    return files + payloads
+
+
+def registry_attestations(image: str, registry: RegistryHandle) -> list[bytes]:
+    ctx = TransportContext(registry.options())
+    try:
+        return [read_attestation(image, r, ctx) for r in list_attestations(image, ctx)]
+    finally:
+        ctx.close()
 
 
 def archive_texts(tar_path: Path) -> list[bytes]:
@@ -64,7 +92,8 @@ def test_no_secret_in_any_output_at_any_verbosity(
                f"oci:{busybox_layout}:latest", f"docker://{base}"))
     config_dir = docker_config(tmp_path / "docker", basic_registry, token_registry)
     (tmp_path / "secret.txt").write_text(SECRET)
-    env = environ(DOCKER_CONFIG=str(config_dir))
+    signing = write_key_pair(tmp_path / "keys", "ed25519")
+    env = environ(DOCKER_CONFIG=str(config_dir), MULTIARCH_SIGN_KEY=signing.private_pem)
 
     def build(level: str, failing: bool) -> tuple[str, list[bytes]]:
         name = f"{level}-{'fail' if failing else 'ok'}"
@@ -75,25 +104,34 @@ def test_no_secret_in_any_output_at_any_verbosity(
         ))
         out = tmp_path / f"{name}-out"
         out.mkdir()
+        destination = f"{basic_registry.host}/{unique_repo('secrets')}:{level}"
         done = run_cli("executor", "--context", str(context), "--dockerfile", str(context / "Dockerfile"),
-                       "--destination", f"{basic_registry.host}/{unique_repo('secrets')}:{level}",
+                       "--destination", destination, "--provenance=mode=max",
+                       "--oci-layout-path", str(out / "layout"),
                        "--insecure-registry", basic_registry.host, "--insecure-registry", token_registry.host,
                        "--secret", f"id=x,src={tmp_path / 'secret.txt'}", "--verbosity", level,
                        "--metadata-file", str(out / "metadata.json"), "--json-result", str(out / "result.json"),
                        "--tar-path", str(out / "image.tar"), env=env)
         assert (done.returncode != 0) == failing, done.stderr[-3000:]
-        files = [p.read_bytes() for p in out.iterdir() if p.name != "image.tar"]
+        files = [p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "image.tar"]
         if (out / "image.tar").exists():
             files += archive_texts(out / "image.tar")
+            attached = registry_attestations(f"docker://{destination}", basic_registry)
+            assert len(attached) == 1, f"no signed provenance pushed at {level}"
+            files += attached
         elif not failing:
             raise AssertionError(f"no image written at {level}")
-        return done.stdout + done.stderr, files
+        decoded = with_dsse_payloads(files)
+        # signed provenance in the layout and in the registry: two envelopes, read decoded
+        assert failing or len(decoded) == len(files) + 2, f"envelopes missing at {level}"
+        return done.stdout + done.stderr, decoded
 
     runs = [(level.value, False) for level in Verbosity] + [("trace", True), ("info", True)]
     with ThreadPoolExecutor(3) as pool:
         outputs = list(pool.map(lambda run: build(*run), runs))
     assert issued_tokens, "the token registry should have issued tokens"
-    values = [SECRET, basic_registry.password, token_registry.password, *issued_tokens]
+    values = [SECRET, basic_registry.password, token_registry.password, *issued_tokens,
+              *signing.secret_lines()]
     for (level, failing), (log, files) in zip(runs, outputs):
         for value in values:
             assert value not in log, f"secret in the log at --verbosity {level} (failing={failing})"
