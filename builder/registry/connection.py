@@ -12,12 +12,13 @@ import email.utils
 import functools
 import logging
 import os
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
@@ -62,18 +63,42 @@ def _unverified_context() -> ssl.SSLContext:
     return context
 
 
+class _SystemCAsOnFirstUse(ssl.SSLContext):
+    """A verifying context that loads the system CA store (~0.05-0.1 s) at its first TLS
+    connection, not when it is made: a loopback registry that turns out to speak plain HTTP
+    never pays for it. Until then it trusts nothing, so it fails closed."""
+
+    _load_lock = threading.Lock()
+    _loaded = False
+
+    def _load_system_cas(self) -> None:
+        with self._load_lock:
+            if not self._loaded:
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                self._loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load_system_cas()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load_system_cas()
+        return super().wrap_bio(*args, **kwargs)
+
+
 _contexts: dict[tuple[str | None, ...], ssl.SSLContext] = {}
 _contexts_lock = threading.Lock()
 
 
 def _verifying_context(ca_files: tuple[str, ...], host: str) -> ssl.SSLContext:
-    """One context per set of CA files (and OpenSSL's CA variables) for the whole process:
-    each load of the system CA bundle costs ~0.1 s; a context is safe to share."""
+    """One context per set of CA files (and OpenSSL's CA variables) for the whole process,
+    safe to share; the system CAs load at its first TLS connection."""
     key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"), *ca_files)
     with _contexts_lock:
         context = _contexts.get(key)
         if context is None:
-            context = ssl.create_default_context()
+            # ssl.create_default_context()'s settings, minus its eager load_default_certs.
+            context = _SystemCAsOnFirstUse(ssl.PROTOCOL_TLS_CLIENT)
             for path in ca_files:
                 try:
                     context.load_verify_locations(cafile=path)
@@ -81,6 +106,21 @@ def _verifying_context(ca_files: tuple[str, ...], host: str) -> ssl.SSLContext:
                     raise TLSError(f"cannot load CA file {path} for {host}: {err}") from None
             _contexts[key] = context
         return context
+
+
+def speaks_tls(network_host: str, timeout: float) -> bool:
+    """Whether `host[:port]` (443 by default) answers a TLS handshake. Only the protocol is
+    asked (no verification, no CA store); unreachable counts as yes, so the real request
+    reports the failure."""
+    url = httpx.URL(f"https://{network_host}/")
+    try:
+        with socket.create_connection((url.host, url.port or 443), timeout=timeout) as sock:
+            with _unverified_context().wrap_socket(sock, server_hostname=url.host):
+                return True
+    except ssl.SSLError as err:
+        return not _is_plain_http_answer(err)
+    except OSError:
+        return True
 
 
 def _is_cert_failure(err: BaseException) -> bool:
@@ -227,13 +267,20 @@ class HostConnection:
 
     def _ping(self) -> str:
         """Pick the scheme (HTTPS first; HTTP only where `may_use_plain_http` allows) and
-        learn the auth challenge up front, so no request body is sent only to be refused."""
+        learn the auth challenge up front, so no request body is sent only to be refused.
+        A loopback registry is first asked whether it speaks TLS at all (a handshake
+        without verification): one that answers in plain HTTP costs no CA store load."""
         ping = retrying(self.options.retry, f"connect to {self.host}")
+        plain_allowed = may_use_plain_http(self.host, self.options)
+        verifying = self.host not in self.options.skip_verify | self.options.insecure
         base = f"https://{self.network_host}"
+        connect_timeout = min(self.options.timeout, 30.0)
+        if plain_allowed and verifying and not speaks_tls(self.network_host, connect_timeout):
+            base = f"http://{self.network_host}"
         try:
             response = ping(self._send_raw, "GET", f"{base}/v2/", {}, None, False)
         except httpx.HTTPError as err:
-            if not may_use_plain_http(self.host, self.options) or _is_cert_failure(err):
+            if base.startswith("http:") or not plain_allowed or _is_cert_failure(err):
                 raise transport_error(self.host, err) from None
             base = f"http://{self.network_host}"
             try:

@@ -3,8 +3,10 @@ clear message otherwise; verification skipped only for hosts named so; skopeo ag
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,38 @@ def test_skopeo_reads_what_we_push_over_tls(tls_registry: RegistryHandle, tmp_pa
         capture_output=True,
     ).stdout
     assert raw == image.manifest.data
+
+
+CA_STORE_PROBE = """
+import sys
+from builder.reference import parse_reference
+from builder.registry import RegistryClient, RegistryOptions
+from builder.registry.connection import ssl_context
+
+host, ref = sys.argv[1], parse_reference(sys.argv[2])
+context = ssl_context(host, RegistryOptions())
+before = context.cert_store_stats()["x509_ca"]
+with RegistryClient(RegistryOptions(), env={}) as client:
+    assert client.head_manifest(ref) is None
+print(before, context.cert_store_stats()["x509_ca"])
+"""
+
+
+@pytest.mark.parametrize("kind", ["plain", "tls"])
+def test_ca_store_loads_only_for_a_registry_that_speaks_tls(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    """A loopback registry is asked with a bare handshake whether it speaks TLS: one that
+    answers in plain HTTP is used without loading the system CAs (a fresh process, since
+    contexts are shared process-wide); one that speaks TLS is verified against the store,
+    loaded at its first connection (SSL_CERT_FILE: the test CA alone)."""
+    handle: RegistryHandle = request.getfixturevalue(f"{'tls_' if kind == 'tls' else ''}registry")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT_")}
+    if handle.ca_file is not None:
+        env["SSL_CERT_FILE"] = str(handle.ca_file)
+    done = subprocess.run(
+        [sys.executable, "-c", CA_STORE_PROBE, handle.host, handle.image(unique_repo(), "none")],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == (["0", "0"] if kind == "plain" else ["0", "1"])
