@@ -90,6 +90,12 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
     type=click.Path(path_type=Path),
     help="Write IMAGE_DIGEST=... for GitLab's dotenv reports.",
 )
+@click.option(
+    "--sign-key",
+    metavar="PATH|env://NAME",
+    help="Sign each platform's attestations with this PEM key (default: "
+    "env://MULTIARCH_SIGN_KEY when set).",
+)
 def build(**flags: Any) -> None:
     """Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory
     (`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`)."""

@@ -28,3 +28,4 @@ class BuildFlags:
     progress: str = "auto"
     metadata_file: Path | None = None
     dotenv: Path | None = None
+    sign_key: str | None = None

@@ -53,6 +53,9 @@ from multiarch.runners.ssh import run_ssh
 from multiarch.sources import Missing, SourceImage, resolve_all
 from multiarch.spec import BuildSpec, GitLabRunner, ManifestPlatform, SSHRunner, load_build_spec
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     """Command-line settings beyond the spec."""
@@ -136,7 +139,7 @@ def run_build(
     """Build every platform of `spec` and publish the index to every output; platforms and
     their steps are reported to `on_event` as they go."""
     options = options.for_spec(spec)
-    plan = make_plan(spec, options.executor_flags())
+    plan = make_plan(spec, options.executor_flags(), _checked_sign_key(spec))
     for job in plan.jobs:
         if isinstance(job.runner, GitLabRunner):
             raise UsageError(
@@ -163,6 +166,19 @@ def run_build(
             shutil.rmtree(workdir, ignore_errors=True)
     _write_reports(outcome, options, spec)
     return outcome
+
+
+def _checked_sign_key(spec: BuildSpec) -> str | None:
+    """Where the attestations' signing key is (the spec's or --sign-key, else
+    $MULTIARCH_SIGN_KEY when set), the key loaded once here so a bad one fails before any
+    platform builds."""
+    # Lazy: securesystemslib and pyca/cryptography (~55 ms), for signing builds only.
+    from builder.attest import key_reference, load_signing_key
+
+    source = key_reference(spec.sign_key)
+    if source is not None:
+        log.info("signing attestations with %s", load_signing_key(source))
+    return source
 
 
 def _run_jobs(
@@ -377,6 +393,8 @@ def build_command(flags: BuildFlags) -> None:
             flags.outputs,
             flags.index_type or "oci",
         )
+    if flags.sign_key:
+        spec = spec.model_copy(update={"sign_key": flags.sign_key})
     isolation = resolve_build_isolation(flags.isolation or "auto")
     # container-root: one root, the platforms take turns in it
     jobs = 1 if isolation == "container-root" else flags.jobs

@@ -42,6 +42,9 @@ class BuildPlan:
     jobs: tuple[PlatformJob, ...]
     extra_flags: tuple[str, ...] = field(default=())
     """Executor flags from the command line (registry options, isolation)."""
+    sign_key: str | None = None
+    """Where the attestations' signing key is (a file or env://NAME), checked before the
+    build; each runner hands it to its executor its own way, never on a remote command line."""
 
     def push_repository(self) -> Reference | None:
         """The repository every platform's image is pushed to by digest (the spec's image), so
@@ -63,7 +66,9 @@ class BuildPlan:
         return flags + spec.cache.executor_flags() + list(self.extra_flags)
 
 
-def make_plan(spec: BuildSpec, extra_flags: tuple[str, ...] = ()) -> BuildPlan:
+def make_plan(
+    spec: BuildSpec, extra_flags: tuple[str, ...] = (), sign_key: str | None = None
+) -> BuildPlan:
     jobs = tuple(
         PlatformJob(
             position=position,
@@ -75,4 +80,4 @@ def make_plan(spec: BuildSpec, extra_flags: tuple[str, ...] = ()) -> BuildPlan:
         )
         for position, entry in enumerate(spec.platforms)
     )
-    return BuildPlan(spec, jobs, extra_flags)
+    return BuildPlan(spec, jobs, extra_flags, sign_key)

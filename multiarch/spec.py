@@ -281,8 +281,19 @@ class BuildSpec(SpecModel):
     platforms: list[PlatformSpec] = Field(min_length=1)
     allow_missing: bool = False
     """Publish an index of the platforms that succeeded when some fail."""
+    sign_key: str | None = None
+    """Sign each platform's attestations (DSSE) with this ed25519/ECDSA PEM key: a file, or
+    env://NAME whose value is PEM text or a path. Never the key itself. Default:
+    env://MULTIARCH_SIGN_KEY when that variable is set."""
     ssh: SSHSettings = SSHSettings()
     gitlab: GitLabSettings = GitLabSettings()
+
+    @field_validator("sign_key")
+    @classmethod
+    def _key_by_reference(cls, value: str | None) -> str | None:
+        if value is not None and "-----BEGIN" in value:
+            raise ValueError("a file or env://NAME, never the key itself")
+        return value
 
     @field_validator("tags", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         SIGN_KEY_ENV,
         PublicKey,
         SigningKey,
+        key_reference,
         load_public_key,
         load_signing_key,
     )
@@ -34,7 +35,7 @@ _HOMES = {
     "AttestationRecord": "store", "Predicate": "statement", "list_attestations": "inspect",
     "read_attestation": "inspect", "statement": "statement",
     "SIGN_KEY_ENV": "dsse", "PublicKey": "dsse", "SigningKey": "dsse",
-    "load_public_key": "dsse", "load_signing_key": "dsse",
+    "key_reference": "dsse", "load_public_key": "dsse", "load_signing_key": "dsse",
     "Attached": "verification", "ImageAttestations": "verification",
     "VerifyReport": "verification",
     "read_attestations": "verification", "verify_attestations": "verification",
@@ -50,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SIGN_KEY_ENV", "Attached", "AttestationRecord", "ImageAttestations", "Predicate", "PublicKey",
-    "SigningKey", "VerifyReport", "list_attestations", "load_public_key", "load_signing_key",
+    "SigningKey", "VerifyReport", "key_reference", "list_attestations", "load_public_key",
+    "load_signing_key",
     "read_attestation", "read_attestations", "statement", "verify_attestations",
 ]

@@ -32,13 +32,14 @@ from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
 from securesystemslib.signer import CryptoSigner, Signature, SSlibKey
 
-from builder.errors import SignatureError
+from builder.errors import SignatureError, UsageError
 from builder.log import register_secret
 from builder.option_choices import ENV_PREFIX, SIGN_KEY_ENV, SIGN_KEY_PASSWORD_ENV
 
 __all__ = [
     "ENV_PREFIX", "SIGN_KEY_ENV", "SIGN_KEY_PASSWORD_ENV", "Envelope", "PublicKey", "Signed",
-    "SigningKey", "load_public_key", "load_signing_key", "parse_envelope", "sign", "verify",
+    "SigningKey", "key_reference", "load_public_key", "load_signing_key", "parse_envelope",
+    "sign", "verify",
 ]
 
 _PEM_BEGIN = "-----BEGIN "
@@ -70,6 +71,13 @@ class SigningKey:
 
     def __str__(self) -> str:
         return f"signing key {self.keyid} ({self.source})"
+
+    def pem(self) -> bytes:
+        """The key as unencrypted PKCS#8 PEM, for a runner that signs on another host (the
+        ssh runner hands it over on the connection's stdin); registered for redaction."""
+        data = self.signer.private_bytes
+        register_secret(data)
+        return data
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,20 @@ def load_signing_key(source: str | Path) -> SigningKey:
         return SigningKey(CryptoSigner(private), where)
     except ValueError:
         raise SignatureError(f"{where}: unsupported curve; signing takes {_KINDS}") from None
+
+
+def key_reference(flag: str | None) -> str | None:
+    """Where a build's signing key is: --sign-key (a file or env://NAME), else
+    env://MULTIARCH_SIGN_KEY when that variable is set, else None (unsigned). The key itself
+    is refused: process lists, CI logs and passed-on options show command lines."""
+    if flag and flag.lstrip().startswith(_PEM_BEGIN):
+        raise UsageError(
+            "--sign-key takes a file or env://NAME, never the key itself",
+            hint=f"export {SIGN_KEY_ENV} (PEM text or a path), or --sign-key PATH",
+        )
+    if flag:
+        return flag
+    return f"{ENV_PREFIX}{SIGN_KEY_ENV}" if os.environ.get(SIGN_KEY_ENV) else None
 
 
 def load_public_key(path: Path) -> PublicKey:

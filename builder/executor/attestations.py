@@ -21,7 +21,6 @@ from builder.attest.buildkit import attach_buildkit_attestations
 from builder.attest.provenance import BaseImageUse, BuildFacts, provenance
 from builder.attest.statement import Predicate, statement
 from builder.attest.store import attach
-from builder.errors import UsageError
 from builder.oci.models import Descriptor, Platform
 from builder.option_choices import (
     ENV_PREFIX,
@@ -128,29 +127,16 @@ def _subject_name(location: Location) -> str:
     return location.name or str(location.path)
 
 
-def sign_key_source(options: ExecutorOptions) -> str | None:
-    """--sign-key, else env://MULTIARCH_SIGN_KEY when that variable is set."""
-    if options.sign_key:
-        return options.sign_key
-    return f"{ENV_PREFIX}{SIGN_KEY_ENV}" if os.environ.get(SIGN_KEY_ENV) else None
-
-
 def signer(options: ExecutorOptions) -> Sign | None:
-    """The DSSE signer of the build's attestations, its key read once, before the build (a
-    bad key fails at once; container-root then blanks the key's variable from
-    /proc/self/environ). The key itself on the command line is refused: a process list and a
-    CI log show command lines."""
-    source = sign_key_source(options)
+    """The DSSE signer of the build's attestations (see `key_reference`), its key read once,
+    before the build: a bad key fails at once, and container-root can then blank the key's
+    variable from /proc/self/environ."""
+    # Lazy: securesystemslib and pyca/cryptography (~55 ms), for signing builds only.
+    from builder.attest.dsse import key_reference, load_signing_key, sign
+
+    source = key_reference(options.sign_key)
     if source is None:
         return None
-    if source.lstrip().startswith("-----BEGIN"):
-        raise UsageError(
-            "--sign-key takes a file or env://NAME, never the key itself",
-            hint=f"export {SIGN_KEY_ENV} (PEM text or a path), or --sign-key PATH",
-        )
-    # Lazy: securesystemslib and pyca/cryptography (~55 ms), for signing builds only.
-    from builder.attest.dsse import load_signing_key, sign
-
     key = load_signing_key(source)
     if options.provenance is Provenance.OFF and options.sign_key:
         log.warning("warning: --sign-key: no attestation to sign (add --provenance)")
@@ -159,8 +145,8 @@ def signer(options: ExecutorOptions) -> Sign | None:
 
 
 def key_variables(options: ExecutorOptions) -> frozenset[str]:
-    """The environment variables the signing key (and its passphrase) are read from."""
-    source = sign_key_source(options)
-    if source is None or not source.startswith(ENV_PREFIX):
+    """The environment variables the signing key (and its passphrase) may be read from."""
+    source = options.sign_key or f"{ENV_PREFIX}{SIGN_KEY_ENV}"
+    if not source.startswith(ENV_PREFIX):
         return frozenset()
     return frozenset({source.removeprefix(ENV_PREFIX), SIGN_KEY_PASSWORD_ENV})

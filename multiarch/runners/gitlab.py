@@ -59,6 +59,7 @@ def build_job(plan: BuildPlan, job: PlatformJob, repository: str) -> dict[str, A
     )
     for host in spec.gitlab.insecure_registries:
         flags += ["--insecure-registry", host]
+    flags += _sign_key_flags(spec)
     result = f"{RESULTS_DIR}/{job.slug}.json"
     words = [spec.gitlab.executor, "executor", *map(_shell_word, flags)]
     words += ["--push-by-digest", shlex.quote(repository), "--json-result", result]
@@ -73,6 +74,20 @@ def build_job(plan: BuildPlan, job: PlatformJob, repository: str) -> dict[str, A
     if spec.allow_missing:
         body["allow_failure"] = True
     return body
+
+
+def _sign_key_flags(spec: BuildSpec) -> list[str]:
+    """A job reads its signing key from a CI/CD variable (masked; "File" or "Variable" type):
+    `sign_key: env://NAME` names it. Without one, each job signs when $MULTIARCH_SIGN_KEY is
+    set. A file path would mean a key committed to the repository: refused."""
+    if spec.sign_key is None:
+        return []
+    if not spec.sign_key.startswith("env://"):
+        raise UsageError(
+            f"sign_key: {spec.sign_key!r}: a GitLab job reads its key from a CI/CD variable",
+            hint="sign_key: env://NAME (a masked variable of File or Variable type)",
+        )
+    return ["--sign-key", spec.sign_key]
 
 
 def index_job(plan: BuildPlan, target: str) -> dict[str, Any]:

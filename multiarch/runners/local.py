@@ -32,6 +32,8 @@ def run_local(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventS
         argv += ["--no-push", "--oci-layout-path", str(layout)]
     else:  # base layers are mounted, not re-uploaded, and publishing only adds the index
         argv += ["--push-by-digest", str(repository)]
+    if plan.sign_key:  # in this process: the file or variable is right here
+        argv += ["--sign-key", plan.sign_key]
     # The executor's own flag parser turns the flags into options: one definition of them.
     options = executor_options(argv)
     started = time.monotonic()

@@ -8,6 +8,11 @@ answers on stdout with a tar holding the executor's JSON result. When the spec n
 registry image, the host pushes its image there by digest only (`--push-by-digest`: the
 host needs the registry's login, no tag is left behind) and the coordinator publishes it
 from there with every other platform; otherwise the tar also holds the image as an OCI layout.
+
+A signing key (`--sign-key`) travels on the same stdin, ahead of the context: the remote
+shell reads exactly its length into the job's 0700 temporary directory, the executor reads it
+from there, and the directory is removed when the job ends. The key is never on a command
+line (the remote `ps` shows those) nor in a variable of the remote environment.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from multiarch.runners import JobResult, built_image, read_report
 from multiarch.spec import SSHRunner, SSHSettings
 
 REMOTE_DOCKERFILE = "Dockerfile.multiarch"
+REMOTE_KEY = "sign-key.pem"
 
 
 def ssh_command(runner: SSHRunner, settings: SSHSettings) -> list[str]:
@@ -72,10 +78,15 @@ def check_architecture(job: PlatformJob, machine: str) -> None:
         )
 
 
-def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
+def remote_script(plan: BuildPlan, job: PlatformJob, key_size: int = 0) -> str:
+    """The remote shell's script; `key_size` bytes of signing key come first on stdin."""
     settings = plan.spec.ssh
     dockerfile = base64.b64encode(job.dockerfile.read_bytes()).decode()
     flags = plan.flags_for(job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}')
+    # dd with bs=1 reads exactly the key's bytes from the pipe, leaving the tar to the executor
+    take_key = f'dd bs=1 count={key_size} of="$d"/{REMOTE_KEY} 2>/dev/null; ' if key_size else ""
+    if key_size:
+        flags += ["--sign-key", f'"$d"/{REMOTE_KEY}']
     repository = plan.push_repository()
     if repository is not None:
         flags += ["--push-by-digest", str(repository)]
@@ -84,16 +95,17 @@ def remote_script(plan: BuildPlan, job: PlatformJob) -> str:
     quoted = " ".join(a if a.startswith('"$d"') else shlex.quote(a) for a in flags)
     returned = "result.json" if repository is not None else "oci result.json"
     return (
-        "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
-        f'echo {dockerfile} | base64 -d > "$d"/{REMOTE_DOCKERFILE}; '
+        "set -e; umask 077; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+        f'{take_key}echo {dockerfile} | base64 -d > "$d"/{REMOTE_DOCKERFILE}; '
         f"{settings.executor} executor {quoted} "
         '--json-result "$d"/result.json --progress json >&2; '
         f'tar -C "$d" -cf - {returned}'
     )
 
 
-def _send_context(context: Path, stdin: IO[bytes]) -> None:
+def _send_context(context: Path, stdin: IO[bytes], key: bytes) -> None:
     try:
+        stdin.write(key)
         with tarfile.open(fileobj=stdin, mode="w|") as tar:
             for child in sorted(context.iterdir()):
                 tar.add(child, arcname=child.name)
@@ -116,15 +128,16 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventSin
     out_dir = workdir / job.slug
     out_dir.mkdir(parents=True)
     log_lines: list[str] = []
+    key = _signing_key_pem(plan.sign_key)
     process = subprocess.Popen(
-        ssh_command(job.runner, settings) + [remote_script(plan, job)],
+        ssh_command(job.runner, settings) + [remote_script(plan, job, len(key))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
     sender = threading.Thread(
-        target=_send_context, args=(plan.spec.context, process.stdin), daemon=True
+        target=_send_context, args=(plan.spec.context, process.stdin, key), daemon=True
     )
     relay = threading.Thread(
         target=_relay, args=(process.stderr, on_event, log_lines), daemon=True
@@ -150,6 +163,17 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventSin
     report = read_report(out_dir / "result.json")
     image = built_image(plan.push_repository(), out_dir / "oci", report)
     return JobResult(job, report, image, time.monotonic() - started)
+
+
+def _signing_key_pem(source: str | None) -> bytes:
+    """The signing key to hand over (unencrypted PKCS#8: the remote host has no passphrase);
+    empty when the build signs nothing."""
+    if source is None:
+        return b""
+    # Lazy: securesystemslib and pyca/cryptography, for signing builds only.
+    from builder.attest import load_signing_key
+
+    return load_signing_key(source).pem()
 
 
 def _relay(stream: IO[bytes], on_event: EventSink, log_lines: list[str]) -> None:
