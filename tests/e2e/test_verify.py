@@ -7,8 +7,6 @@ their digest. skopeo still sees exactly two platforms; the private key is in no 
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import subprocess
 import sys
@@ -21,9 +19,8 @@ import pytest
 from builder.attest.artifact import attestation_artifact
 from builder.attest.dsse import load_signing_key, sign
 from builder.attest.statement import Predicate, statement
-from builder.attest.store import attach, referrers_tag
+from builder.attest.store import attach
 from builder.oci.models import Descriptor, Platform
-from builder.oci.raw import RawManifest
 from builder.reference import Reference
 from builder.registry import RegistryClient
 from builder.transports.names import Location
@@ -31,6 +28,7 @@ from tests.fixtures.images import image_layout, make_image
 from tests.fixtures.pushed import PushedImage, push_image, push_index
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.fixtures.signing_keys import KeyPair, write_key_pair
+from tests.fixtures.tampering import tamper_first_attestation
 
 PROVENANCE = "https://slsa.dev/provenance/v1"
 SBOM = "https://spdx.dev/Document"
@@ -152,31 +150,13 @@ def test_tampered_envelope_fails(registry: RegistryHandle, keys: tuple[KeyPair, 
     key, _ = keys
     with RegistryClient(registry.options()) as client:
         ref, (_, arm) = signed_index(client, registry, key)
-        repo = ref.repository_ref()
-        tag = repo.with_tag(referrers_tag(arm.manifest.digest))
-        index = client.get_manifest(tag).index()
-        entry = index.manifests[0]
-        manifest = client.get_manifest(repo.with_digest(entry.digest)).manifest()
-        with client.open_blob(repo, manifest.layers[0]) as chunks:
-            envelope = json.loads(b"".join(chunks))
-        payload = json.loads(base64.b64decode(envelope["payload"]))
-        payload["predicate"]["made"] = "by someone else"
-        envelope["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
-        data = json.dumps(envelope).encode()
-        layer = Descriptor.of_bytes(data, manifest.layers[0].media_type,
-                                    annotations=manifest.layers[0].annotations)
-        client.upload_blob(repo, layer, lambda: io.BytesIO(data))
-        forged = RawManifest.of(manifest.model_copy(update={"layers": [layer]}))
-        client.put_manifest(repo.with_digest(forged.digest), forged)
-        forged_entry = forged.descriptor(
-            artifactType=entry.artifact_type, annotations=entry.annotations
+        forged = tamper_first_attestation(
+            client, ref.repository_ref(), arm.manifest.digest,
+            lambda statement: statement["predicate"].update(made="by someone else"),
         )
-        client.put_manifest(tag, RawManifest.of(
-            index.model_copy(update={"manifests": [forged_entry, *index.manifests[1:]]})
-        ))
     lines = failure_lines(multiarch("verify", f"docker://{ref}", "--key", str(key.public)))
     assert lines == [
-        f"linux/arm64 {PROVENANCE} ({forged.digest}): the signature by key "
+        f"linux/arm64 {PROVENANCE} ({forged}): the signature by key "
         f"{load_signing_key(key.private).keyid} does not verify: "
         "the payload or the signature was changed"
     ]
