@@ -144,7 +144,8 @@ def _copy_tree(src_dir: Path, dst_fd: int, rel: str, options: CopyOptions) -> No
                                                                    options):
             continue
         _copy_entry(Path(entry.path), st, dst_fd, entry.name, options, child_rel)
-    for name, header in devices.recorded_in(str(src_dir)).items():
+    recorded = devices.any_recorded() and devices.recorded_in(os.path.realpath(src_dir))
+    for name, header in (recorded or {}).items():
         child_rel = f"{rel}/{name}" if rel else name
         if _verdict(child_rel, False, options) is _Verdict.COPY:
             _copy_recorded(header, dst_fd, name, options)
@@ -213,7 +214,8 @@ def _copy_entry(
             os.unlink(name, dir_fd=dst_fd)
             existing = None
         if existing is None:
-            devices.forget(dst_fd, name)
+            if devices.any_recorded():
+                devices.forget(devices.path_of(dst_fd), name)
             os.mkdir(name, 0o700, dir_fd=dst_fd)
         fd = os.open(name, _O_DIR, dir_fd=dst_fd)
         try:
@@ -253,7 +255,8 @@ def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
 def _make_room(dst_fd: int, name: str, existing: os.stat_result | None) -> None:
     """Clear the way for a non-directory `name`: a file or a recorded node there goes."""
     if existing is None:
-        devices.forget(dst_fd, name)
+        if devices.any_recorded():
+            devices.forget(devices.path_of(dst_fd), name)
         return
     if stat.S_ISDIR(existing.st_mode):
         raise BuildError(f"cannot replace directory {name!r} with a file")

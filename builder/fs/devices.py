@@ -42,41 +42,39 @@ def any_recorded() -> bool:
     return bool(_by_dir)
 
 
-def _dir_of(dir_fd: int) -> tuple[str, tuple[int, int]]:
-    st = os.fstat(dir_fd)
-    return os.readlink(f"/proc/self/fd/{dir_fd}"), (st.st_dev, st.st_ino)
+def path_of(dir_fd: int) -> str:
+    """The canonical path of an open directory: the key its records go by."""
+    return os.readlink(f"/proc/self/fd/{dir_fd}")
 
 
 def record(dir_fd: int, name: str, header: TarEntry) -> None:
     """Remember `header` (a character or block device) as the entry `name` in `dir_fd`."""
-    path, dir_id = _dir_of(dir_fd)
+    st = os.fstat(dir_fd)
     kept = dataclasses.replace(header, name=name, size=0, _reader=None, xattrs=dict(header.xattrs))
     with _lock:
-        _by_dir.setdefault(path, {})[name] = _Record(dir_id, kept)
+        _by_dir.setdefault(path_of(dir_fd), {})[name] = _Record((st.st_dev, st.st_ino), kept)
 
 
-def forget(dir_fd: int, name: str) -> None:
-    """`name` in `dir_fd` is something else now (or gone)."""
+def forget(directory: str, name: str) -> None:
+    """`name` in `directory` (a canonical path) is something else now, or gone."""
     if not _by_dir:
         return
-    path, _ = _dir_of(dir_fd)
     with _lock:
-        names = _by_dir.get(path)
+        names = _by_dir.get(directory)
         if names is not None and names.pop(name, None) is not None and not names:
-            del _by_dir[path]
+            del _by_dir[directory]
 
 
-def forget_except(dir_fd: int, keep: Container[str]) -> None:
+def forget_except(directory: str, keep: Container[str]) -> None:
     """An opaque directory: only the names in `keep` survive."""
     if not _by_dir:
         return
-    path, _ = _dir_of(dir_fd)
     with _lock:
-        names = _by_dir.get(path, {})
+        names = _by_dir.get(directory, {})
         for name in [n for n in names if n not in keep]:
             del names[name]
         if not names:
-            _by_dir.pop(path, None)
+            _by_dir.pop(directory, None)
 
 
 def forget_under(directory: str) -> None:
@@ -88,10 +86,11 @@ def forget_under(directory: str) -> None:
 
 
 def recorded_in(directory: str) -> dict[str, TarEntry]:
-    """The valid records of `directory` by name: its inode unchanged, nothing on disk there."""
+    """The valid records of `directory` (a canonical path) by name: its inode unchanged,
+    nothing on disk there."""
     if not _by_dir:
         return {}
-    path = os.path.realpath(directory)
+    path = directory
     with _lock:
         names = dict(_by_dir.get(path, {}))
     if not names:

@@ -115,6 +115,7 @@ def xattrs_of(ti: TarEntry) -> dict[str, bytes]:
 class _Unpacker:
     def __init__(self, root: Path, mode: UnpackMode, keep: tuple[str, ...] = ()) -> None:
         self.root = RootDir(root)
+        self.real_root = os.path.realpath(root)  # the key of builder.fs.devices' records
         self.mode = mode
         self.keep = keep  # normalized image paths this unpack leaves alone (container-root)
         self.is_root = os.geteuid() == 0
@@ -153,6 +154,9 @@ class _Unpacker:
         self._fds[parts] = opened
         return opened
 
+    def _real_path(self, real: tuple[str, ...]) -> str:
+        return os.path.join(self.real_root, *real)
+
     def _remove(self, dir_fd: int, name: str) -> None:
         """Remove `name` in `dir_fd`; cached fds below it become stale, `dir_fd` stays valid."""
         remove_tree(dir_fd, name)
@@ -187,7 +191,7 @@ class _Unpacker:
         if existing is not None and not (ti.isdir() and stat.S_ISDIR(existing.st_mode)):
             self._remove(dir_fd, name)
         elif existing is None:
-            devices.forget(dir_fd, name)
+            devices.forget(self._real_path(real_parent), name)
         if ti.isdir():
             if existing is None or not stat.S_ISDIR(existing.st_mode):
                 os.mkdir(name, 0o700, dir_fd=dir_fd)
@@ -299,7 +303,7 @@ class _Unpacker:
         if self.keep and self._kept("/".join(real_parent + (name,))):
             return
         self._remove(dir_fd, name)
-        devices.forget(dir_fd, name)
+        devices.forget(self._real_path(real_parent), name)
         if overlay:
             try:
                 os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=dir_fd)
@@ -332,7 +336,7 @@ class _Unpacker:
                 with os.scandir(rfd) as entries:
                     names = [e.name for e in entries]
                 os.close(rfd)
-                devices.forget_except(fd, keep)
+                devices.forget_except(self._real_path(path), keep)
                 for child in names:
                     kept = self._kept("/".join(path + (child,)))
                     if kept == "inside" and child not in keep:

@@ -97,10 +97,12 @@ class WalkSnapshot:
         index: dict[str, _Meta] = {}
         todo = [""]
         base = str(self.root)
+        real = os.path.realpath(base) if devices.any_recorded() else base
         while todo:
             rel_dir = todo.pop()
             path = f"{base}/{rel_dir}" if rel_dir else base
-            for name, header in devices.recorded_in(path).items():
+            canonical = f"{real}/{rel_dir}" if rel_dir else real
+            for name, header in devices.recorded_in(canonical).items():
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if not is_ignored(rel, self.ignore):
                     index[rel] = _recorded_meta(header)
