@@ -58,7 +58,8 @@ _CHROOT_HINT = "chroot isolation needs CAP_SYS_CHROOT: run the container with it
 def resolve_isolation(requested: Isolation | str) -> Isolation:
     """The concrete mode to use: `requested` if it works here, or for auto the strongest one:
     namespace (a root VM or a privileged container), else proot (an unprivileged container:
-    the steps still get /proc, /dev and /sys), else chroot (steps without /proc and /dev).
+    the steps still get /proc, /dev and /sys), else chroot (steps without /proc, and with
+    device nodes in /dev only where mknod is permitted: one warning line says which).
 
     Raises SandboxError saying why a requested mode is impossible and what to pass instead.
     Decide before preparing the root: `none` runs steps in "/" itself.

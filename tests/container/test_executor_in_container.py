@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.container.conftest import Container, write_context
 from tests.container.layers import changed_paths
 from tests.e2e.test_executor import inspect_config, unpack
+from tests.fixtures.localdeb import PROBE_FILE, PROBE_TEXT, probe_deb
 from tests.fixtures.registry import RegistryHandle, unique_repo
 
 CONTAINER_FILES = {"etc/hosts", "etc/resolv.conf", "etc/hostname"}
@@ -221,23 +222,14 @@ def test_apt_get_installs_a_local_package_under_proot(
 FROM {debian_image}
 COPY probe.deb /tmp/
 RUN timeout 120 apt-get install -y -qq /tmp/probe.deb && rm /tmp/probe.deb \\
- && apt-get check -qq && cat /usr/share/multiarch-probe/hello > /installed
+ && apt-get check -qq && cat /{PROBE_FILE} > /installed
 """)
-    package = tmp_path / "pkg"
-    (package / "DEBIAN").mkdir(parents=True)
-    (package / "usr/share/multiarch-probe").mkdir(parents=True)
-    (package / "usr/share/multiarch-probe/hello").write_text("from a local package\n")
-    (package / "DEBIAN/control").write_text(
-        "Package: multiarch-probe\nVersion: 1.0\nArchitecture: all\n"
-        "Maintainer: tests <tests@example.com>\nDescription: offline apt probe\n"
-    )
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(package),
-                    str(context / "probe.deb")], check=True, capture_output=True)  # fmt: skip
+    probe_deb(context / "probe.deb")
     ref = f"{registry.host}/{unique_repo('ctr')}:apt-local"
     container.multiarch("executor", "--context", str(context), "--destination", ref,
                         "--isolation", "proot")  # fmt: skip
     rootfs = unpack(registry, ref, tmp_path / "out")
-    assert (rootfs / "installed").read_text() == "from a local package\n"
+    assert (rootfs / "installed").read_text() == PROBE_TEXT
     _, run = changed_paths(ref, debian_image, tmp_path)
-    assert {"usr/share/multiarch-probe/hello", "var/lib/dpkg/status", "installed"} <= run
+    assert {PROBE_FILE, "var/lib/dpkg/status", "installed"} <= run
     assert not any(p.startswith("etc/apt") for p in run)

@@ -70,7 +70,7 @@ def _tag_single(layout: Path, tag: str) -> None:
 def _build_in_container(project_image: ProjectImage, tmp_path: Path, dockerfile: str,
                         command: str, volumes: tuple[str, ...] = ()) -> Path:  # fmt: skip
     context, out = tmp_path / "context", tmp_path / "out"
-    context.mkdir()
+    context.mkdir(exist_ok=True)  # the caller may have put files in it
     out.mkdir()
     (context / "Dockerfile").write_text(dockerfile)
     base = project_image.context / ".image-build" / "base"
