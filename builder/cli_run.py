@@ -94,7 +94,7 @@ def _provenance(text: str) -> Provenance:
     try:
         return parse_provenance(text)
     except ValueError as err:
-        raise UsageError(f"--{err}") from None
+        raise UsageError(f"--provenance {err}") from None
 
 
 def _build_args(values: tuple[str, ...]) -> dict[str, str]:

@@ -93,11 +93,11 @@ def parse_provenance(text: str) -> Provenance:
         elif key == "version" and setting == "v1":
             continue
         elif key == "version":
-            raise ValueError(f"provenance {text!r}: only version=v1 (SLSA provenance v1) is written")
+            raise ValueError(f"{text!r}: only version=v1 (SLSA provenance v1) is written")
         else:
             raise ValueError(
-                f"provenance {text!r}: expected true, false, mode=min or mode=max"
+                f"{text!r}: expected true, false, mode=min or mode=max"
             )
         if not eq:
-            raise ValueError(f"provenance {text!r}: expected KEY=VALUE parts")
+            raise ValueError(f"{text!r}: expected KEY=VALUE parts")
     return mode

@@ -91,6 +91,20 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
     help="Write IMAGE_DIGEST=... for GitLab's dotenv reports.",
 )
 @click.option(
+    "--provenance",
+    is_flag=False,
+    flag_value="mode=min",
+    default=None,
+    metavar="[true|false|mode=min|mode=max]",
+    help="SLSA provenance on each platform image (default: mode=min for registry pushes).",
+)
+@click.option(
+    "--attest-format",
+    type=click.Choice(["oci", "buildkit"]),
+    default=None,
+    help="oci: OCI referrers (default); buildkit: attestation manifests in the index.",
+)
+@click.option(
     "--sign-key",
     metavar="PATH|env://NAME",
     help="Sign each platform's attestations with this PEM key (default: "

@@ -29,3 +29,5 @@ class BuildFlags:
     metadata_file: Path | None = None
     dotenv: Path | None = None
     sign_key: str | None = None
+    provenance: str | None = None
+    attest_format: str | None = None

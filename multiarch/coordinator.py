@@ -24,6 +24,7 @@ import click
 from pydantic import ValidationError
 
 from builder import BuildReport, resolve_build_isolation
+from builder.attest import parse_provenance
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
     EventSink,
@@ -40,10 +41,11 @@ from builder.transports import (
     TransportContext,
     copy_image,
     open_destination,
+    open_source,
     parse_location,
 )
 from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
-from multiarch.index import assemble_index, index_annotations
+from multiarch.index import ATTESTATION_ENTRY, IndexEntry, assemble_index, index_annotations
 from multiarch.plan import BuildPlan, PlatformJob, make_plan
 from multiarch.progress import Reporter
 from multiarch.publish import PlacedImage, open_pinned, publish, target_tags
@@ -225,6 +227,8 @@ def _publish(
         for resolved in resolve_all(sources, ctx):
             assert not isinstance(resolved, Missing), resolved
             placed.append(resolved)
+        if spec.attest_format == "buildkit":
+            placed += _buildkit_attestations(done, ctx)
         annotations = index_annotations(spec.annotations, os.environ)
         index = assemble_index([p.entry for p in placed], spec.index_type, annotations)
         written: list[str] = []
@@ -245,6 +249,26 @@ def _publish(
     return BuildOutcome(index.digest, tuple(written), tuple(everything), tuple(pushed))
 
 
+def _buildkit_attestations(
+    done: Sequence[PlatformOutcome], ctx: TransportContext
+) -> list[PlacedImage]:
+    """The attestation manifests each platform's build pushed (--attest-format buildkit),
+    as index entries beside the images (unknown/unknown, naming their image's digest)."""
+    placed = []
+    for outcome in done:
+        assert outcome.result is not None
+        for entry in outcome.result.report.attestations:
+            source = open_source(outcome.result.image, ctx)
+            try:
+                raw = source.get_manifest(entry.digest)
+            finally:
+                source.close()
+            assert entry.platform is not None and entry.annotations is not None
+            index_entry = IndexEntry(raw, entry.platform, dict(entry.annotations))
+            placed.append(PlacedImage(index_entry, outcome.result.image))
+    return placed
+
+
 def _write_archives(
     placed: Sequence[PlacedImage], location: Location, spec: BuildSpec, ctx: TransportContext
 ) -> list[str]:
@@ -254,6 +278,8 @@ def _write_archives(
     reference = _archive_reference(location, spec)
     written = []
     for item in placed:
+        if ATTESTATION_ENTRY.items() <= item.entry.annotations.items():
+            continue  # a docker archive holds images only
         slug = str(item.entry.platform).replace("/", "-")
         target = path.with_name(f"{path.stem}-{slug}{path.suffix or '.tar'}")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -371,6 +397,21 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
     return spec.model_copy(update=updates)
 
 
+def _with_attestations(
+    spec: BuildSpec, provenance: str | None, attest_format: str | None
+) -> BuildSpec:
+    """--provenance and --attest-format override the spec's settings."""
+    updates: dict[str, object] = {}
+    if provenance is not None:
+        try:
+            updates["provenance"] = parse_provenance(provenance).value
+        except ValueError as err:
+            raise UsageError(f"--provenance {err}") from None
+    if attest_format is not None:
+        updates["attest_format"] = attest_format
+    return spec.model_copy(update=updates) if updates else spec
+
+
 def build_command(flags: BuildFlags) -> None:
     """`multiarch build` with its flags (declared in `multiarch.build_command`)."""
     given = flags.spec_or_context or "."
@@ -393,6 +434,7 @@ def build_command(flags: BuildFlags) -> None:
             flags.outputs,
             flags.index_type or "oci",
         )
+    spec = _with_attestations(spec, flags.provenance, flags.attest_format)
     if flags.sign_key:
         spec = spec.model_copy(update={"sign_key": flags.sign_key})
     isolation = resolve_build_isolation(flags.isolation or "auto")

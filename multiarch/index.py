@@ -29,6 +29,10 @@ CI_ANNOTATIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+ATTESTATION_ENTRY = {"vnd.docker.reference.type": "attestation-manifest"}
+"""The annotation that marks an index entry as BuildKit's attestation manifest of an image."""
+
+
 @dataclass(frozen=True)
 class IndexEntry:
     manifest: RawManifest
@@ -70,6 +74,8 @@ def assemble_index(
             raise UsageError(
                 f"{entry.manifest.digest} is an index; an index entry must be an image"
             )
+        if ATTESTATION_ENTRY.items() <= entry.annotations.items():
+            continue  # BuildKit's attestation manifests: all unknown/unknown by design
         name = str(entry.platform)
         if name in seen and seen[name] != entry.manifest.digest:
             log.warning("two images for platform %s in the index; clients take the first", name)

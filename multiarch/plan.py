@@ -63,6 +63,7 @@ class BuildPlan:
             flags += ["--label", f"{key}={value}"]
         for secret in spec.secrets:
             flags += ["--secret", secret.as_flag()]
+        flags += spec.attest_flags()
         return flags + spec.cache.executor_flags() + list(self.extra_flags)
 
 

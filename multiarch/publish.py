@@ -1,7 +1,8 @@
 """Put a multi-platform index and its images into one destination.
 
 Every image is copied into the destination first (a registry on the same host mounts the
-blobs; a source already in the target repository moves nothing), then checked to be there,
+blobs; a source already in the target repository moves nothing) with the attestations that
+refer to it, then checked to be there,
 and only then is the index written under each tag: a reader never sees an index whose
 entries are missing.
 """
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from builder.attest import copy_attestations
 from builder.errors import TransportError
 from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
@@ -93,6 +95,10 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
                 result = copy_image(src, dst, as_child=True)
             finally:
                 src.close()
+            # after the image: a referrer's subject must be there first
+            copy_attestations(
+                placed.location, placed.entry.manifest.digest, target, ctx.registry_client()
+            )
             log.debug(
                 "%s: %s into %s (%d blobs copied, %d mounted, %d present)",
                 placed.entry.platform,

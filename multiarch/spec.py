@@ -36,6 +36,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from builder.attest import parse_provenance
 from builder.errors import MultiarchError
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform, parse_platform
@@ -285,6 +286,12 @@ class BuildSpec(SpecModel):
     """Sign each platform's attestations (DSSE) with this ed25519/ECDSA PEM key: a file, or
     env://NAME whose value is PEM text or a path. Never the key itself. Default:
     env://MULTIARCH_SIGN_KEY when that variable is set."""
+    provenance: str | None = None
+    """SLSA provenance attached to each platform image, as buildx's --provenance: true, false,
+    mode=min or mode=max. Default: mode=min when the build pushes to a registry, else off."""
+    attest_format: Literal["oci", "buildkit"] = "oci"
+    """oci: attestations refer to their image (OCI referrers); buildkit: BuildKit's
+    attestation-manifest entries in the index (for tools that read only those)."""
     ssh: SSHSettings = SSHSettings()
     gitlab: GitLabSettings = GitLabSettings()
 
@@ -314,6 +321,16 @@ class BuildSpec(SpecModel):
     @classmethod
     def _valid_image(cls, value: str | None) -> str | None:
         return None if value is None else _check_reference(value)
+
+    @field_validator("provenance", mode="before")
+    @classmethod
+    def _valid_provenance(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).lower() if isinstance(value, bool) else value
+        if not isinstance(text, str):
+            raise ValueError("expected true, false, mode=min or mode=max")
+        return parse_provenance(text).value
 
     @field_validator("destinations")
     @classmethod
@@ -361,6 +378,21 @@ class BuildSpec(SpecModel):
 
     def build_args_for(self, entry: PlatformSpec) -> dict[str, str]:
         return {**self.build_args, **entry.build_args}
+
+    def provenance_mode(self) -> str:
+        """off, min or max: as set, else min when some output is a registry (buildx's default
+        for pushes) and off for local outputs only."""
+        if self.provenance is not None:
+            return self.provenance
+        kinds = {parse_location(name).kind for name in self.outputs()}
+        return "min" if "docker" in kinds else "off"
+
+    def attest_flags(self) -> list[str]:
+        """The executor flags that attach this spec's attestations to each platform image."""
+        mode = self.provenance_mode()
+        if mode == "off":
+            return []
+        return [f"--provenance=mode={mode}", f"--attest-format={self.attest_format}"]
 
     def outputs(self) -> list[str]:
         """Every destination name; the default oci: layout when none is given."""

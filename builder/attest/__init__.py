@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
     from builder.attest.inspect import list_attestations, read_attestation
     from builder.attest.statement import Predicate, statement
-    from builder.attest.store import AttestationRecord
+    from builder.attest.store import AttestationRecord, copy_attestations
     from builder.attest.verification import (
         Attached,
         ImageAttestations,
@@ -30,15 +30,21 @@ if TYPE_CHECKING:
         read_attestations,
         verify_attestations,
     )
+    from builder.option_choices import AttestFormat, Provenance, parse_provenance
 
 _HOMES = {
-    "AttestationRecord": "store", "Predicate": "statement", "list_attestations": "inspect",
-    "read_attestation": "inspect", "statement": "statement",
-    "SIGN_KEY_ENV": "dsse", "PublicKey": "dsse", "SigningKey": "dsse",
-    "key_reference": "dsse", "load_public_key": "dsse", "load_signing_key": "dsse",
-    "Attached": "verification", "ImageAttestations": "verification",
-    "VerifyReport": "verification",
-    "read_attestations": "verification", "verify_attestations": "verification",
+    "AttestationRecord": "builder.attest.store", "AttestFormat": "builder.option_choices",
+    "Predicate": "builder.attest.statement", "Provenance": "builder.option_choices",
+    "copy_attestations": "builder.attest.store", "list_attestations": "builder.attest.inspect",
+    "parse_provenance": "builder.option_choices", "read_attestation": "builder.attest.inspect",
+    "statement": "builder.attest.statement",
+    "SIGN_KEY_ENV": "builder.attest.dsse", "PublicKey": "builder.attest.dsse",
+    "SigningKey": "builder.attest.dsse", "key_reference": "builder.attest.dsse",
+    "load_public_key": "builder.attest.dsse", "load_signing_key": "builder.attest.dsse",
+    "Attached": "builder.attest.verification", "ImageAttestations": "builder.attest.verification",
+    "VerifyReport": "builder.attest.verification",
+    "read_attestations": "builder.attest.verification",
+    "verify_attestations": "builder.attest.verification",
 }
 
 
@@ -46,12 +52,13 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'builder.attest' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"builder.attest.{home}"), name)
+    return getattr(importlib.import_module(home), name)
 
 
 __all__ = [
-    "SIGN_KEY_ENV", "Attached", "AttestationRecord", "ImageAttestations", "Predicate", "PublicKey",
-    "SigningKey", "VerifyReport", "key_reference", "list_attestations", "load_public_key",
-    "load_signing_key",
-    "read_attestation", "read_attestations", "statement", "verify_attestations",
+    "SIGN_KEY_ENV", "Attached", "AttestFormat", "AttestationRecord", "ImageAttestations",
+    "Predicate", "Provenance", "PublicKey", "SigningKey", "VerifyReport", "copy_attestations",
+    "key_reference", "list_attestations", "load_public_key", "load_signing_key",
+    "parse_provenance", "read_attestation", "read_attestations", "statement",
+    "verify_attestations",
 ]

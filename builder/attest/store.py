@@ -222,3 +222,14 @@ def read_blob(where: Location, desc: Descriptor, client: RegistryClient) -> byte
     assert where.reference is not None
     with client.open_blob(where.reference.repository_ref(), desc) as chunks:
         return b"".join(chunks)
+
+
+def copy_attestations(
+    source: Location, subject: str, target: Location, client: RegistryClient
+) -> int:
+    """Attach to `target` every attestation stored about `subject` at `source` (the image
+    was copied there); returns how many. Same bytes, so a signature stays valid."""
+    artifacts = attached_artifacts(source, subject, client)
+    for artifact in artifacts:
+        attach(artifact, subject, target, client)
+    return len(artifacts)

@@ -1,0 +1,121 @@
+"""`multiarch build` attestations: provenance on by default for registry pushes (each
+platform attaches its own), the flag and spec forms, copies into further outputs, BuildKit's
+layout on request; skopeo still lists exactly the platforms in the OCI-format index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from builder.attest import list_attestations, read_attestation
+from builder.transports import TransportContext
+from tests.e2e.test_build import make_project, multiarch, skopeo
+from tests.fixtures.intoto import validated_slsa_provenance
+from tests.fixtures.registry import RegistryHandle, unique_repo
+
+COPY_ONLY = "FROM {base}\nCOPY hello.txt /hello.txt\n"
+PROVENANCE = "https://slsa.dev/provenance/v1"
+
+
+def index_of(image: str) -> dict:
+    return json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{image}"))
+
+
+def tags_of(repository: str) -> list[str]:
+    return json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{repository}"))["Tags"]
+
+
+def test_spec_build_attaches_provenance_to_each_platform_by_default(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str
+) -> None:
+    repository = f"{registry.host}/{unique_repo('attest')}"
+    spec = make_project(tmp_path, busybox_image, COPY_ONLY, spec=f"""
+        image: {repository}:v1
+        destinations: ["oci:{tmp_path}/out:v1"]
+        context: app
+        build_args: {{VERSION: "3"}}
+        platforms: [linux/amd64, linux/arm64]
+        """)
+    multiarch("build", str(spec))
+    index = index_of(f"{repository}:v1")
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
+    digests = [e["digest"] for e in index["manifests"]]
+    assert sorted(tags_of(repository)) == sorted(["v1", *("sha256-" + d[7:] for d in digests)])
+    ctx = TransportContext(registry.options())
+    for image in (f"docker://{repository}:v1", f"oci:{tmp_path}/out:v1"):
+        records = list_attestations(image, ctx)
+        assert [(r.platform, r.subject, r.predicate_type) for r in records] == [
+            ("linux/amd64", digests[0], PROVENANCE), ("linux/arm64", digests[1], PROVENANCE),
+        ], image
+        for record, arch in zip(records, ("amd64", "arm64")):
+            document = validated_slsa_provenance(read_attestation(image, record, ctx))
+            request = document["predicate"]["buildDefinition"]["externalParameters"]["request"]
+            assert request == {"platform": f"linux/{arch}"}  # mode=min: no build args
+    # the copied layout's index lists the platforms; its attestations are unnamed entries
+    out = json.loads(skopeo("inspect", "--raw", f"oci:{tmp_path}/out:v1"))
+    assert [e["platform"]["architecture"] for e in out["manifests"]] == ["amd64", "arm64"]
+
+
+def test_flag_form_provenance_max_and_false(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str
+) -> None:
+    make_project(tmp_path, busybox_image, COPY_ONLY)
+    repository = f"{registry.host}/{unique_repo('attest')}"
+    multiarch("build", "--platform", "linux/amd64,linux/arm64", "-t", f"{repository}:v1",
+              "--build-arg", "VERSION=3", "--provenance=mode=max", "app", cwd=tmp_path)
+    records = list_attestations(f"docker://{repository}:v1", TransportContext(registry.options()))
+    assert [r.platform for r in records] == ["linux/amd64", "linux/arm64"]
+    document = validated_slsa_provenance(
+        read_attestation(f"docker://{repository}:v1", records[1], TransportContext(registry.options()))
+    )
+    request = document["predicate"]["buildDefinition"]["externalParameters"]["request"]
+    assert request["buildArgs"] == {"VERSION": "3"}
+
+    unattested = f"{registry.host}/{unique_repo('attest')}"
+    multiarch("build", "--platform", "linux/amd64,linux/arm64", "-t", f"{unattested}:v1",
+              "--provenance=false", "app", cwd=tmp_path)
+    assert tags_of(unattested) == ["v1"]
+
+
+def test_spec_provenance_false_and_bad_values(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str
+) -> None:
+    repository = f"{registry.host}/{unique_repo('attest')}"
+    spec = make_project(tmp_path, busybox_image, COPY_ONLY, spec=f"""
+        image: {repository}:v1
+        context: app
+        provenance: false
+        platforms: [linux/amd64, linux/arm64]
+        """)
+    multiarch("build", str(spec))
+    assert tags_of(repository) == ["v1"]
+    spec.write_text(spec.read_text().replace("provenance: false", "provenance: mode=mid"))
+    bad = multiarch("build", str(spec), check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "build.yaml:3:13: provenance: 'mode=mid': expected true, false" in bad.stderr
+    spec.write_text(spec.read_text().replace("provenance: mode=mid", "provenance: true"))
+    flag = multiarch("build", str(spec), "--provenance=sometimes", check=False)
+    assert "--provenance 'sometimes': expected true, false, mode=min or mode=max" in flag.stderr
+
+
+def test_buildkit_format_lists_attestation_manifests_in_the_index(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str
+) -> None:
+    repository = f"{registry.host}/{unique_repo('attest')}"
+    spec = make_project(tmp_path, busybox_image, COPY_ONLY, spec=f"""
+        image: {repository}:v1
+        context: app
+        attest_format: buildkit
+        platforms: [linux/amd64, linux/arm64]
+        """)
+    multiarch("build", str(spec))
+    index = index_of(f"{repository}:v1")
+    platforms = [e["platform"]["architecture"] for e in index["manifests"]]
+    assert platforms == ["amd64", "arm64", "unknown", "unknown"]
+    images = {e["digest"] for e in index["manifests"][:2]}
+    assert {e["annotations"]["vnd.docker.reference.digest"] for e in index["manifests"][2:]} == images
+    assert tags_of(repository) == ["v1"]  # no tag schema in this format
+    records = list_attestations(f"docker://{repository}:v1", TransportContext(registry.options()))
+    assert [(r.platform, r.stored) for r in records] == [
+        ("linux/amd64", "buildkit"), ("linux/arm64", "buildkit"),
+    ]
