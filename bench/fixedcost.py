@@ -1,5 +1,6 @@
-"""Fixed costs of our side (issue 16): per-step overhead, `manifest push from-spec`, and
-when each platform of a `multiarch build` ran (its `--progress json` events)."""
+"""Fixed costs of our side (issue 16): per-step overhead, `manifest push from-spec`, what
+attaching provenance adds to a build and push (issue 17), and when each platform of a
+`multiarch build` ran (its `--progress json` events)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from bench import ourcli
 from bench.host import remove_tree
 from bench.measure import measure
 from bench.registry import LocalRegistry
-from bench.results import ManifestPush, PlatformSpan, StepOverhead
+from bench.results import AttestationOverhead, ManifestPush, PlatformSpan, StepOverhead
+from bench.sides import Target
+from bench.workloads import WORKLOADS
 
 EXTRA_RUNS = 10
 EXTRA_METADATA = 20
@@ -55,6 +58,38 @@ def step_overhead(registry: LocalRegistry, work: Path, runs: int, log: Path) -> 
                         extra_metadata=EXTRA_METADATA, base_cpu_s=tuple(cpus["base"]),
                         with_runs_cpu_s=tuple(cpus["runs"]),
                         with_metadata_cpu_s=tuple(cpus["metadata"]))
+
+
+ATTESTED = ("w1", "w3")
+
+
+def attestation_overhead(
+    registry: LocalRegistry, work: Path, runs: int, log: Path
+) -> AttestationOverhead:
+    """w1 and w3 built and pushed `runs` times each without and with `--provenance`
+    (mode=min, as `multiarch build` attaches by default), cold, in turns, each push into a
+    new repository (so the with-provenance runs also write their referrers tag)."""
+    walls: dict[str, list[float]] = {f"{key}{suffix}": [] for key in ATTESTED
+                                     for suffix in ("", "+provenance")}
+    cache = work / "attest-cache"
+    for w in (w for w in WORKLOADS if w.key in ATTESTED):
+        ctx = w.prepare_context(work / "attest" / w.key)
+        variants = ["", "+provenance"]
+        for i in range(runs):
+            for suffix in variants if i % 2 == 0 else list(reversed(variants)):
+                dest = f"{registry.host}/bench/attest-{w.key}-{i}{suffix.replace('+', '-')}:latest"
+                argv = [ourcli.executable(), "executor", "--context", str(ctx), "--dockerfile",
+                        str(ctx / "Dockerfile"), "--destination", dest,
+                        *Target(w, ctx, registry.host, i).build_arg_flags(),
+                        *ourcli.insecure_flags("executor", [registry.host])]
+                argv += ["--provenance"] if suffix else []
+                remove_tree(cache)
+                m = measure(argv, env={"MULTIARCH_CACHE_DIR": str(cache)}, log=log)
+                remove_tree(cache)
+                if not m.ok:
+                    raise RuntimeError(f"attestation overhead build failed: {m.first_error_line()}")
+                walls[f"{w.key}{suffix}"].append(m.wall_s)
+    return AttestationOverhead(walls_s={k: tuple(v) for k, v in walls.items()})
 
 
 def manifest_push(registry: LocalRegistry, work: Path, rounds: int, log: Path) -> ManifestPush:

@@ -164,6 +164,22 @@ class ManifestPush(_Frozen):
         return 1000 * min(self.rounds_s)
 
 
+class AttestationOverhead(_Frozen):
+    """Build + push wall seconds per run, keyed `w1`, `w1+provenance`, `w3`, ..."""
+
+    walls_s: dict[str, tuple[float, ...]]
+    goal: float = 1.10  # issue 17: attestations add at most 10% to w1 and w3
+
+    def ratio(self, key: str) -> float:
+        return statistics.median(self.walls_s[f"{key}+provenance"]) / statistics.median(
+            self.walls_s[key]
+        )
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for k in self.walls_s if "+" not in k]
+
+
 class SuiteResult(_Frozen):
     started: str
     command: str
@@ -179,6 +195,7 @@ class SuiteResult(_Frozen):
     workloads: tuple[WorkloadResult, ...]
     step_overhead: StepOverhead | None = None
     manifest_push: ManifestPush | None = None
+    attestations: AttestationOverhead | None = None
 
 
 def _wall(side: SideResult | None) -> str:
@@ -265,6 +282,10 @@ def _timeline(w: WorkloadResult) -> list[str]:
     return lines
 
 
+def _spread(walls: tuple[float, ...]) -> str:
+    return f"{statistics.median(walls):.2f} ({min(walls):.2f}–{max(walls):.2f})"
+
+
 def _overhead(ms: float) -> str:
     # Below zero: the added steps cost less than the load's noise on the base build.
     return f"{ms:.1f}" if ms >= 0 else f"lost in the noise ({ms:.1f})"
@@ -286,6 +307,23 @@ def _fixed_costs(result: SuiteResult) -> list[str]:
              f"| {_num(o.run_cpu_ms, 1)} |"),
             f"| metadata (ENV) | {_overhead(o.metadata_ms)} | {_num(o.metadata_cpu_ms, 1)} |", "",
         ]
+    a = result.attestations
+    if a is not None:
+        lines += [
+            "## Attestations overhead (ours)", "",
+            ("Build and push (`executor --destination`, cold store), without and with "
+             "`--provenance` (mode=min, the default of `multiarch build` for registry pushes: "
+             "a statement, its artifact manifest and the referrers tag), runs alternating:"), "",
+            "| workload | without s, median (min–max) | with s, median (min–max) | with / without "
+            "| goal |", "|---|---|---|---|---|",
+        ]
+        for key in a.keys:
+            plain, attested = a.walls_s[key], a.walls_s[f"{key}+provenance"]
+            lines.append(
+                f"| {key} | {_spread(plain)} | {_spread(attested)} | {a.ratio(key):.3f} "
+                f"| ≤ {a.goal:.2f} |"
+            )
+        lines.append("")
     m = result.manifest_push
     if m is not None:
         lines += [

@@ -20,6 +20,7 @@ from bench.images import BaseImages
 from bench.measure import Measurement, measure
 from bench.registry import LocalRegistry
 from bench.results import (
+    AttestationOverhead,
     ManifestPush,
     PlatformSpan,
     RunResult,
@@ -45,7 +46,7 @@ class Options:
     ours: bool
     buildah: bool
     container: bool = False  # ours again, inside multiarch's own image under podman (issue 13)
-    extras: tuple[str, ...] = ()  # fixed-cost measurements of our side: "steps", "manifest"
+    extras: tuple[str, ...] = ()  # fixed costs of our side: "steps", "manifest", "attest"
 
 
 class _StepFailed(Exception):
@@ -155,6 +156,17 @@ def _run_workload(w: Workload, sides: list[Buildah | Ours], registry: LocalRegis
     )
 
 
+def _attestations(registry: LocalRegistry, work: Path,
+                  opts: Options) -> AttestationOverhead | None:
+    if "attest" not in opts.extras:
+        return None
+    print("bench: attestations overhead (w1, w3 with and without --provenance)", flush=True)
+    result = fixedcost.attestation_overhead(registry, work, 3 if opts.quick else 6,
+                                            opts.logs / "attest.log")
+    print("  " + ", ".join(f"{k} ×{result.ratio(k):.3f}" for k in result.keys), flush=True)
+    return result
+
+
 def _fixed_costs(registry: LocalRegistry, work: Path,
                  opts: Options) -> tuple[StepOverhead | None, ManifestPush | None]:
     overhead = push = None
@@ -216,6 +228,7 @@ def run_suite(opts: Options) -> SuiteResult:
                 print(f"bench: {w.title}", flush=True)
                 results.append(_run_workload(w, sides, registry, work, opts))
             overhead, push = _fixed_costs(registry, work, opts) if opts.ours else (None, None)
+            attestations = _attestations(registry, work, opts) if opts.ours else None
         container_start = image.start_s() if opts.container else None
     finally:
         remove_tree(work)
@@ -233,4 +246,5 @@ def run_suite(opts: Options) -> SuiteResult:
         workloads=tuple(results),
         step_overhead=overhead,
         manifest_push=push,
+        attestations=attestations,
     )

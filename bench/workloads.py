@@ -93,7 +93,7 @@ WORKLOADS: tuple[Workload, ...] = (
              generate=_small_context, kind=Kind.REBUILD, quick_runs=1,
              anchor=Anchor(kaniko_s=0.13, kaniko_rss_mib=47), goal=1.0),
 )
-EXTRAS = ("steps", "manifest")
+EXTRAS = ("steps", "manifest", "attest")
 """Fixed-cost measurements beside the workloads (bench/fixedcost.py), selectable by --only."""
 
 
