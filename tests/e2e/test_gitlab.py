@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builder.attest import list_attestations
+from builder.transports import TransportContext
 from tests.fixtures.registry import RegistryHandle, unique_repo
-from tests.fixtures.tags import registry_tags
+from tests.fixtures.tags import referrers_tags, registry_tags
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,9 +94,12 @@ def test_child_pipeline_is_schema_valid_and_its_jobs_build_the_index(
     assert index["annotations"]["com.example.pipeline"] == "child"
     digest = (tmp_path / "image-digest.txt").read_text().strip()
     assert (tmp_path / "build.env").read_text().strip() == f"IMAGE_DIGEST={digest}"
-    # The platform images went by digest: the spec's tags are the only ones in the repository.
+    # The platform images went by digest, each with its provenance: the spec's tags and the
+    # referrers tags of the two images are the only ones in the repository.
     assert "--push-by-digest" in pipeline["build:linux-amd64"]["script"][1]
-    assert sorted(registry_tags(registry.url, image.removeprefix(f"{registry.host}/"))) == ["latest", "v1"]
+    assert sorted(registry_tags(registry.url, image.removeprefix(f"{registry.host}/"))) == sorted(
+        ["latest", "v1", *referrers_tags(index)]
+    )
 
 
 def test_a_missing_result_fails_the_index_job(tmp_path: Path, registry: RegistryHandle) -> None:
@@ -152,4 +157,9 @@ def test_child_pipeline_runs_in_gitlab_ci_local(tmp_path: Path, registry: Regist
         check=True, capture_output=True, text=True,
     ).stdout)  # fmt: skip
     assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
-    assert sorted(registry_tags(registry.url, image.removeprefix(f"{registry.host}/"))) == ["latest", "v1"]
+    assert sorted(registry_tags(registry.url, image.removeprefix(f"{registry.host}/"))) == sorted(
+        ["latest", "v1", *referrers_tags(index)]
+    )
+    # each GitLab job attached its own platform's provenance
+    records = list_attestations(f"docker://{image}:v1", TransportContext(registry.options()))
+    assert [r.platform for r in records] == ["linux/amd64", "linux/arm64"]

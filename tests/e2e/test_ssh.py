@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 import multiarch as multiarch_api  # this module names its CLI helper `multiarch`
+from builder.attest import list_attestations
 from builder.events import Event, PlatformFinished, StepFinished, StepStarted
+from builder.transports import TransportContext
 from tests.fixtures.registry import RegistryHandle, free_port, unique_repo
-from tests.fixtures.tags import registry_tags
+from tests.fixtures.tags import referrers_tags, registry_tags
 from tests.fixtures.waiting import wait_for
 
 
@@ -123,11 +125,16 @@ def test_ssh_runner_builds_on_the_remote_host(
     assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
     meta = json.loads((tmp_path / "m.json").read_text())
     assert [p["runner"] for p in meta["platforms"]] == ["ssh://root@builder-test", "local (QEMU)"]
-    # The remote host pushed its image by digest into the image's repository: no extra tag.
+    # The remote host pushed its image by digest into the image's repository, with its
+    # provenance (each platform's builder attaches its own): no tag but the referrers tags.
     amd64 = meta["platforms"][0]["digest"]
     assert amd64 == index["manifests"][0]["digest"]
     repository = image.removeprefix(f"{registry.host}/").removesuffix(":v1")
-    assert registry_tags(registry.url, repository) == ["v1"]
+    assert sorted(registry_tags(registry.url, repository)) == sorted(["v1", *referrers_tags(index)])
+    records = list_attestations(f"docker://{image}", TransportContext(registry.options()))
+    assert [(r.platform, r.subject) for r in records] == [
+        ("linux/amd64", amd64), ("linux/arm64", index["manifests"][1]["digest"]),
+    ]
 
 
 def test_ssh_host_of_the_wrong_architecture_is_refused(
