@@ -110,3 +110,28 @@ def test_device_nodes_reach_the_layers_without_cap_mknod(
 
 def _blob(layout: Path, digest: str) -> Path:
     return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+
+@pytest.mark.parametrize("mode", ["overlay", "walk"])
+def test_chroot_steps_get_proc_and_dev_that_no_layer_holds(
+    tmp_path: Path, busybox_layout: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM oci:{busybox_layout}:latest\n"
+        "RUN ls /proc/self/fd > /fds && head -c 4 /dev/urandom | wc -c > /rand\n"
+    )
+    monkeypatch.setenv("MULTIARCH_SNAPSHOTTER", mode)
+    monkeypatch.setenv("MULTIARCH_CACHE_DIR", str(tmp_path / "store"))
+    report = run_executor(
+        ExecutorOptions(context=str(context), dockerfile=str(context / "Dockerfile"),
+                        no_push=True, oci_layout_path=str(tmp_path / "out"),
+                        isolation="chroot"),
+        discard,
+    )
+    manifest = json.loads(_blob(tmp_path / "out", report.manifest.digest).read_bytes())
+    with tarfile.open(_blob(tmp_path / "out", manifest["layers"][-1]["digest"])) as tar:
+        assert sorted(tar.getnames()) == ["fds", "rand"]
+        fds, rand = (tar.extractfile(name).read().decode() for name in ("fds", "rand"))
+    assert fds.split()[:3] == ["0", "1", "2"] and rand.strip() == "4"
