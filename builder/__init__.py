@@ -15,13 +15,13 @@ import typing as _typing
 _sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None blocks an import
 
 if _typing.TYPE_CHECKING:
-    from builder.api import BuildResult, build, execute, executor_options
+    from builder.api import BuildResult, build, check, execute, executor_options
     from builder.errors import MultiarchError
     from builder.executor.autoisolation import resolve_build_isolation
     from builder.executor.report import BuildReport, StepReport
     from builder.images import ImageInfo, copy, inspect, push
     from builder.option_choices import Isolation
-    from builder.options import ExecutorOptions, SecretSource
+    from builder.options import ExecutorOptions, HostEntry, SecretSource
     from builder.transports import CopyResult
 
 __all__ = [
@@ -29,12 +29,14 @@ __all__ = [
     "BuildResult",
     "CopyResult",
     "ExecutorOptions",
+    "HostEntry",
     "ImageInfo",
     "Isolation",
     "MultiarchError",
     "SecretSource",
     "StepReport",
     "build",
+    "check",
     "copy",
     "execute",
     "executor_options",
@@ -46,11 +48,13 @@ __all__ = [
 _HOMES = {
     "BuildResult": "builder.api",
     "build": "builder.api",
+    "check": "builder.api",
     "execute": "builder.api",
     "executor_options": "builder.api",
     "CopyResult": "builder.transports",
     "ExecutorOptions": "builder.options",
     "SecretSource": "builder.options",
+    "HostEntry": "builder.options",
     "ImageInfo": "builder.images",
     "copy": "builder.images",
     "inspect": "builder.images",

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from builder.cli import executor
+from builder.cli_run import check as run_check
 from builder.cli_run import options_from_flags
 from builder.errors import UsageError
 from builder.events import EventSink, discard
@@ -133,6 +134,12 @@ def execute(options: ExecutorOptions, progress: EventSink | None = None) -> Buil
     """Run one build from ready options, as `multiarch executor` does; the report is what
     it writes to --json-result (the image's descriptors and every step)."""
     return run_executor(options, progress or discard)
+
+
+def check(options: ExecutorOptions) -> None:
+    """`multiarch executor --check`: parse and plan the build for its platform, print the
+    outline on stdout (warnings on stderr); nothing is pulled or built."""
+    run_check(options)
 
 
 def _text(path: PathText | None) -> str | None:

@@ -18,6 +18,7 @@ from builder.option_choices import (
     Isolation,
     LogFormat,
     Progress,
+    RunNetwork,
     SnapshotMode,
     Verbosity,
 )
@@ -74,6 +75,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--build-arg", multiple=True,
               help="KEY=VALUE (or KEY, taken from the environment); repeatable.")
 @click.option("--label", multiple=True, help="KEY=VALUE label on the image; repeatable.")
+@click.option("--annotation", multiple=True,
+              help="KEY=VALUE annotation on the image manifest; repeatable.")
 @click.option("--target", help="Build this stage (name) instead of the last one.")
 @click.option("--custom-platform", help="Target platform, e.g. linux/arm64.")
 @_bool_flag("--reproducible", "Strip timestamps (SOURCE_DATE_EPOCH or 0).")
@@ -103,10 +106,15 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--cache-ttl", default="336h", show_default=True, help="Cache entries older than this are misses.")
 @_bool_flag("--cache-run-layers", "Cache RUN layers.", default=True)
 @_bool_flag("--cache-copy-layers", "Cache COPY/ADD layers (keyed by the sources' content).", default=True)
+@_bool_flag("--no-cache", "Look nothing up in the cache; each step still goes to it.")
 @click.option("--secret", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR (repeatable).")
 @click.option("--isolation", type=_choice(Isolation), default="auto", show_default=True,
               help="How RUN steps are separated; container-root: the build root is this "
                    "container's own / (kaniko's model, multiarch's image only).")
+@click.option("--network", type=_choice(RunNetwork), default="default", show_default=True,
+              help="Network of RUN steps without their own --network (none: namespace isolation).")
+@click.option("--add-host", multiple=True, metavar="HOST:IP",
+              help="Extra /etc/hosts line in RUN steps (repeatable).")
 @_bool_flag("--force", "With --isolation container-root: build even where this root does not "
            "look like a throw-away container (kaniko's --force).")
 @click.option("--metadata-file", help="Write build metadata (JSON) to this file.")

@@ -21,7 +21,7 @@ from builder.executor.run import run_executor
 from builder.log import setup_logging
 from builder.option_choices import Provenance, parse_provenance
 from builder.oci.platform import host_platform, parse_platform
-from builder.options import ExecutorOptions, SecretSource
+from builder.options import ExecutorOptions, HostEntry, SecretSource
 
 
 def run_command(flags: dict[str, object]) -> None:
@@ -51,6 +51,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "image_name_tag_with_digest_file": flags["image_name_tag_with_digest_file"],
         "build_args": _build_args(many("build_arg")),
         "labels": _pairs("--label", many("label")),
+        "annotations": _pairs("--annotation", many("annotation")),
         "target": flags["target"],
         "custom_platform": flags["custom_platform"],
         "reproducible": flags["reproducible"],
@@ -77,8 +78,11 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "cache_ttl": flags["cache_ttl"],
         "cache_run_layers": flags["cache_run_layers"],
         "cache_copy_layers": flags["cache_copy_layers"],
+        "no_cache": flags["no_cache"],
         "secrets": tuple(_secret(text) for text in many("secret")),
         "isolation": flags["isolation"],
+        "network": flags["network"],
+        "add_hosts": tuple(_host_entry(text) for text in many("add_host")),
         "force": flags["force"],
         "metadata_file": flags["metadata_file"],
         "json_result": flags["json_result"],
@@ -118,6 +122,13 @@ def _pairs(flag: str, values: tuple[str, ...]) -> dict[str, str]:
             raise UsageError(f"{flag} {text!r} is not KEY=VALUE", f"e.g. {flag} key=value")
         pairs[key] = value
     return pairs
+
+
+def _host_entry(text: str) -> HostEntry:
+    try:
+        return HostEntry.parse(text)
+    except ValueError as err:
+        raise UsageError(f"--add-host {err}") from None
 
 
 def _secret(text: str) -> SecretSource:

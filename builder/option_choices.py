@@ -25,6 +25,14 @@ class Isolation(str, Enum):
     CONTAINER_ROOT = "container-root"
 
 
+class RunNetwork(str, Enum):
+    """RUN steps' network without their own `--network` (buildx's --network)."""
+
+    DEFAULT = "default"
+    HOST = "host"
+    NONE = "none"
+
+
 class Progress(str, Enum):
     AUTO = "auto"
     PLAIN = "plain"

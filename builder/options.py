@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, ValidationError
 
 from builder.option_choices import (
     AttestFormat,
@@ -11,13 +11,14 @@ from builder.option_choices import (
     LogFormat,
     Progress,
     Provenance,
+    RunNetwork,
     SnapshotMode,
     Verbosity,
 )
 
 __all__ = [
-    "AttestFormat", "Compression", "ExecutorOptions", "Isolation", "LogFormat", "Progress",
-    "Provenance", "SecretSource", "SnapshotMode", "Verbosity",
+    "AttestFormat", "Compression", "ExecutorOptions", "HostEntry", "Isolation", "LogFormat",
+    "Progress", "Provenance", "RunNetwork", "SecretSource", "SnapshotMode", "Verbosity",
 ]
 
 
@@ -29,6 +30,29 @@ class SecretSource(BaseModel):
     id: str
     src: str | None = None
     env: str | None = None
+
+
+class HostEntry(BaseModel):
+    """`--add-host HOST:IP` (buildx and docker's form; `HOST=IP` too)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+    ip: IPvAnyAddress
+
+    @classmethod
+    def parse(cls, text: str) -> HostEntry:
+        """HOST:IP (docker's form) or HOST=IP; an IPv6 address keeps its colons. ValueError
+        when it is neither."""
+        separator = "=" if "=" in text else ":"
+        host, _, ip = text.partition(separator)
+        try:
+            return cls.model_validate({"host": host, "ip": ip})
+        except ValidationError:
+            raise ValueError(f"{text!r} is not HOST:IP (e.g. db:127.0.0.1)") from None
+
+    def __str__(self) -> str:
+        return f"{self.host}={self.ip}"
 
 
 class ExecutorOptions(BaseModel):
@@ -48,6 +72,8 @@ class ExecutorOptions(BaseModel):
     image_name_tag_with_digest_file: str | None = None
     build_args: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """On the image manifest (buildx's `--annotation manifest:KEY=VALUE`; kaniko has none)."""
     target: str | None = None
     custom_platform: str | None = None
     reproducible: bool = False
@@ -75,8 +101,15 @@ class ExecutorOptions(BaseModel):
     cache_ttl: str = "336h"
     cache_run_layers: bool = True
     cache_copy_layers: bool = True
+    no_cache: bool = False
+    """Look nothing up in the cache, still record each step (buildx's --no-cache; with
+    --cache-repo the repository is refreshed)."""
     secrets: tuple[SecretSource, ...] = ()
     isolation: Isolation = Isolation.AUTO
+    network: RunNetwork = RunNetwork.DEFAULT
+    """RUN steps without their own --network: default (the host's, as kaniko), host or none."""
+    add_hosts: tuple[HostEntry, ...] = ()
+    """Extra /etc/hosts lines in RUN steps (buildx's --add-host HOST:IP)."""
     force: bool = False
     """--isolation container-root outside what looks like a container (kaniko's --force)."""
     metadata_file: str | None = None

@@ -75,6 +75,8 @@ class BuildCache:
 
     def lookup(self, key: str) -> Hit | None:
         assert self.local is not None
+        if not self.options.lookup:
+            return None
         entry = self.local.get(key, self.options.ttl_s)
         if entry is not None:
             return Hit(entry, remote=False)
@@ -208,7 +210,7 @@ def open_build_cache(options: ExecutorOptions, store: Store, transport: Transpor
     cache = cache_options(
         enabled=options.cache, repo=options.cache_repo, ttl=options.cache_ttl,
         run_layers=options.cache_run_layers, copy_layers=options.cache_copy_layers,
-        destinations=tuple(options.destinations),
+        destinations=tuple(options.destinations), lookup=not options.no_cache,
     )
     pushes_elsewhere = not options.no_push and any(
         cache.repo is None or parse_reference(d).registry != cache.repo.registry for d in options.destinations

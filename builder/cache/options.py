@@ -20,6 +20,8 @@ class CacheOptions:
     ttl_s: float = 336 * 3600.0
     run_layers: bool = True
     copy_layers: bool = True
+    lookup: bool = True
+    """False (--no-cache): every step runs; its entry is still recorded."""
 
 
 def parse_go_duration(text: str) -> float:
@@ -33,7 +35,7 @@ def parse_go_duration(text: str) -> float:
 
 def cache_options(
     *, enabled: bool, repo: str | None, ttl: str, run_layers: bool, copy_layers: bool,
-    destinations: tuple[str, ...],
+    destinations: tuple[str, ...], lookup: bool = True,
 ) -> CacheOptions:
     """kaniko's rule: without --cache-repo, layers go to `DESTINATION_REPO/cache`."""
     if not enabled:
@@ -43,4 +45,4 @@ def cache_options(
         ref = parse_reference(name).repository_ref() if name else None
     except InvalidReferenceError as err:
         raise UsageError(f"--cache-repo {name!r}: {err.message}", "use REGISTRY/REPOSITORY") from None
-    return CacheOptions(True, ref, parse_go_duration(ttl), run_layers, copy_layers)
+    return CacheOptions(True, ref, parse_go_duration(ttl), run_layers, copy_layers, lookup)

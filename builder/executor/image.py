@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from builder.fs.rootfs import Rootfs
 from builder.oci import mediatypes as mt
@@ -16,6 +16,7 @@ class BuiltImage:
 
     config: ImageConfig
     rootfs: Rootfs
+    annotations: dict[str, str] = field(default_factory=dict)
 
     def config_bytes(self) -> bytes:
         return self.config.to_json()
@@ -24,7 +25,11 @@ class BuiltImage:
         data = self.config_bytes()
         config_desc = Descriptor.of_bytes(data, mt.OCI_CONFIG)
         layers = [_oci_layer(layer.descriptor) for layer in self.rootfs.layers]
-        return RawManifest.of(ImageManifest(mediaType=mt.OCI_MANIFEST, config=config_desc, layers=layers))
+        manifest = ImageManifest(
+            mediaType=mt.OCI_MANIFEST, config=config_desc, layers=layers,
+            annotations=dict(self.annotations) or None,
+        )
+        return RawManifest.of(manifest)
 
 
 _TO_OCI = {

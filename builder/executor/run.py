@@ -152,6 +152,8 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 cache_mounts=store.root / "run-cache",
                 cache=cache,
                 single_snapshot=options.single_snapshot,
+                run_network=options.network.value,
+                extra_hosts=tuple((entry.host, str(entry.ip)) for entry in options.add_hosts),
             )
             try:
                 _build_stages(session, plan, StageExecutor)
@@ -159,7 +161,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 state: ImageState = target.state
                 state.add_labels_silently(dict(options.labels))
                 state.finalize(plan.target.platform)
-                image = BuiltImage(state.config, target.rootfs)
+                image = BuiltImage(state.config, target.rootfs, dict(options.annotations))
                 source = BuiltImageSource(image, store)
                 vertex = progress.start("exporting to image")
                 cache.prepare_outputs(

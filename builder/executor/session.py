@@ -49,11 +49,27 @@ class BuildSession:
     cache: BuildCache
     single_snapshot: bool = False
     """--single-snapshot: each stage's steps end as one layer on its base."""
+    run_network: str = "default"
+    """RUN steps without their own --network: default (the host's), host or none."""
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    """(host, ip) lines added to /etc/hosts in RUN steps."""
     stages: dict[int, StageResult] = field(default_factory=dict)
     steps: list[StepReport] = field(default_factory=list)
     _bases: dict[tuple[str, str], BaseImage] = field(default_factory=dict)
     _pulls: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_network_for(self, step_network: str | None) -> str:
+        """The sandbox network of a RUN step: its own --network, else the build's."""
+        chosen = self.run_network if step_network in (None, "default") else step_network
+        return "none" if chosen == "none" else "host"
+
+    def run_settings(self) -> str:
+        """What a RUN step's cache key adds when the build's network or hosts differ from
+        the defaults (a step that resolves a name may see another answer)."""
+        if self.run_network == "default" and not self.extra_hosts:
+            return ""
+        return f"network={self.run_network};hosts={sorted(self.extra_hosts)}"
 
     def base_image(self, name: str, platform: Platform) -> BaseImage:
         """Pulled once per build; stages building in parallel wait for one another's pull."""

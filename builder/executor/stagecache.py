@@ -70,6 +70,8 @@ class StageCache:
 
     def _fs_key(self, parent: str, ins: Instruction, run_env: tuple[str, ...]) -> tuple[str, bool]:
         extra = keys.step_extra(ins, self.cache.hasher, self._from_key) if self.cache.enabled else ""
+        if extra is not None and isinstance(ins, RunInstruction):
+            extra += self.ex.session.run_settings()
         key = keys.fs_step_key(parent, ins, run_env, self.ex.platform_text, extra or "", self.cache.layer_settings)
         return key, self.cache.enabled and extra is not None and self._kind_cached(ins)
 

@@ -102,7 +102,8 @@ def run(ex: "StageExecutor", ins: RunInstruction, args: list[tuple[str, str]],
             gid=user.gid,
             extra_gids=user.extra_gids,
             mounts=() if keep is not None else tuple(mounts),
-            network="none" if ins.network == "none" else "host",
+            network=ex.session.run_network_for(ins.network),
+            extra_hosts=ex.session.extra_hosts,
             platform=ex.platform,
         )
         with placed_mounts(mounts, keep) if keep is not None else nullcontext():

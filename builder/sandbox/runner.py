@@ -180,7 +180,7 @@ def _request(spec: RunSpec, mode: Isolation) -> dict[str, object]:
         "hostname": spec.hostname,
         "network": spec.network,
         "resolv_conf": _host_resolv_conf(),
-        "hosts": _hosts_file(spec.hostname),
+        "hosts": _hosts_file(spec.hostname, spec.extra_hosts),
         **(_proot_request(spec) if mode is Isolation.PROOT else {}),
         **({"kernel_mounts": chroot_mounts(probe())} if mode is Isolation.CHROOT else {}),
     }
@@ -227,8 +227,9 @@ def _host_resolv_conf() -> str:
         return ""
 
 
-def _hosts_file(hostname: str) -> str:
-    return f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+def _hosts_file(hostname: str, extra: tuple[tuple[str, str], ...]) -> str:
+    lines = [f"127.0.0.1\tlocalhost {hostname}", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    return "\n".join(lines + [f"{ip}\t{host}" for host, ip in extra]) + "\n"
 
 
 class _Lines:

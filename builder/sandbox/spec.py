@@ -62,10 +62,12 @@ class RunSpec:
     mounts: tuple[Mount, ...] = field(default=())
     hostname: str = DEFAULT_HOSTNAME
     network: str = "host"  # "host" | "none"
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    """(host, ip) lines /etc/hosts gets after localhost's (--add-host)."""
     platform: Platform | None = None
 
     def __post_init__(self) -> None:
         # Accept lists from callers but keep the value immutable and hashable.
-        for name in ("argv", "env", "extra_gids", "mounts"):
+        for name in ("argv", "env", "extra_gids", "mounts", "extra_hosts"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "root", Path(self.root))
