@@ -110,6 +110,37 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
     help="Sign each platform's attestations with this PEM key (default: "
     "env://MULTIARCH_SIGN_KEY when set).",
 )
+@click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=PATH|env=VAR",
+              help="A secret for RUN --mount=type=secret (repeatable).")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Image label (repeatable).")
+@click.option("--annotation", "annotations", multiple=True,
+              metavar="[LEVEL[PLATFORM]:]KEY=VALUE",
+              help="Annotation (repeatable): on each image manifest, or index:, manifest:, "
+              "manifest[linux/arm64]:, manifest-descriptor: as buildx.")
+@click.option("--cache-from", multiple=True, metavar="type=registry,ref=REF",
+              help="Layer cache repository to read (and write: one cache repository).")
+@click.option("--cache-to", multiple=True, metavar="type=registry,ref=REF[,mode=max]",
+              help="Layer cache repository to write; every step is recorded (mode=max).")
+@click.option("--no-cache", is_flag=True,
+              help="Look nothing up in the cache; steps still go to it.")
+@click.option("--pull", is_flag=True,
+              help="Always resolve base images at their registry (what every build does).")
+@click.option("--network", type=click.Choice(["default", "host", "none"]),
+              help="Network of RUN steps (none: --isolation namespace).")
+@click.option("--add-host", "add_hosts", multiple=True, metavar="HOST:IP",
+              help="Extra /etc/hosts line in RUN steps (repeatable).")
+@click.option("--iidfile", type=click.Path(path_type=Path), help="Write the index digest here.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the index digest.")
+@click.option("--call", type=click.Choice(["build", "check"]), default="build",
+              help="check: parse and plan every platform, print its outline, build nothing.")
+@click.option("--check", is_flag=True, help="Shorthand for --call check.")
+@click.option("--push", is_flag=True,
+              help="Accepted for buildx users: the -t tags are always pushed.")
+@click.option("--load", is_flag=True, hidden=True)
+@click.option("--ssh", multiple=True, hidden=True)
+@click.option("--builder", hidden=True)
+@click.option("--allow", multiple=True, hidden=True)
 def build(**flags: Any) -> None:
     """Build a multi-arch image from SPEC.yaml, or from flags and a CONTEXT directory
     (`multiarch build --platform linux/amd64,linux/arm64 -t REG/IMG:TAG .`)."""

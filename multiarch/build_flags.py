@@ -31,3 +31,22 @@ class BuildFlags:
     sign_key: str | None = None
     provenance: str | None = None
     attest_format: str | None = None
+    # buildx's flags (README "buildx flag → multiarch")
+    secrets: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = ()
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    no_cache: bool = False
+    pull: bool = False
+    network: str | None = None
+    add_hosts: tuple[str, ...] = ()
+    iidfile: Path | None = None
+    quiet: bool = False
+    call: str = "build"
+    check: bool = False
+    push: bool = False
+    load: bool = False
+    ssh: tuple[str, ...] = ()
+    builder: str | None = None
+    allow: tuple[str, ...] = ()

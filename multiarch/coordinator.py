@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from builder import BuildReport, resolve_build_isolation
+from builder import BuildReport, check, executor_options, resolve_build_isolation
 from builder.attest import parse_provenance
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
@@ -45,6 +45,7 @@ from builder.transports import (
     parse_location,
 )
 from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
+from multiarch.buildx_options import refuse_unsupported, with_buildx_flags
 from multiarch.index import ATTESTATION_ENTRY, IndexEntry, assemble_index, index_annotations
 from multiarch.plan import BuildPlan, PlatformJob, make_plan
 from multiarch.progress import Reporter
@@ -222,14 +223,15 @@ def _publish(
             assert outcome.result is not None
             job = outcome.result.job
             platform = ManifestPlatform.of(job.platform)
-            sources.append(SourceImage(str(outcome.result.image), job.name, platform))
+            described = spec.annotations_for("manifest-descriptor", job.name)
+            sources.append(SourceImage(str(outcome.result.image), job.name, platform, described))
         placed: list[PlacedImage] = []
         for resolved in resolve_all(sources, ctx):
             assert not isinstance(resolved, Missing), resolved
             placed.append(resolved)
         if spec.attest_format == "buildkit":
             placed += _buildkit_attestations(done, ctx)
-        annotations = index_annotations(spec.annotations, os.environ)
+        annotations = index_annotations(spec.annotations_for("index", ""), os.environ)
         index = assemble_index([p.entry for p in placed], spec.index_type, annotations)
         written: list[str] = []
         pushed: list[str] = []
@@ -412,8 +414,19 @@ def _with_attestations(
     return spec.model_copy(update=updates) if updates else spec
 
 
+def _check_platforms(spec: BuildSpec) -> None:
+    """`--call check`: the executor's --check for every platform (parse and plan, print the
+    outline; nothing pulled or built)."""
+    plan = make_plan(spec)
+    for job in plan.jobs:
+        click.echo(f"# {job.name}")
+        argv = plan.flags_for(job, context=str(spec.context), dockerfile=str(job.dockerfile))
+        check(executor_options([*argv, "--check"]))
+
+
 def build_command(flags: BuildFlags) -> None:
     """`multiarch build` with its flags (declared in `multiarch.build_command`)."""
+    refuse_unsupported(flags)
     given = flags.spec_or_context or "."
     if Path(given).is_file() and given.endswith((".yaml", ".yml")):
         if flags.platforms or flags.tags or flags.dockerfile or flags.build_args or flags.target:
@@ -437,6 +450,10 @@ def build_command(flags: BuildFlags) -> None:
     spec = _with_attestations(spec, flags.provenance, flags.attest_format)
     if flags.sign_key:
         spec = spec.model_copy(update={"sign_key": flags.sign_key})
+    spec = with_buildx_flags(spec, flags)
+    if flags.check or flags.call == "check":
+        _check_platforms(spec)
+        return
     isolation = resolve_build_isolation(flags.isolation or "auto")
     # container-root: one root, the platforms take turns in it
     jobs = 1 if isolation == "container-root" else flags.jobs
@@ -450,10 +467,11 @@ def build_command(flags: BuildFlags) -> None:
         metadata_file=flags.metadata_file,
         dotenv=flags.dotenv,
     )
-    if flags.progress == "json":  # stderr: one JSON object per line, log records too
+    progress = "quiet" if flags.quiet else flags.progress
+    if progress == "json":  # stderr: one JSON object per line, log records too
         setup_logging(logging.getLevelName(logging.getLogger().level).lower(), "json")
     started = time.monotonic()
-    reporter = Reporter(flags.progress)
+    reporter = Reporter(progress)
     try:
         outcome = run_build(spec, options, reporter)
     finally:
@@ -461,9 +479,14 @@ def build_command(flags: BuildFlags) -> None:
     if outcome.failed:
         skipped = ", ".join(o.name for o in outcome.failed)
         reporter.line(f"published without {skipped} (allow_missing)", "yellow")
-    click.echo(f"Digest: {outcome.index_digest}")
-    for name in outcome.outputs:
-        click.echo(f"wrote {name}")
+    if flags.iidfile:
+        flags.iidfile.write_text(f"{outcome.index_digest}")
+    if flags.quiet:  # buildx -q: the digest alone
+        click.echo(outcome.index_digest)
+    else:
+        click.echo(f"Digest: {outcome.index_digest}")
+        for name in outcome.outputs:
+            click.echo(f"wrote {name}")
     if outcome.failed:
         names = ", ".join(o.name for o in outcome.failed)
         raise BuildError(

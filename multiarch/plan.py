@@ -61,10 +61,12 @@ class BuildPlan:
             flags += ["--build-arg", f"{key}={value}"]
         for key, value in spec.labels.items():
             flags += ["--label", f"{key}={value}"]
+        for key, value in spec.annotations_for("manifest", job.name).items():
+            flags += ["--annotation", f"{key}={value}"]
         for secret in spec.secrets:
             flags += ["--secret", secret.as_flag()]
         flags += spec.attest_flags()
-        return flags + spec.cache.executor_flags() + list(self.extra_flags)
+        return flags + spec.run_flags() + spec.cache_flags() + list(self.extra_flags)
 
 
 def make_plan(

@@ -38,10 +38,12 @@ from pydantic_core import core_schema
 
 from builder.attest import parse_provenance
 from builder.errors import MultiarchError
+from builder import HostEntry
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform, parse_platform
 from builder.reference import parse_reference
 from builder.transports import parse_location
+from multiarch.buildx import parse_annotation_key, parse_cache_entry, select_annotations
 from multiarch.index import IndexType
 from multiarch.yamlsource import load_marked, parse_marked, validate
 
@@ -231,6 +233,94 @@ def _platform_or_shorthand(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"type": "string", "description": "a platform, built locally"}, full]
 
 
+class BuildxSettings(SpecModel):
+    """What buildx's flags of the same names set (`multiarch build --secret ...` merges onto
+    these; see README "buildx flag → multiarch")."""
+
+    secrets: list[SecretSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Index annotations; a key may name its level as buildx does: `manifest:KEY`,
+    `manifest[linux/arm64]:KEY`, `manifest-descriptor:KEY`, `index:KEY`.
+    org.opencontainers.image.{source,revision,created} are added to the index from GitLab CI
+    variables when present."""
+    cache_from: list[str] = Field(default_factory=list)
+    """`type=registry,ref=REG/REPO[:TAG]` (or a bare REF): the layer cache repository."""
+    cache_to: list[str] = Field(default_factory=list)
+    """`type=registry,ref=REG/REPO[:TAG][,mode=min|max]`: the same repository (one cache
+    repository is read and written); every step of every stage is recorded (mode=max)."""
+    no_cache: bool = False
+    """Look nothing up in the cache; each step still goes to it (refreshes the cache)."""
+    pull: bool = True
+    """Base image tags are always resolved against their registry; false is refused."""
+    network: Literal["default", "host", "none"] = "default"
+    """RUN steps without their own --network: default (the host's), host or none."""
+    add_hosts: list[str] = Field(default_factory=list)
+    """HOST:IP lines for /etc/hosts in RUN steps."""
+
+    @field_validator("labels", "annotations", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return _stringify_values(value)
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotation_levels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            parse_annotation_key(key, "index")
+        return value
+
+    @field_validator("cache_from", "cache_to")
+    @classmethod
+    def _registry_caches(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            _check_reference(parse_cache_entry(entry).ref)
+        return value
+
+    @field_validator("pull")
+    @classmethod
+    def _always_pull(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("base images are always resolved against their registry")
+        return value
+
+    @field_validator("add_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str]) -> list[str]:
+        for text in value:
+            HostEntry.parse(text)
+        return value
+
+    @model_validator(mode="after")
+    def _one_cache_repository(self) -> BuildxSettings:
+        self.cache_repository()
+        return self
+
+    def cache_repository(self) -> str | None:
+        """The one registry cache repository cache_from and cache_to name (tags dropped:
+        each entry is tagged by its step key)."""
+        refs = {
+            str(parse_reference(parse_cache_entry(entry).ref).repository_ref())
+            for entry in [*self.cache_from, *self.cache_to]
+        }
+        if len(refs) > 1:
+            raise ValueError(
+                "cache_from/cache_to name different repositories "
+                f"({', '.join(sorted(refs))}); one cache repository is read and written"
+            )
+        return refs.pop() if refs else None
+
+    def annotations_for(self, level: str, platform: str) -> dict[str, str]:
+        return select_annotations(self.annotations, level, platform)
+
+    def run_flags(self) -> list[str]:
+        """The executor flags of RUN steps' network and hosts."""
+        flags = [] if self.network == "default" else ["--network", self.network]
+        for text in self.add_hosts:
+            flags += ["--add-host", str(HostEntry.parse(text))]
+        return flags
+
+
 class PlatformSpec(SpecModel):
     """A platform, with how to build it; a bare string `linux/arm64` builds it locally."""
 
@@ -259,7 +349,7 @@ class PlatformSpec(SpecModel):
         return None if value is None else _existing_file(value, info)
 
 
-class BuildSpec(SpecModel):
+class BuildSpec(BuildxSettings):
     """One multi-arch image: what to build, for which platforms, where to put it."""
 
     image: str | None = None
@@ -272,11 +362,6 @@ class BuildSpec(SpecModel):
     dockerfile: Path | None = Field(default=None, validate_default=True)
     target: str | None = None
     build_args: dict[str, str] = Field(default_factory=dict)
-    secrets: list[SecretSpec] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    """Index annotations; org.opencontainers.image.{source,revision,created} are added from
-    GitLab CI variables when present."""
     index_type: IndexType = "oci"
     cache: CacheSpec = CacheSpec()
     platforms: list[PlatformSpec] = Field(min_length=1)
@@ -339,10 +424,32 @@ class BuildSpec(SpecModel):
             _as_value_error(parse_location, name)
         return value
 
-    @field_validator("build_args", "labels", "annotations", mode="before")
+    @field_validator("build_args", mode="before")
     @classmethod
-    def _stringify(cls, value: Any) -> Any:
+    def _stringify_args(cls, value: Any) -> Any:
         return _stringify_values(value)
+
+    @model_validator(mode="after")
+    def _cache_repository_once(self) -> BuildSpec:
+        self.check_cache_repository()
+        return self
+
+    def check_cache_repository(self) -> None:
+        """ValueError unless cache.repo, cache_from and cache_to name one repository."""
+        named = self.cache_repository()
+        if named and self.cache.repo:
+            repo = str(parse_reference(self.cache.repo).repository_ref())
+            if repo != named:
+                raise ValueError(f"cache.repo {repo} and cache_from/cache_to {named} differ")
+
+    def cache_flags(self) -> list[str]:
+        """cache: with cache_from/cache_to folded in, as executor flags."""
+        named = self.cache_repository()
+        cache = self.cache
+        if named:
+            cache = cache.model_copy(update={"enabled": True, "repo": cache.repo or named})
+        flags = cache.executor_flags()
+        return flags + (["--no-cache"] if self.no_cache and flags else [])
 
     @field_validator("context")
     @classmethod

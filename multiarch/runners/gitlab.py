@@ -101,7 +101,7 @@ def index_job(plan: BuildPlan, target: str) -> dict[str, Any]:
         command.append("--ignore-missing")
     if spec.gitlab.insecure_registries:
         command.append("--insecure")
-    for key, value in spec.annotations.items():
+    for key, value in spec.annotations_for("index", "").items():
         command += ["--annotation", f"{key}={value}"]
     command += ["--digest-file", "image-digest.txt", *results]
     return {
@@ -121,6 +121,11 @@ def child_pipeline(spec: BuildSpec) -> dict[str, Any]:
     reference = parse_reference(spec.image)
     target = str(reference.with_tag(reference.tag or (spec.tags[0] if spec.tags else "latest")))
     plan = make_plan(spec)
+    if any(spec.annotations_for("manifest-descriptor", job.name) for job in plan.jobs):
+        raise UsageError(
+            "manifest-descriptor: annotations are not written by `manifest push from-results`",
+            hint="use manifest: (on each image) or index: annotations in a GitLab pipeline",
+        )
     pipeline: dict[str, Any] = {"stages": ["build", "index"]}
     if spec.gitlab.image:
         pipeline["default"] = {"image": {"name": spec.gitlab.image, "entrypoint": [""]}}
