@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from builder.attest.buildkit import ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE
 from builder.attest.statement import PREDICATE_TYPE_ANNOTATION
 from builder.attest.store import (
     AttestationRecord,
@@ -16,10 +17,6 @@ from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
 from builder.transports import TransportContext, open_source, parse_location
 from builder.transports.names import Location
-
-REFERENCE_TYPE = "vnd.docker.reference.type"
-REFERENCE_DIGEST = "vnd.docker.reference.digest"
-ATTESTATION_MANIFEST = "attestation-manifest"
 
 
 def list_attestations(image: str, ctx: TransportContext) -> list[AttestationRecord]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,8 +60,12 @@ def attach(artifact: Artifact, subject: str, where: Location, client: RegistryCl
         return "layout"
     assert where.kind == "docker" and where.reference is not None
     repo = where.reference.repository_ref()
-    for desc, content in artifact.blobs:
-        client.upload_blob(repo, desc, partial(io.BytesIO, content))
+    (config, empty), (layer, statement) = artifact.blobs
+    # Both blobs at once; the statement is new (no HEAD first), the empty config often not.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        config_done = pool.submit(client.upload_blob, repo, config, partial(io.BytesIO, empty))
+        client.upload_blob(repo, layer, partial(io.BytesIO, statement), known_missing=True)
+        config_done.result()
     if client.put_referrer(repo, artifact.manifest, subject):
         return "referrers API"
     _add_to_tag_schema(client, repo, subject, artifact.descriptor())

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from builder.attest.dsse import PublicKey, parse_envelope, verify
+from builder.attest.buildkit import ATTESTATION_MANIFEST, REFERENCE_TYPE
 from builder.attest.inspect import (
-    ATTESTATION_MANIFEST,
-    REFERENCE_TYPE,
     list_attestations,
     read_attestation,
 )

@@ -36,6 +36,15 @@ def skopeo_raw(image: str) -> dict:
     return json.loads(done.stdout)
 
 
+def pushed(tmp_path: Path, host: str, base: str, *flags: str, check: bool = True):
+    """A one-RUN image built by the executor and pushed to a new repository on `host`."""
+    context = write_context(tmp_path, f"FROM {base}\nRUN echo hi > /hi\n")
+    ref = f"{host}/{unique_repo('prov')}:v1"
+    done = executor("--context", str(context), "--destination", ref, "--insecure-registry", host,
+                    *flags, check=check)
+    return ref, done
+
+
 @pytest.fixture
 def secret_file(tmp_path: Path) -> Path:
     path = tmp_path / "api-secret"
@@ -83,9 +92,7 @@ def test_executor_attaches_nothing_by_default(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str,
     own_store: Path,  # noqa: F811
 ) -> None:
-    context = write_context(tmp_path, f"FROM {busybox_image}\nRUN echo hi > /hi\n")
-    ref = f"{registry.host}/{unique_repo('prov')}:v1"
-    executor("--context", str(context), "--destination", ref, "--insecure-registry", registry.host)
+    ref, _ = pushed(tmp_path, registry.host, busybox_image)
     with RegistryClient(registry.options()) as client:
         assert client.list_tags(parse_reference(ref).repository_ref()) == ["v1"]
 
@@ -94,11 +101,8 @@ def test_buildkit_format_lists_an_attestation_manifest_in_the_index(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str,
     own_store: Path,  # noqa: F811
 ) -> None:
-    context = write_context(tmp_path, f"FROM {busybox_image}\nRUN echo hi > /hi\n")
-    ref = f"{registry.host}/{unique_repo('prov')}:v1"
-    executor("--context", str(context), "--destination", ref, "--insecure-registry",
-             registry.host, "--provenance", "--attest-format", "buildkit",
-             "--digest-file", str(tmp_path / "digest"))
+    ref, _ = pushed(tmp_path, registry.host, busybox_image, "--provenance", "--attest-format",
+                    "buildkit", "--digest-file", str(tmp_path / "digest"))
     digest = (tmp_path / "digest").read_text()
     index = skopeo_raw(f"docker://{ref}")
     assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "unknown"]
@@ -127,10 +131,7 @@ def test_a_refused_attestation_push_fails_the_build(
     tmp_path: Path, refusing_registry: RegistryHandle, busybox_image: str,
     own_store: Path,  # noqa: F811
 ) -> None:
-    context = write_context(tmp_path, f"FROM {busybox_image}\nRUN echo hi > /hi\n")
-    ref = f"{refusing_registry.host}/{unique_repo('prov')}:v1"
-    done = executor("--context", str(context), "--destination", ref, "--insecure-registry",
-                    refusing_registry.host, "--provenance", check=False)
+    _, done = pushed(tmp_path, refusing_registry.host, busybox_image, "--provenance", check=False)
     assert done.returncode == 1
     assert "subject refused" in done.stderr or "MANIFEST_INVALID" in done.stderr
     assert "Traceback" not in done.stderr

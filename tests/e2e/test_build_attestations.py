@@ -25,6 +25,21 @@ def tags_of(repository: str) -> list[str]:
     return json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{repository}"))["Tags"]
 
 
+def built_from_spec(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str, setting: str
+) -> tuple[str, Path]:
+    """A 2-platform spec build into a new repository with one more spec line."""
+    repository = f"{registry.host}/{unique_repo('attest')}"
+    spec = make_project(tmp_path, busybox_image, COPY_ONLY, spec=f"""
+        image: {repository}:v1
+        context: app
+        {setting}
+        platforms: [linux/amd64, linux/arm64]
+        """)
+    multiarch("build", str(spec))
+    return repository, spec
+
+
 def test_spec_build_attaches_provenance_to_each_platform_by_default(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str
 ) -> None:
@@ -80,14 +95,7 @@ def test_flag_form_provenance_max_and_false(
 def test_spec_provenance_false_and_bad_values(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str
 ) -> None:
-    repository = f"{registry.host}/{unique_repo('attest')}"
-    spec = make_project(tmp_path, busybox_image, COPY_ONLY, spec=f"""
-        image: {repository}:v1
-        context: app
-        provenance: false
-        platforms: [linux/amd64, linux/arm64]
-        """)
-    multiarch("build", str(spec))
+    repository, spec = built_from_spec(tmp_path, registry, busybox_image, "provenance: false")
     assert tags_of(repository) == ["v1"]
     spec.write_text(spec.read_text().replace("provenance: false", "provenance: mode=mid"))
     bad = multiarch("build", str(spec), check=False)
@@ -101,14 +109,7 @@ def test_spec_provenance_false_and_bad_values(
 def test_buildkit_format_lists_attestation_manifests_in_the_index(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str
 ) -> None:
-    repository = f"{registry.host}/{unique_repo('attest')}"
-    spec = make_project(tmp_path, busybox_image, COPY_ONLY, spec=f"""
-        image: {repository}:v1
-        context: app
-        attest_format: buildkit
-        platforms: [linux/amd64, linux/arm64]
-        """)
-    multiarch("build", str(spec))
+    repository, _ = built_from_spec(tmp_path, registry, busybox_image, "attest_format: buildkit")
     index = index_of(f"{repository}:v1")
     platforms = [e["platform"]["architecture"] for e in index["manifests"]]
     assert platforms == ["amd64", "arm64", "unknown", "unknown"]
