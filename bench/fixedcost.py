@@ -106,15 +106,17 @@ def manifest_push(registry: LocalRegistry, work: Path, rounds: int, log: Path) -
         for arch in PLATFORMS))
     argv = [ourcli.executable(), "manifest", *ourcli.insecure_flags("manifest", [registry.host]),
             "push", "from-spec", str(spec)]
-    walls, requests = [], []
+    walls, cpus, requests = [], [], []
     for _ in range(rounds):
         before = registry.traffic()
         m = measure(argv, log=log)
         if not m.ok:
             raise RuntimeError(f"manifest push failed: {m.first_error_line()}")
         walls.append(m.wall_s)
+        cpus.append(m.cpu_s)
         requests.append((registry.traffic() - before).requests)
-    return ManifestPush(rounds_s=tuple(walls), requests=sorted(requests)[len(requests) // 2])
+    return ManifestPush(rounds_s=tuple(walls), cpu_s=tuple(cpus),
+                        requests=sorted(requests)[len(requests) // 2])
 
 
 @dataclass

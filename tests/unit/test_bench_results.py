@@ -49,7 +49,7 @@ FIXED = {
                       "with_metadata_s": [1.11, 1.12, 1.13], "extra_runs": 10, "extra_metadata": 20,
                       "base_cpu_s": [0.5, 0.6, 0.7], "with_runs_cpu_s": [0.7, 0.8, 0.9],
                       "with_metadata_cpu_s": [0.6, 0.61, 0.7]},
-    "manifest_push": {"rounds_s": [0.2, 0.1, 0.3], "requests": 6},
+    "manifest_push": {"rounds_s": [0.2, 0.1, 0.3], "cpu_s": [0.15, 0.1, 0.2], "requests": 6},
 }
 
 
@@ -97,7 +97,7 @@ def test_fixed_costs_and_the_platform_timeline_are_shown() -> None:
     # wall: fastest less fastest, per step; CPU: median less median, per step
     assert "| RUN (sandbox, snapshot, tiny layer) | 30.0 | 20.0 |" in table
     assert "| metadata (ENV) | 5.5 | 0.5 |" in table
-    assert "| 200 (100) of 3 rounds | 27 | ≤ 80 | 7.4 | 6 |" in table
+    assert "| 200 (100) of 3 rounds | 150 | 27 | ≤ 80 | 7.4 | 6 |" in table
     assert "| linux/amd64 | 0.00–1.50 | 0.20–0.50 | 0.60–0.70, 0.70–1.00 | 1.10–1.50 |" in table
     assert "| linux/arm64 | 0.01–3.00 | — | — | — |" in table
     assert "Both platforms running at once for 1.49 s." in table
