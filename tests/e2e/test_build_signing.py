@@ -1,13 +1,17 @@
-"""`multiarch build --sign-key` / the spec's `sign_key:`: how the key reaches each runner.
-Local: the executor in this process reads the file or variable. ssh: the key travels on the
-connection's stdin into the job's private temp dir, never on the remote command line, and is
-gone when the job ends. GitLab: each job reads a CI/CD variable (`sign_key: env://NAME`); a
-key file in the repository is refused. A bad key, or the key itself in a flag or spec, fails
-before any platform builds, in one line that never quotes it."""
+"""`multiarch build --sign-key` / the spec's `sign_key:`. A 2-platform build attaches signed
+provenance per platform (found through the referrers tag schema); `multiarch verify` passes,
+then fails with a wrong key and on a tampered envelope; skopeo still lists two platforms.
+How the key reaches each runner — local: the executor in this process reads the file or
+variable; ssh: the key travels on the connection's stdin into the job's private temp dir,
+never on the remote command line, and is gone when the job ends; GitLab: each job reads a
+CI/CD variable (`sign_key: env://NAME`), a key file in the repository is refused. A bad key,
+or the key itself in a flag or spec, fails before any platform builds, in one line that never
+quotes it."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -16,10 +20,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builder.attest import list_attestations
+from builder.reference import parse_reference
+from builder.registry import RegistryClient
+from builder.transports import TransportContext
 from tests.e2e.test_ssh import SSHHost, ssh_host, write_spec  # noqa: F401
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.fixtures.signing_keys import KeyPair, write_key_pair
 from tests.fixtures.tags import registry_tags
+from tests.fixtures.tampering import tamper_first_attestation
+
+PROVENANCE = "https://slsa.dev/provenance/v1"
 
 
 def multiarch(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -124,5 +135,58 @@ def test_ssh_runner_hands_the_key_over_on_stdin(
     assert not Path((seen / "path").read_text().strip()).exists()  # removed with the job
     argv = (seen / "argv").read_text()
     assert "--sign-key" in argv
+    # provenance is on for registry pushes: the remote host signed it with the key it was given
+    checked = multiarch("verify", f"docker://{image}", "--key", str(key.public))
+    assert checked.returncode == 0, checked.stderr
     for output in (argv, done.stdout, done.stderr):
+        assert not any(line in output for line in key.secret_lines())
+
+
+def test_two_platform_build_attaches_signed_attestations(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str, key: KeyPair
+) -> None:
+    """The issue's end-to-end check: per platform, signed attestations found through the
+    referrers tag schema; `multiarch verify` passes, then fails with a wrong key and on a
+    tampered envelope; skopeo still lists exactly the two platforms."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN uname -m > /arch\n")
+    image = f"{registry.host}/{unique_repo('signbuild')}:v1"
+    done = multiarch("build", "--platform", "linux/amd64,linux/arm64", "-t", image,
+                     "--provenance", "--sign-key", str(key.private), str(tmp_path / "app"))
+    assert done.returncode == 0, done.stderr
+    index = json.loads(subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{image}"],
+        check=True, capture_output=True, text=True).stdout)
+    digests = [entry["digest"] for entry in index["manifests"]]
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
+
+    records = list_attestations(f"docker://{image}", TransportContext(registry.options()))
+    assert [(r.platform, r.subject, r.predicate_type, r.stored, r.signed) for r in records] == [
+        (platform, digest, PROVENANCE, "tag schema", True)
+        for platform, digest in zip(("linux/amd64", "linux/arm64"), digests)
+    ]
+    checked = multiarch("verify", f"docker://{image}", "--key", str(key.public), "--json")
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert [p["digest"] for p in report["platforms"]] == digests
+    assert all(a["status"] == "verified" for p in report["platforms"] for a in p["attestations"])
+
+    other = write_key_pair(tmp_path / "other", "p256")
+    wrong = multiarch("verify", f"docker://{image}", "--key", str(other.public))
+    assert wrong.returncode == 1 and wrong.stderr.count(" not signed by key ") == 2
+
+    with RegistryClient(registry.options()) as client:
+        forged = tamper_first_attestation(
+            client, parse_reference(image).repository_ref(), digests[1],
+            lambda statement: statement["subject"][0]["digest"].update(sha256="0" * 64),
+        )
+    tampered = multiarch("verify", f"docker://{image}", "--key", str(key.public))
+    assert tampered.returncode == 1
+    assert tampered.stderr.splitlines()[0].startswith(f"linux/arm64 {PROVENANCE} ({forged}): ")
+    assert "does not verify" in tampered.stderr.splitlines()[0]
+    after = json.loads(subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{image}"],
+        check=True, capture_output=True, text=True).stdout)
+    assert len(after["manifests"]) == 2
+    for output in (done.stdout, done.stderr, checked.stdout, wrong.stderr, tampered.stderr):
         assert not any(line in output for line in key.secret_lines())

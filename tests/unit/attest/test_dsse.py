@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -230,3 +231,17 @@ def test_private_material_never_shown(pair: KeyPair, tmp_path: Path,
     for text in shown:
         for line in pair.secret_lines():
             assert line not in text, text
+
+
+@pytest.mark.parametrize(
+    "make",
+    [["genpkey", "-algorithm", "ed25519"], ["ecparam", "-name", "prime256v1", "-genkey", "-noout"]],
+    ids=["openssl-genpkey-ed25519", "openssl-ecparam-sec1"],
+)
+def test_keys_made_by_openssl(tmp_path: Path, make: list[str]) -> None:
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    subprocess.run(["openssl", *make, "-out", str(private)], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)],
+                   check=True, capture_output=True)
+    envelope = sign(PAYLOAD, IN_TOTO_MEDIA_TYPE, load_signing_key(private))
+    assert verify(envelope, load_public_key(public)) == (IN_TOTO_MEDIA_TYPE, PAYLOAD)
