@@ -71,6 +71,7 @@ def attestation_overhead(
     new repository (so the with-provenance runs also write their referrers tag)."""
     walls: dict[str, list[float]] = {f"{key}{suffix}": [] for key in ATTESTED
                                      for suffix in ("", "+provenance")}
+    cpus: dict[str, list[float]] = {key: [] for key in walls}
     cache = work / "attest-cache"
     for w in (w for w in WORKLOADS if w.key in ATTESTED):
         ctx = w.prepare_context(work / "attest" / w.key)
@@ -89,7 +90,9 @@ def attestation_overhead(
                 if not m.ok:
                     raise RuntimeError(f"attestation overhead build failed: {m.first_error_line()}")
                 walls[f"{w.key}{suffix}"].append(m.wall_s)
-    return AttestationOverhead(walls_s={k: tuple(v) for k, v in walls.items()})
+                cpus[f"{w.key}{suffix}"].append(m.cpu_s)
+    return AttestationOverhead(walls_s={k: tuple(v) for k, v in walls.items()},
+                               cpus_s={k: tuple(v) for k, v in cpus.items()})
 
 
 def manifest_push(registry: LocalRegistry, work: Path, rounds: int, log: Path) -> ManifestPush:
