@@ -70,13 +70,14 @@ def _decompressed(f: BinaryIO, compression: str | None) -> BinaryIO:
 
 
 def extract_archive(path: Path, kind: str, dest_root: Path,
-                    owner: tuple[int, int] | None = None) -> None:
+                    owner: tuple[int, int] | None = None, keep: tuple[str, ...] = ()) -> None:
     """Unpack into `dest_root` (a real directory inside the step's root) with the safe
     unpacker: no entry can land outside it. `owner` (ADD --chown) owns every entry, as in
-    BuildKit since dockerfile 1.17 (solver/llbsolver/file/unpack.go ChownOpts)."""
+    BuildKit since dockerfile 1.17 (solver/llbsolver/file/unpack.go ChownOpts). `keep`:
+    paths below `dest_root` the archive's entries leave alone (unpack_tar's)."""
     with open(path, "rb") as f:
         stream = _decompressed(f, None if kind == "tar" else kind)
-        unpack_tar(stream, dest_root, owner=owner)
+        unpack_tar(stream, dest_root, owner=owner, keep=keep)
 
 
 def url_filename(url: str) -> str:

@@ -25,7 +25,7 @@ from builder.errors import BuildError
 from builder.fs import devices
 from builder.fs.changes import image_xattrs
 from builder.fs.copysources import Target
-from builder.fs.paths import RootDir
+from builder.fs.paths import RootDir, fd_path
 from builder.fs.patterns import ExcludeMatcher
 from builder.fs.tarformat import BLK, CHR, TarEntry
 
@@ -43,6 +43,9 @@ class CopyOptions:
     """.dockerignore: matched against paths below the build context."""
     prefix: str = ""
     """The copied source's path below the context (for `ignore`)."""
+    keep: tuple[str, ...] = ()
+    """Host paths neither written nor replaced, nor anything below them (container-root: the
+    builder's files and the container's mounts, as kaniko's ignore list)."""
 
 
 def copy_targets(root: Path, targets: list[Target], options: CopyOptions) -> None:
@@ -153,6 +156,8 @@ def _copy_tree(src_dir: Path, dst_fd: int, rel: str, options: CopyOptions) -> No
 
 def _copy_recorded(header: TarEntry, dst_fd: int, name: str, options: CopyOptions) -> None:
     """A recorded device node copies as a record at the destination."""
+    if _kept(dst_fd, name, options):
+        return
     _make_room(dst_fd, name, _lstat_at(dst_fd, name))
     uid, gid = options.owner if options.owner is not None else (header.uid, header.gid)
     mode = options.mode.apply(header.mode & 0o7777, False) if options.mode else header.mode
@@ -204,6 +209,8 @@ def _owner(st: os.stat_result, options: CopyOptions) -> tuple[int, int]:
 def _copy_entry(
     src: Path, st: os.stat_result, dst_fd: int, name: str, options: CopyOptions, rel: str = ""
 ) -> None:
+    if _kept(dst_fd, name, options):
+        return
     uid, gid = _owner(st, options)
     mode = stat.S_IMODE(st.st_mode)
     if options.mode is not None:
@@ -215,7 +222,7 @@ def _copy_entry(
             existing = None
         if existing is None:
             if devices.any_recorded():
-                devices.forget(devices.path_of(dst_fd), name)
+                devices.forget(fd_path(dst_fd), name)
             os.mkdir(name, 0o700, dir_fd=dst_fd)
         fd = os.open(name, _O_DIR, dir_fd=dst_fd)
         try:
@@ -245,6 +252,13 @@ def _copy_entry(
         os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
 
 
+def _kept(dst_fd: int, name: str, options: CopyOptions) -> bool:
+    if not options.keep:
+        return False
+    path = os.path.join(fd_path(dst_fd), name)
+    return any(path == kept or path.startswith(kept + "/") for kept in options.keep)
+
+
 def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -256,7 +270,7 @@ def _make_room(dst_fd: int, name: str, existing: os.stat_result | None) -> None:
     """Clear the way for a non-directory `name`: a file or a recorded node there goes."""
     if existing is None:
         if devices.any_recorded():
-            devices.forget(devices.path_of(dst_fd), name)
+            devices.forget(fd_path(dst_fd), name)
         return
     if stat.S_ISDIR(existing.st_mode):
         raise BuildError(f"cannot replace directory {name!r} with a file")

@@ -43,6 +43,9 @@ class LayerOptions:
 
 class _Base:
     uses_overlay = True
+    keep: tuple[str, ...] = ()
+    """Normalized image paths no step may write (container-root: the builder's files and
+    the container's mounts); COPY and ADD leave them alone."""
 
     def __init__(self, scratch: Path, store: Store, options: LayerOptions) -> None:
         self.scratch = scratch

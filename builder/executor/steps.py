@@ -35,6 +35,7 @@ from builder.executor.imageconfig import run_created_by
 from builder.executor.preflight import check_step
 from builder.executor.rootmounts import placed_mounts
 from builder.executor.users import resolve_chown, resolve_run_user
+from builder.fs.changes import keep_below
 from builder.fs.copysources import (
     Target,
     context_filter,
@@ -290,6 +291,8 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
     # docs/reference.md "COPY --link"); --chown names still come from the image's files.
     link_users = session.snapshotter.view(ex.rootfs) if ins.link and ins.chown else None
 
+    keep = session.snapshotter.keep
+
     def action(root: Path) -> list[str]:
         owner = resolve_chown(link_users or root, ins.chown) if ins.chown else None
         for targets, from_context in copies:
@@ -298,6 +301,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
                 mode=mode,
                 exclude=exclude,
                 ignore=context_ignore if from_context else None,
+                keep=tuple(str(root / k) for k in keep),
             )
             copy_targets(root, targets, options)
         for item in extracts:
@@ -311,7 +315,10 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
                 os.close(opened[0])
             finally:
                 rootdir.close()
-            addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]), owner)
+            below = keep_below(keep, "/".join(opened[1]))
+            if below is not None:
+                addsources.extract_archive(item.archive, item.kind, root.joinpath(*opened[1]),
+                                           owner, below)  # fmt: skip
         return []
 
     layer = ex.cache.snapshot(action, sandboxed=False, onto_empty=ins.link)

@@ -55,6 +55,16 @@ def is_ignored(path: str, ignore: tuple[str, ...]) -> bool:
     return any(path == ig or path.startswith(ig + "/") for ig in ignore)
 
 
+def keep_below(keep: tuple[str, ...], base: str) -> tuple[str, ...] | None:
+    """Normalized `keep` paths as seen from the directory `base` (a normalized path, "" for
+    the root): those inside it, relative to it; None when `base` itself is kept."""
+    if not base:
+        return keep
+    if is_ignored(base, keep):
+        return None
+    return tuple(k[len(base) + 1:] for k in keep if k.startswith(base + "/"))
+
+
 def with_ancestors(changes: dict[str, Change], source_root: Path) -> list[Change]:
     """Add an ADD change for every missing ancestor directory, then sort by path."""
     for path in list(changes):

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Container
 from dataclasses import dataclass
 
+from builder.fs.paths import fd_path
 from builder.fs.tarformat import TarEntry
 
 
@@ -42,17 +43,12 @@ def any_recorded() -> bool:
     return bool(_by_dir)
 
 
-def path_of(dir_fd: int) -> str:
-    """The canonical path of an open directory: the key its records go by."""
-    return os.readlink(f"/proc/self/fd/{dir_fd}")
-
-
 def record(dir_fd: int, name: str, header: TarEntry) -> None:
     """Remember `header` (a character or block device) as the entry `name` in `dir_fd`."""
     st = os.fstat(dir_fd)
     kept = dataclasses.replace(header, name=name, size=0, _reader=None, xattrs=dict(header.xattrs))
     with _lock:
-        _by_dir.setdefault(path_of(dir_fd), {})[name] = _Record((st.st_dev, st.st_ino), kept)
+        _by_dir.setdefault(fd_path(dir_fd), {})[name] = _Record((st.st_dev, st.st_ino), kept)
 
 
 def forget(directory: str, name: str) -> None:

@@ -123,6 +123,11 @@ class RootDir:
         return fd, tuple(real)
 
 
+def fd_path(dir_fd: int) -> str:
+    """The canonical path of an open directory (from /proc/self/fd)."""
+    return os.readlink(f"/proc/self/fd/{dir_fd}")
+
+
 def remove_tree(dir_fd: int, name: str) -> None:
     """Remove `name` (file or whole directory tree) relative to `dir_fd`, never following links.
 

@@ -5,6 +5,7 @@ on this VM (a machine, though it carries /.dockerenv) the mode refuses before an
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import tarfile
@@ -160,3 +161,33 @@ def test_debian_base_with_device_nodes(project_image: ProjectImage, debian_image
     forbidden = ("multiarch", "workspace", "out", "etc/hosts", "etc/resolv.conf", "etc/hostname")
     assert not [p for p in changed if p.startswith(forbidden)]
     assert _file(out / "img", "t", "amd64", "home/builder1/me.txt") == "builder1\n"
+
+
+def test_add_of_a_root_filesystem_leaves_the_container_alone(project_image: ProjectImage,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    """FROM scratch + ADD of a root filesystem archive (how base images are made): entries in
+    the container's mounts and files (/dev/null, /etc/hosts) are left alone, as kaniko's
+    ignore list does — they used to replace the container's own (EBUSY, a traceback) — and a
+    later stage still has a working /dev/null and copies the rest."""
+    context = tmp_path / "context"
+    context.mkdir()
+    entries = [("etc", tarfile.DIRTYPE, b""), ("dev", tarfile.DIRTYPE, b""),
+               ("dev/null", tarfile.CHRTYPE, b""), ("etc/hosts", tarfile.REGTYPE, b"x\n"),
+               ("etc/passwd", tarfile.REGTYPE, b"root:x:0:0::/root:/bin/sh\n")]  # fmt: skip
+    with tarfile.open(context / "rootfs.tar", "w") as tar:
+        for name, kind, data in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.size = kind, len(data)
+            info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+            info.devmajor, info.devminor = (1, 3) if kind == tarfile.CHRTYPE else (0, 0)
+            tar.addfile(info, io.BytesIO(data))
+    dockerfile = ("FROM scratch AS rootfs\nADD rootfs.tar /\n"
+                  "FROM oci:/base:busybox\nCOPY --from=rootfs / /copied/\n"
+                  "RUN echo discarded > /dev/null && cat /copied/etc/passwd > /seen.txt\n")  # fmt: skip
+    out = _build_in_container(project_image, tmp_path, dockerfile,
+                              "multiarch executor --context /workspace --no-push "
+                              "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
+    _tag_single(out / "img", "t")
+    assert _layer_paths(out / "img", "t", "amd64")[1:] == [
+        ["copied", "copied/etc", "copied/etc/passwd"], ["seen.txt"]
+    ]
