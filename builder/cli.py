@@ -77,6 +77,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--label", multiple=True, help="KEY=VALUE label on the image; repeatable.")
 @click.option("--annotation", multiple=True,
               help="KEY=VALUE annotation on the image manifest; repeatable.")
+@click.option("--build-context", multiple=True, metavar="NAME=DIR|docker-image://REF",
+              help="A named context for FROM NAME / COPY --from=NAME (repeatable).")
 @click.option("--target", help="Build this stage (name) instead of the last one.")
 @click.option("--custom-platform", help="Target platform, e.g. linux/arm64.")
 @_bool_flag("--reproducible", "Strip timestamps (SOURCE_DATE_EPOCH or 0).")

@@ -51,6 +51,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "image_name_tag_with_digest_file": flags["image_name_tag_with_digest_file"],
         "build_args": _build_args(many("build_arg")),
         "labels": _pairs("--label", many("label")),
+        "build_contexts": _build_contexts(many("build_context")),
         "annotations": _pairs("--annotation", many("annotation")),
         "target": flags["target"],
         "custom_platform": flags["custom_platform"],
@@ -124,6 +125,22 @@ def _pairs(flag: str, values: tuple[str, ...]) -> dict[str, str]:
     return pairs
 
 
+def _build_contexts(values: tuple[str, ...]) -> dict[str, str]:
+    """buildx's NAME=docker-image://REF or NAME=DIR (an existing directory)."""
+    contexts = _pairs("--build-context", values)
+    for name, value in contexts.items():
+        if value.startswith("docker-image://"):
+            continue
+        if "://" in value or value.startswith("target:"):
+            raise UsageError(
+                f"--build-context {name}={value}: only docker-image://REF and local "
+                "directories are supported"
+            )
+        if not Path(value).is_dir():
+            raise UsageError(f"--build-context {name}={value}: no such directory")
+    return contexts
+
+
 def _host_entry(text: str) -> HostEntry:
     try:
         return HostEntry.parse(text)
@@ -155,7 +172,10 @@ def check(options: ExecutorOptions) -> None:
         platform = parse_platform(options.custom_platform) if options.custom_platform else None
     except PlatformError as err:
         raise UsageError(f"--custom-platform: {err}", err.hint) from None
-    plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
+    plan = plan_build(
+        dockerfile, options.build_args, options.target, platform, host_platform(),
+        options.build_contexts,
+    )
     preflight(plan)
     for line in outline(plan):
         click.echo(line)

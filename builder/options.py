@@ -75,6 +75,9 @@ class ExecutorOptions(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     """On the image manifest (buildx's `--annotation manifest:KEY=VALUE`; kaniko has none)."""
     target: str | None = None
+    build_contexts: dict[str, str] = Field(default_factory=dict)
+    """NAME -> `docker-image://REF` or a directory: what FROM NAME and COPY --from=NAME read
+    instead of a stage or image of that name (buildx's --build-context)."""
     custom_platform: str | None = None
     reproducible: bool = False
     single_snapshot: bool = False

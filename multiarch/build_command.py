@@ -130,6 +130,9 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
               help="Network of RUN steps (none: --isolation namespace).")
 @click.option("--add-host", "add_hosts", multiple=True, metavar="HOST:IP",
               help="Extra /etc/hosts line in RUN steps (repeatable).")
+@click.option("--build-context", "build_contexts", multiple=True,
+              metavar="NAME=DIR|docker-image://REF",
+              help="A named context for FROM NAME / COPY --from=NAME (repeatable).")
 @click.option("--iidfile", type=click.Path(path_type=Path), help="Write the index digest here.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the index digest.")
 @click.option("--call", type=click.Choice(["build", "check"]), default="build",

@@ -41,6 +41,7 @@ class BuildFlags:
     pull: bool = False
     network: str | None = None
     add_hosts: tuple[str, ...] = ()
+    build_contexts: tuple[str, ...] = ()
     iidfile: Path | None = None
     quiet: bool = False
     call: str = "build"

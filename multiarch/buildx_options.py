@@ -5,6 +5,8 @@ what to use instead."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import ValidationError
 
 from builder.errors import UsageError
@@ -19,6 +21,7 @@ _FIELD_FLAGS = {
     "cache_from": "--cache-from/--cache-to",
     "cache_to": "--cache-to",
     "add_hosts": "--add-host",
+    "contexts": "--build-context",
 }
 
 
@@ -59,6 +62,7 @@ def with_buildx_flags(spec: BuildSpec, flags: BuildFlags) -> BuildSpec:
         "no_cache": spec.no_cache or given.no_cache,
         "add_hosts": [*spec.add_hosts, *given.add_hosts],
         "network": flags.network or spec.network,
+        "contexts": {**spec.contexts, **given.contexts},
     }
     merged = spec.model_copy(update=update)
     try:
@@ -88,9 +92,10 @@ def _flag_settings(flags: BuildFlags) -> BuildxSettings:
         "cache_to": list(flags.cache_to),
         "no_cache": flags.no_cache,
         "add_hosts": list(flags.add_hosts),
+        "contexts": dict(_pair("--build-context", text) for text in flags.build_contexts),
     }
     try:
-        return BuildxSettings.model_validate(data)
+        return BuildxSettings.model_validate(data, context={"base_dir": Path.cwd()})
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "cache_from"  # the model's check

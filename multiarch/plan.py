@@ -7,7 +7,7 @@ context path, the Dockerfile path and where the result goes differ per runner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,10 +51,22 @@ class BuildPlan:
         publishing only adds the index; None when the spec names no registry image."""
         return parse_reference(self.spec.image).repository_ref() if self.spec.image else None
 
-    def flags_for(self, job: PlatformJob, *, context: str, dockerfile: str) -> list[str]:
-        """The executor flags that build `job`'s platform (outputs excluded)."""
+    def flags_for(
+        self,
+        job: PlatformJob,
+        *,
+        context: str,
+        dockerfile: str,
+        local_path: Callable[[str, Path], str] = lambda name, path: str(path),
+    ) -> list[str]:
+        """The executor flags that build `job`'s platform (outputs excluded); `local_path`
+        names a local named context's directory as the runner's executor sees it."""
         spec = self.spec
         flags = ["--context", context, "--dockerfile", dockerfile, "--custom-platform", job.name]
+        for name, where in spec.contexts.items():
+            local = spec.local_contexts().get(name)
+            where = where if local is None else local_path(name, local)
+            flags += ["--build-context", f"{name}={where}"]
         if spec.target:
             flags += ["--target", spec.target]
         for key, value in job.build_args.items():

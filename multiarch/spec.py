@@ -257,6 +257,9 @@ class BuildxSettings(SpecModel):
     """RUN steps without their own --network: default (the host's), host or none."""
     add_hosts: list[str] = Field(default_factory=list)
     """HOST:IP lines for /etc/hosts in RUN steps."""
+    contexts: dict[str, str] = Field(default_factory=dict)
+    """Named build contexts: NAME: DIR or docker-image://REF, read by FROM NAME and
+    COPY --from=NAME instead of a stage or image of that name."""
 
     @field_validator("labels", "annotations", mode="before")
     @classmethod
@@ -283,6 +286,26 @@ class BuildxSettings(SpecModel):
         if not value:
             raise ValueError("base images are always resolved against their registry")
         return value
+
+    @field_validator("contexts")
+    @classmethod
+    def _named_contexts(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        resolved = {}
+        for name, where in value.items():
+            if where.startswith("docker-image://"):
+                _check_reference(where.removeprefix("docker-image://"))
+                resolved[name] = where
+                continue
+            if "://" in where or where.startswith("target:"):
+                raise ValueError(f"{name}: use a directory or docker-image://REF")
+            path = _relative(Path(where), info)
+            if not path.is_dir():
+                raise ValueError(f"{name}: directory {where!r} does not exist")
+            resolved[name] = str(path)
+        return resolved
+
+    def local_contexts(self) -> dict[str, Path]:
+        return {n: Path(w) for n, w in self.contexts.items() if "://" not in w}
 
     @field_validator("add_hosts")
     @classmethod

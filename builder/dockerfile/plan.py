@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from builder.dockerfile.dockerfile import Dockerfile, Stage
@@ -91,6 +91,9 @@ class BuildPlan:
     target_platform: Platform
     build_platform: Platform
     warnings: tuple[str, ...]
+    contexts: Mapping[str, str] = field(default_factory=dict)
+    """Named build contexts (buildx's --build-context NAME=VALUE): NAME, in FROM or --from,
+    is VALUE instead of a stage or image: `docker-image://REF` or a local directory."""
 
     @property
     def target(self) -> PlannedStage:
@@ -108,9 +111,20 @@ class BuildPlan:
         return StageScope.start(self.args, base_env)
 
     def resolve_from(self, value: str) -> PlannedStage | None:
-        """The stage an (expanded) `--from` value names, or None when it is an image."""
-        index = _stage_ref(self.dockerfile, value)
+        """The stage an (expanded) `--from` value names, or None when it is an image or a
+        named context."""
+        index = None if value in self.contexts else _stage_ref(self.dockerfile, value)
         return self.stage(index) if index is not None else None
+
+    def from_image(self, value: str) -> str:
+        """The image a `--from` value that is no stage reads: a docker-image:// context's
+        reference, else the value itself."""
+        return _context_image(self.contexts.get(value)) or value
+
+    def local_context(self, value: str) -> str | None:
+        """The directory a `--from` value names (a local named context), else None."""
+        named = self.contexts.get(value)
+        return named if named is not None and _context_image(named) is None else None
 
 
 def plan_build(
@@ -119,8 +133,10 @@ def plan_build(
     target: str | None = None,
     target_platform: Platform | None = None,
     build_platform: Platform | None = None,
+    contexts: Mapping[str, str] | None = None,
 ) -> BuildPlan:
     build_args = dict(build_args or {})
+    contexts = dict(contexts or {})
     build_platform = build_platform or host_platform()
     target_platform = target_platform or build_platform
     context = ArgContext(build_args, _global_args(dockerfile, build_args, target_platform,
@@ -146,7 +162,7 @@ def plan_build(
             )
         visiting.append(index)
         stage = _plan_stage(dockerfile, dockerfile.stages[index], context, warnings, used,
-                            target_platform)
+                            target_platform, contexts)
         for dep in stage.depends_on:
             visit(dep)
         visiting.pop()
@@ -165,7 +181,7 @@ def plan_build(
         warnings.append(f"build-arg{'s' if len(unused) > 1 else ''} not consumed by any "
                         f"stage: {', '.join(unused)}")
     return BuildPlan(dockerfile, stages, _levels(stages), context, target_platform,
-                     build_platform, tuple(warnings))
+                     build_platform, tuple(warnings), contexts)
 
 
 def _global_args(
@@ -225,6 +241,7 @@ def _plan_stage(
     warnings: list[str],
     used: set[str],
     target_platform: Platform,
+    contexts: Mapping[str, str],
 ) -> PlannedStage:
     from_ = stage.from_.expand(_as_env(context.global_args))
     if not from_.image:
@@ -232,7 +249,7 @@ def _plan_stage(
             f"base name ({stage.from_.image}) should not be blank",
             "set the ARG it uses (--build-arg) or give it a default",
         )
-    base = _base(dockerfile, stage, from_.image)
+    base = _base(dockerfile, stage, from_.image, contexts)
     deps: list[int] = [base.stage] if base.stage is not None else []
     platform = target_platform
     if from_.platform:
@@ -247,6 +264,8 @@ def _plan_stage(
         expanded = scope.step(instruction)
         steps.append(PlannedStep(instruction, expanded, args))
         for ref in from_refs(expanded):
+            if ref in contexts:
+                continue
             dep = _resolve_ref(dockerfile, stage, expanded, ref, warnings)
             if dep is not None and dep not in deps:
                 deps.append(dep)
@@ -266,7 +285,23 @@ def _with_platform(stage: PlannedStage, planned: Mapping[int, PlannedStage]) -> 
     return PlannedStage(stage.stage, stage.base, parent.platform, stage.steps, stage.depends_on)
 
 
-def _base(dockerfile: Dockerfile, stage: Stage, image: str) -> BaseImage:
+def _context_image(value: str | None) -> str | None:
+    prefix = "docker-image://"
+    return value[len(prefix):] if value is not None and value.startswith(prefix) else None
+
+
+def _base(
+    dockerfile: Dockerfile, stage: Stage, image: str, contexts: Mapping[str, str]
+) -> BaseImage:
+    if image in contexts:  # a named context wins over a stage or image of that name
+        reference = _context_image(contexts[image])
+        if reference is None:
+            raise stage.from_.error(
+                f"FROM {image}: the build context {image!r} is a local directory, which "
+                "cannot be a base image here",
+                f"use COPY --from={image}, or --build-context {image}=docker-image://REF",
+            )
+        return BaseImage(BaseKind.IMAGE, reference)
     if image.lower() == "scratch":
         return BaseImage(BaseKind.SCRATCH, "scratch")
     earlier = dockerfile.stage_named(image)

@@ -37,8 +37,8 @@ def preflight(plan: BuildPlan) -> None:
             _image_name(stage.base.name, stage.stage.from_.error)
         for step in stage.steps:
             for ref in from_refs(step.expanded):
-                if plan.resolve_from(ref) is None:
-                    _image_name(ref, step.instruction.error)
+                if plan.resolve_from(ref) is None and plan.local_context(ref) is None:
+                    _image_name(plan.from_image(ref), step.instruction.error)
             try:
                 check_step(step.expanded, written=step.instruction)
             except BuildError as err:

@@ -102,7 +102,10 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
         with prepared_context(options.context, scratch / "context") as context_dir:
             dockerfile_path = locate_dockerfile(options.dockerfile, context_dir)
             dockerfile = parse_dockerfile(_read(dockerfile_path), options.dockerfile or "Dockerfile")
-            plan = plan_build(dockerfile, options.build_args, options.target, platform, host_platform())
+            plan = plan_build(
+                dockerfile, options.build_args, options.target, platform, host_platform(),
+                options.build_contexts,
+            )
             preflight(plan)
             for warning in plan.warnings:
                 log.warning("warning: %s", warning)
@@ -351,8 +354,8 @@ def _pull_hosts(plan: BuildPlan) -> set[str]:
     for stage in plan.stages:
         for step in stage.steps:
             ref = getattr(step.expanded, "from_", None)
-            if ref and plan.resolve_from(ref) is None:
-                names.add(ref)
+            if ref and plan.resolve_from(ref) is None and plan.local_context(ref) is None:
+                names.add(plan.from_image(ref))
     hosts = set()
     for name in names:
         try:

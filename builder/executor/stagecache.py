@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.cache import keys
@@ -23,6 +24,7 @@ from builder.dockerfile import (
     RunInstruction,
     WorkdirInstruction,
 )
+from builder.dockerfile.dockerignore import DockerIgnore
 from builder.errors import MultiarchError
 from builder.events import CacheOutcome
 from builder.executor.snapshot import StepAction
@@ -89,7 +91,10 @@ class StageCache:
         if stage is not None:
             result = ex.session.stages.get(stage.index)
             return result.key if result is not None else None
-        return ex.session.base_image(name, ex.platform).digest
+        directory = ex.plan.local_context(name)
+        if directory is not None:
+            return keys.SourceHasher(Path(directory), DockerIgnore()).fingerprint((".",))
+        return ex.session.base_image(ex.plan.from_image(name), ex.platform).digest
 
     def _probe(self, instructions: list[Instruction]) -> None:
         scope = copy.deepcopy(self.ex.scope)

@@ -193,7 +193,11 @@ def _source_root(ex: "StageExecutor", from_: str | None) -> tuple[Path, str]:
     stage = ex.plan.resolve_from(from_)
     if stage is not None:
         return session.view(session.stages[stage.index].rootfs), f"stage {stage.display_name}"
-    return session.view(session.base_image(from_, ex.platform).rootfs), f"image {from_}"
+    directory = ex.plan.local_context(from_)
+    if directory is not None:
+        return Path(directory), f"build context {from_}"
+    image = ex.plan.from_image(from_)
+    return session.view(session.base_image(image, ex.platform).rootfs), f"image {image}"
 
 
 def _make_dirs(root: Path, path: str, owner: tuple[int, int] | None) -> None:
@@ -269,7 +273,7 @@ def copy(ex: "StageExecutor", ins: CopyInstruction | AddInstruction) -> StepResu
                 extracts.append(_Extract(target.source.path, kind, dest_abs))
             else:
                 plain.append(target)
-        copies.append((plain, not from_))
+        copies.append((plain, not from_ or ex.plan.local_context(from_) is not None))
     if urls:
         fetch_dir = session.snapshotter.new_dir("url")
         for url in urls:

@@ -55,7 +55,10 @@ def job_name(job: PlatformJob) -> str:
 def build_job(plan: BuildPlan, job: PlatformJob, repository: str) -> dict[str, Any]:
     spec = plan.spec
     flags = plan.flags_for(
-        job, context=_project_path(spec.context), dockerfile=_project_path(job.dockerfile)
+        job,
+        context=_project_path(spec.context),
+        dockerfile=_project_path(job.dockerfile),
+        local_path=lambda name, path: _project_path(path),
     )
     for host in spec.gitlab.insecure_registries:
         flags += ["--insecure-registry", host]

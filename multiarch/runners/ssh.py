@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from builder.errors import BuildError, LayerError, PlatformError
+from builder.errors import BuildError, LayerError, PlatformError, UsageError
 from builder.events import EventSink, event_from_json
 from builder.fs import unpack_tar
 from builder.log import redact
@@ -82,7 +82,9 @@ def remote_script(plan: BuildPlan, job: PlatformJob, key_size: int = 0) -> str:
     """The remote shell's script; `key_size` bytes of signing key come first on stdin."""
     settings = plan.spec.ssh
     dockerfile = base64.b64encode(job.dockerfile.read_bytes()).decode()
-    flags = plan.flags_for(job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}')
+    flags = plan.flags_for(
+        job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}', local_path=_not_sent
+    )
     # dd with bs=1 reads exactly the key's bytes from the pipe, leaving the tar to the executor
     take_key = f'dd bs=1 count={key_size} of="$d"/{REMOTE_KEY} 2>/dev/null; ' if key_size else ""
     if key_size:
@@ -100,6 +102,13 @@ def remote_script(plan: BuildPlan, job: PlatformJob, key_size: int = 0) -> str:
         f"{settings.executor} executor {quoted} "
         '--json-result "$d"/result.json --progress json >&2; '
         f'tar -C "$d" -cf - {returned}'
+    )
+
+
+def _not_sent(name: str, path: Path) -> str:
+    raise UsageError(
+        f"build context {name}={path}: an ssh runner receives only the main context",
+        hint=f"use {name}=docker-image://REF, or the local runner for this platform",
     )
 
 

@@ -162,6 +162,8 @@ def test_call_check_plans_every_platform_and_builds_nothing(
         (["--annotation", "index-descriptor:k=v"], "use index:"),
         (["--annotation", "index[linux/amd64]:k=v"], "manifest levels only"),
         (["--secret", "id=x,src=a,env=B"], "exactly one of env or src"),
+        (["--build-context", "x=oci-layout://dir"], "use a directory or docker-image://REF"),
+        (["--build-context", "x=missing"], "'missing' does not exist"),
     ],
 )
 def test_unsupported_or_bad_buildx_flags_are_one_line(
@@ -250,3 +252,43 @@ def test_a_gitlab_job_gets_the_buildx_settings(
     manifest = json.loads((layout / "blobs" / "sha256" / entry.split(":")[1]).read_bytes())
     assert manifest["annotations"] == {"org.example.each": "m"}
     assert "127.0.0.2\tdb.internal" in file_in_image(layout, entry, "hosts.txt").splitlines()
+
+
+CONTEXTS_DOCKERFILE = """
+FROM scratch AS extras
+COPY hello.txt /note.txt
+
+FROM base
+COPY --from=extras note.txt /note.txt
+RUN cat /note.txt > /seen.txt
+"""
+
+
+@pytest.mark.parametrize("form", ["flags", "spec"])
+def test_named_build_contexts_replace_an_image_and_a_stage(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str, form: str
+) -> None:
+    context = project(tmp_path, busybox_image)
+    (context / "Dockerfile").write_text(CONTEXTS_DOCKERFILE)
+    (tmp_path / "extras").mkdir()
+    (tmp_path / "extras" / "note.txt").write_text("from the named context\n")
+    image = f"{registry.host}/{unique_repo('buildx-contexts')}:v1"
+    base = f"docker-image://{busybox_image}"
+    if form == "flags":
+        argv = ["app", "--platform", "linux/amd64,linux/arm64", "-t", image,
+                "--build-context", f"base={base}", "--build-context", "extras=extras"]  # fmt: skip
+    else:
+        (tmp_path / "build.yaml").write_text(textwrap.dedent(f"""
+            image: {image}
+            context: app
+            contexts: {{base: "{base}", extras: extras}}
+            platforms: [linux/amd64, linux/arm64]
+        """))  # fmt: skip
+        argv = ["build.yaml"]
+    done = multiarch("build", *argv, cwd=tmp_path, store=tmp_path / "s")
+    assert done.returncode == 0, done.stderr
+    layout = tmp_path / "pulled"
+    skopeo("copy", "--all", "--src-tls-verify=false", f"docker://{image}", f"oci:{layout}:x")
+    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{image}"))
+    for entry in index["manifests"]:  # busybox's RUN ran: the base came from the context
+        assert file_in_image(layout, entry["digest"], "seen.txt") == "from the named context"
