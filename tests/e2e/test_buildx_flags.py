@@ -292,3 +292,33 @@ def test_named_build_contexts_replace_an_image_and_a_stage(
     index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{image}"))
     for entry in index["manifests"]:  # busybox's RUN ran: the base came from the context
         assert file_in_image(layout, entry["digest"], "seen.txt") == "from the named context"
+
+
+def test_pull_resolves_a_moved_base_tag_again(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str
+) -> None:
+    """--pull (and the spec's pull: true) is what every build does: a base tag that moved
+    between two builds sharing one store is resolved again at the registry."""
+    base = f"{registry.host}/{unique_repo('buildx-base')}:moving"
+    skopeo("copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
+           f"docker://{busybox_image}", f"docker://{base}")  # fmt: skip
+    context = project(tmp_path, base)
+    (context / "Dockerfile").write_text(
+        f"FROM {base}\nRUN echo $(( $(cat /generation 2>/dev/null || echo 0) + 1 )) > /generation\n"
+    )
+    first = f"{registry.host}/{unique_repo('buildx-pull')}:one"
+    done = multiarch("build", "app", "--platform", "linux/amd64", "-t", first, "--pull",
+                     cwd=tmp_path, store=tmp_path / "s")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    skopeo("copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
+           f"docker://{first}", f"docker://{base}")  # the tag moves to the first build's image
+    second = f"{registry.host}/{unique_repo('buildx-pull')}:two"
+    (tmp_path / "build.yaml").write_text(
+        f"image: {second}\ncontext: app\npull: true\nplatforms: [linux/amd64]\n"
+    )
+    done = multiarch("build", "build.yaml", cwd=tmp_path, store=tmp_path / "s")
+    assert done.returncode == 0, done.stderr
+    layout = tmp_path / "pulled"
+    skopeo("copy", "--all", "--src-tls-verify=false", f"docker://{second}", f"oci:{layout}:x")
+    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{second}"))
+    assert file_in_image(layout, index["manifests"][0]["digest"], "generation") == "2"
