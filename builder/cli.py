@@ -108,6 +108,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--cache-ttl", default="336h", show_default=True, help="Cache entries older than this are misses.")
 @_bool_flag("--cache-run-layers", "Cache RUN layers.", default=True)
 @_bool_flag("--cache-copy-layers", "Cache COPY/ADD layers (keyed by the sources' content).", default=True)
+@_bool_flag("--cache-repo-push", "Record new entries in --cache-repo (false: only read it).",
+           default=True)
 @_bool_flag("--no-cache", "Look nothing up in the cache; each step still goes to it.")
 @click.option("--secret", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR (repeatable).")
 @click.option("--isolation", type=_choice(Isolation), default="auto", show_default=True,

@@ -79,6 +79,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "cache_ttl": flags["cache_ttl"],
         "cache_run_layers": flags["cache_run_layers"],
         "cache_copy_layers": flags["cache_copy_layers"],
+        "cache_repo_push": flags["cache_repo_push"],
         "no_cache": flags["no_cache"],
         "secrets": tuple(_secret(text) for text in many("secret")),
         "isolation": flags["isolation"],

@@ -104,6 +104,8 @@ class ExecutorOptions(BaseModel):
     cache_ttl: str = "336h"
     cache_run_layers: bool = True
     cache_copy_layers: bool = True
+    cache_repo_push: bool = True
+    """False: --cache-repo is only read (buildx's --cache-from without --cache-to)."""
     no_cache: bool = False
     """Look nothing up in the cache, still record each step (buildx's --no-cache; with
     --cache-repo the repository is refreshed)."""

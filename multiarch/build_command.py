@@ -119,9 +119,10 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
               help="Annotation (repeatable): on each image manifest, or index:, manifest:, "
               "manifest[linux/arm64]:, manifest-descriptor: as buildx.")
 @click.option("--cache-from", multiple=True, metavar="type=registry,ref=REF",
-              help="Layer cache repository to read (and write: one cache repository).")
+              help="Layer cache repository to read.")
 @click.option("--cache-to", multiple=True, metavar="type=registry,ref=REF[,mode=max]",
-              help="Layer cache repository to write; every step is recorded (mode=max).")
+              help="Layer cache repository to write (the --cache-from one, if given); "
+              "every step is recorded (mode=max).")
 @click.option("--no-cache", is_flag=True,
               help="Look nothing up in the cache; steps still go to it.")
 @click.option("--pull", is_flag=True,

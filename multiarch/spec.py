@@ -245,10 +245,12 @@ class BuildxSettings(SpecModel):
     org.opencontainers.image.{source,revision,created} are added to the index from GitLab CI
     variables when present."""
     cache_from: list[str] = Field(default_factory=list)
-    """`type=registry,ref=REG/REPO[:TAG]` (or a bare REF): the layer cache repository."""
+    """`type=registry,ref=REG/REPO[:TAG]` (or a bare REF): the layer cache repository to
+    read; without cache_to (or cache.repo) it is only read."""
     cache_to: list[str] = Field(default_factory=list)
-    """`type=registry,ref=REG/REPO[:TAG][,mode=min|max]`: the same repository (one cache
-    repository is read and written); every step of every stage is recorded (mode=max)."""
+    """`type=registry,ref=REG/REPO[:TAG][,mode=min|max]`: the repository new entries go to
+    (the same as cache_from's: one cache repository); every step of every stage is recorded
+    (mode=max)."""
     no_cache: bool = False
     """Look nothing up in the cache; each step still goes to it (refreshes the cache)."""
     pull: bool = True
@@ -472,6 +474,8 @@ class BuildSpec(BuildxSettings):
         if named:
             cache = cache.model_copy(update={"enabled": True, "repo": cache.repo or named})
         flags = cache.executor_flags()
+        if named and not self.cache_to and not self.cache.repo:
+            flags.append("--cache-repo-push=false")  # buildx: --cache-from alone only reads
         return flags + (["--no-cache"] if self.no_cache and flags else [])
 
     @field_validator("context")

@@ -93,7 +93,7 @@ class BuildCache:
         entry = CacheEntry(key, layer.descriptor if layer else None, layer.diff_id if layer else None, time.time())
         assert self.local is not None
         self.local.put(entry)
-        if self.remote is not None:
+        if self.remote is not None and self.options.push:
             self._pending.append((key, self._pushes.submit(self.remote.put, entry, self.store)))
 
     def adopt(self, hit: Hit, *, local: bool) -> Layer | None:
@@ -211,6 +211,7 @@ def open_build_cache(options: ExecutorOptions, store: Store, transport: Transpor
         enabled=options.cache, repo=options.cache_repo, ttl=options.cache_ttl,
         run_layers=options.cache_run_layers, copy_layers=options.cache_copy_layers,
         destinations=tuple(options.destinations), lookup=not options.no_cache,
+        push=options.cache_repo_push,
     )
     pushes_elsewhere = not options.no_push and any(
         cache.repo is None or parse_reference(d).registry != cache.repo.registry for d in options.destinations

@@ -22,6 +22,8 @@ class CacheOptions:
     copy_layers: bool = True
     lookup: bool = True
     """False (--no-cache): every step runs; its entry is still recorded."""
+    push: bool = True
+    """False: the cache repository is only read (new entries stay in the local store)."""
 
 
 def parse_go_duration(text: str) -> float:
@@ -35,7 +37,7 @@ def parse_go_duration(text: str) -> float:
 
 def cache_options(
     *, enabled: bool, repo: str | None, ttl: str, run_layers: bool, copy_layers: bool,
-    destinations: tuple[str, ...], lookup: bool = True,
+    destinations: tuple[str, ...], lookup: bool = True, push: bool = True,
 ) -> CacheOptions:
     """kaniko's rule: without --cache-repo, layers go to `DESTINATION_REPO/cache`."""
     if not enabled:
@@ -45,4 +47,4 @@ def cache_options(
         ref = parse_reference(name).repository_ref() if name else None
     except InvalidReferenceError as err:
         raise UsageError(f"--cache-repo {name!r}: {err.message}", "use REGISTRY/REPOSITORY") from None
-    return CacheOptions(True, ref, parse_go_duration(ttl), run_layers, copy_layers, lookup)
+    return CacheOptions(True, ref, parse_go_duration(ttl), run_layers, copy_layers, lookup, push)

@@ -93,11 +93,16 @@ def test_buildx_flags_in_the_flag_form(
     again = multiarch(*from_cache, "--progress", "plain", cwd=tmp_path, store=tmp_path / "s2")
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("CACHED") == 4, again.stderr  # RUN and COPY, two platforms
-    # ...and --no-cache looks nothing up: every step runs again, same result.
-    fresh = multiarch(*from_cache, "--no-cache", "--progress", "plain", cwd=tmp_path,
-                      store=tmp_path / "s3")  # fmt: skip
+    # ...and --no-cache looks nothing up: every step runs again. --cache-from alone only
+    # reads: the new RUN entries (another host, another key) stay out of the repository.
+    cache_repo = cache.rsplit(":", 1)[0]
+    tags = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{cache_repo}"))["Tags"]
+    fresh = multiarch(*from_cache, "--no-cache", "--add-host", "other.internal:127.0.0.3",
+                      "--progress", "plain", cwd=tmp_path, store=tmp_path / "s3")  # fmt: skip
     assert fresh.returncode == 0, fresh.stderr
     assert "CACHED" not in fresh.stderr
+    after = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{cache_repo}"))["Tags"]
+    assert sorted(after) == sorted(tags)
 
 
 def test_buildx_settings_in_the_spec(
@@ -164,6 +169,7 @@ def test_call_check_plans_every_platform_and_builds_nothing(
         (["--secret", "id=x,src=a,env=B"], "exactly one of env or src"),
         (["--build-context", "x=oci-layout://dir"], "use a directory or docker-image://REF"),
         (["--build-context", "x=missing"], "'missing' does not exist"),
+        (["--check", "--build-context", "scratch=."], "cannot be a base image here"),
     ],
 )
 def test_unsupported_or_bad_buildx_flags_are_one_line(
