@@ -112,7 +112,10 @@ def _copy_target(rootdir: RootDir, target: Target, options: CopyOptions) -> None
             parent, name = existing[1], _name(target)
     fd = ensure_dir(rootdir, parent, options.owner)
     try:
-        _copy_entry(src.path, os.lstat(src.path), fd, name, options)
+        if src.device is not None:
+            _copy_recorded(src.device, fd, name, options)
+        else:
+            _copy_entry(src.path, os.lstat(src.path), fd, name, options)
     finally:
         os.close(fd)
 

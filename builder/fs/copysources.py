@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 from builder.errors import BuildError
+from builder.fs import devices
 from builder.fs.patterns import has_wildcard, match_component
+from builder.fs.tarformat import TarEntry
 
 MAX_LINKS = 40
 
@@ -33,6 +35,8 @@ class Source:
     rel: str
     """Path below the source root, as written (after wildcard expansion, without pivot)."""
     is_dir: bool
+    device: TarEntry | None = None
+    """A device node recorded in place of the missing `path` (builder.fs.devices)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ def resolve_sources(
     if not any(has_wildcard(p) for p in clean):
         rel = "/".join(clean)
         real = resolve_in_root(root, clean)
+        recorded = _recorded(root, clean) if real is None else None
+        if recorded is not None and not (ignored and ignored(rel)):
+            return [recorded]
         if real is None or (ignored and rel and ignored(rel)):
             raise BuildError(
                 f"failed to compute cache key: \"/{rel}\": not found",
@@ -146,7 +153,18 @@ def resolve_sources(
         real = resolve_in_root(root, rel.split("/"))
         if real is not None:
             found.append(_source(real, rel))
+        elif (recorded := _recorded(root, rel.split("/"))) is not None:
+            found.append(recorded)
     return found
+
+
+def _recorded(root: Path, parts: list[str]) -> Source | None:
+    """A device node the unpacker could not create (no CAP_MKNOD), named as a source."""
+    parent = resolve_in_root(root, parts[:-1]) if parts else None
+    if parent is None or not devices.any_recorded():
+        return None
+    header = devices.recorded_in(os.path.realpath(parent)).get(parts[-1])
+    return Source(parent / parts[-1], "/".join(parts), False, header) if header else None
 
 
 def _source(real: Path, rel: str) -> Source:
@@ -164,7 +182,10 @@ def _glob(root: Path, parts: list[str]) -> list[str]:
             real = resolve_in_root(root, base.split("/") if base else [])
             if real is None or not real.is_dir():
                 continue
-            for name in sorted(os.listdir(real)):
+            names = set(os.listdir(real))
+            if devices.any_recorded():
+                names |= set(devices.recorded_in(os.path.realpath(real)))
+            for name in sorted(names):
                 if match_component(part, name):
                     nxt.append(f"{base}/{name}" if base else name)
         candidates = nxt

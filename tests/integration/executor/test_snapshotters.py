@@ -54,6 +54,7 @@ ADD rootfs.tar /
 COPY extra.txt /etc/
 FROM scratch
 COPY --from=rootfs / /
+COPY --from=rootfs /dev/null /dev/loop* /nodes/
 """
 
 BUILD_WITHOUT_MKNOD = """
@@ -73,9 +74,10 @@ print(report.manifest.digest)
 def test_device_nodes_reach_the_layers_without_cap_mknod(
     tmp_path: Path, single: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ADD of a root filesystem archive, its --single-snapshot squash and a COPY --from of
-    that stage's root: built as root (overlay, mknod) and without CAP_MKNOD (walk, nodes
-    recorded), the same image, whose layers carry the device nodes (read by GNU tar)."""
+    """ADD of a root filesystem archive, its --single-snapshot squash, a COPY --from of that
+    stage's root and of its nodes by name and wildcard: built as root (overlay, mknod) and
+    without CAP_MKNOD (walk, nodes recorded), the same image, whose layers carry the device
+    nodes (read by GNU tar)."""
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text(NODES_DOCKERFILE)
@@ -99,12 +101,13 @@ def test_device_nodes_reach_the_layers_without_cap_mknod(
     )
     assert done.stdout.strip() == report.manifest.digest
     manifest = json.loads(_blob(tmp_path / "out-walk", report.manifest.digest).read_bytes())
-    (layer,) = manifest["layers"]
-    listing = subprocess.run(["tar", "--numeric-owner", "-tvzf",
-                              str(_blob(tmp_path / "out-walk", layer["digest"]))],
-                             check=True, capture_output=True, text=True).stdout.splitlines()
+    assert len(manifest["layers"]) == (1 if single else 2)
+    listing = [line for layer in manifest["layers"] for line in subprocess.run(
+        ["tar", "--numeric-owner", "-tvzf", str(_blob(tmp_path / "out-walk", layer["digest"]))],
+        check=True, capture_output=True, text=True).stdout.splitlines()]  # fmt: skip
     nodes = sorted(" ".join(f[:3] + f[-1:]) for f in map(str.split, listing) if f[0][0] in "bc")
-    assert nodes == ["brw-rw---- 0/6 7,0 dev/loop0", "crw-rw-rw- 0/0 1,3 dev/null"]
+    assert nodes == ["brw-rw---- 0/6 7,0 dev/loop0", "brw-rw---- 0/6 7,0 nodes/loop0",
+                     "crw-rw-rw- 0/0 1,3 dev/null", "crw-rw-rw- 0/0 1,3 nodes/null"]  # fmt: skip
     assert any(line.endswith(" etc/extra.txt") for line in listing)
 
 
