@@ -14,7 +14,7 @@ from pathlib import Path
 from builder.oci.models import Platform
 from builder.oci.platform import format_platform
 from builder.reference import Reference, parse_reference
-from multiarch.spec import BuildSpec, RunnerTarget
+from multiarch.spec import BuildSpec, RunnerTarget, SecretSpec
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,11 @@ class BuildPlan:
         context: str,
         dockerfile: str,
         local_path: Callable[[str, Path], str] = lambda name, path: str(path),
+        secret_flag: Callable[[SecretSpec], str] = SecretSpec.as_flag,
     ) -> list[str]:
         """The executor flags that build `job`'s platform (outputs excluded); `local_path`
-        names a local named context's directory as the runner's executor sees it."""
+        names a local named context's directory, `secret_flag` a secret's source, as the
+        runner's executor sees them."""
         spec = self.spec
         flags = ["--context", context, "--dockerfile", dockerfile, "--custom-platform", job.name]
         for name, where in spec.contexts.items():
@@ -76,7 +78,7 @@ class BuildPlan:
         for key, value in spec.annotations_for("manifest", job.name).items():
             flags += ["--annotation", f"{key}={value}"]
         for secret in spec.secrets:
-            flags += ["--secret", secret.as_flag()]
+            flags += ["--secret", secret_flag(secret)]
         flags += spec.attest_flags()
         return flags + spec.run_flags() + spec.cache_flags() + list(self.extra_flags)
 

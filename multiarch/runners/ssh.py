@@ -18,12 +18,16 @@ line (the remote `ps` shows those) nor in a variable of the remote environment.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import shlex
 import subprocess
 import tarfile
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -34,7 +38,7 @@ from builder.log import redact
 from builder.oci.platform import format_platform, host_platform, normalize_arch, platform_matches
 from multiarch.plan import BuildPlan, PlatformJob
 from multiarch.runners import JobResult, built_image, read_report
-from multiarch.spec import SSHRunner, SSHSettings
+from multiarch.spec import SecretSpec, SSHRunner, SSHSettings
 
 REMOTE_DOCKERFILE = "Dockerfile.multiarch"
 REMOTE_KEY = "sign-key.pem"
@@ -78,31 +82,81 @@ def check_architecture(job: PlatformJob, machine: str) -> None:
         )
 
 
-def remote_script(plan: BuildPlan, job: PlatformJob, key_size: int = 0) -> str:
-    """The remote shell's script; `key_size` bytes of signing key come first on stdin."""
+class Quoted(str):
+    """A word of the remote command that is already quoted for its shell."""
+
+
+def remote_script(plan: BuildPlan, job: PlatformJob, handed: Sequence[HandedFile] = ()) -> str:
+    """The remote shell's script; the `handed` files' bytes come first on stdin, in order."""
     settings = plan.spec.ssh
     dockerfile = base64.b64encode(job.dockerfile.read_bytes()).decode()
     flags = plan.flags_for(
-        job, context="tar://stdin", dockerfile=f'"$d"/{REMOTE_DOCKERFILE}', local_path=_not_sent
+        job,
+        context="tar://stdin",
+        dockerfile=Quoted(f'"$d"/{REMOTE_DOCKERFILE}'),
+        local_path=_not_sent,
+        secret_flag=lambda secret: Quoted(
+            shlex.quote(f"id={secret.id},src=") + f'"$d"/{_secret_file(secret.id)}'
+        ),
     )
-    # dd with bs=1 reads exactly the key's bytes from the pipe, leaving the tar to the executor
-    take_key = f'dd bs=1 count={key_size} of="$d"/{REMOTE_KEY} 2>/dev/null; ' if key_size else ""
-    if key_size:
-        flags += ["--sign-key", f'"$d"/{REMOTE_KEY}']
+    # dd with bs=1 reads exactly each file's bytes from the pipe, leaving the tar to the
+    # executor
+    take = "".join(
+        f'dd bs=1 count={len(item.data)} of="$d"/{item.name} 2>/dev/null; ' for item in handed
+    )
+    if any(item.name == REMOTE_KEY for item in handed):
+        flags += ["--sign-key", Quoted(f'"$d"/{REMOTE_KEY}')]
     repository = plan.push_repository()
     if repository is not None:
         flags += ["--push-by-digest", str(repository)]
     else:
-        flags += ["--no-push", "--oci-layout-path", '"$d"/oci']
-    quoted = " ".join(a if a.startswith('"$d"') else shlex.quote(a) for a in flags)
+        flags += ["--no-push", "--oci-layout-path", Quoted('"$d"/oci')]
+    quoted = " ".join(a if isinstance(a, Quoted) else shlex.quote(a) for a in flags)
     returned = "result.json" if repository is not None else "oci result.json"
     return (
         "set -e; umask 077; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
-        f'{take_key}echo {dockerfile} | base64 -d > "$d"/{REMOTE_DOCKERFILE}; '
+        f'{take}echo {dockerfile} | base64 -d > "$d"/{REMOTE_DOCKERFILE}; '
         f"{settings.executor} executor {quoted} "
         '--json-result "$d"/result.json --progress json >&2; '
         f'tar -C "$d" -cf - {returned}'
     )
+
+
+@dataclass(frozen=True)
+class HandedFile:
+    """A file the remote job reads from its private temp dir, sent ahead of the context."""
+
+    name: str
+    data: bytes
+
+
+def handed_files(plan: BuildPlan) -> list[HandedFile]:
+    """The signing key and each build secret's value, read here (a secret's variable or file
+    is this host's, as with the local runner)."""
+    files = []
+    key = _signing_key_pem(plan.sign_key)
+    if key:
+        files.append(HandedFile(REMOTE_KEY, key))
+    for secret in plan.spec.secrets:
+        files.append(HandedFile(_secret_file(secret.id), _secret_value(secret)))
+    return files
+
+
+def _secret_file(secret_id: str) -> str:
+    return "secret-" + hashlib.sha256(secret_id.encode()).hexdigest()[:16]
+
+
+def _secret_value(secret: SecretSpec) -> bytes:
+    if secret.env is not None:
+        value = os.environ.get(secret.env)
+        if value is None:
+            raise UsageError(f"secret {secret.id}: environment variable {secret.env} is not set")
+        return value.encode()
+    assert secret.src is not None
+    try:
+        return secret.src.read_bytes()
+    except OSError as err:
+        raise UsageError(f"secret {secret.id}: cannot read {secret.src}: {err.strerror}") from None
 
 
 def _not_sent(name: str, path: Path) -> str:
@@ -112,9 +166,9 @@ def _not_sent(name: str, path: Path) -> str:
     )
 
 
-def _send_context(context: Path, stdin: IO[bytes], key: bytes) -> None:
+def _send_context(context: Path, stdin: IO[bytes], ahead: bytes) -> None:
     try:
-        stdin.write(key)
+        stdin.write(ahead)
         with tarfile.open(fileobj=stdin, mode="w|") as tar:
             for child in sorted(context.iterdir()):
                 tar.add(child, arcname=child.name)
@@ -137,16 +191,18 @@ def run_ssh(plan: BuildPlan, job: PlatformJob, workdir: Path, on_event: EventSin
     out_dir = workdir / job.slug
     out_dir.mkdir(parents=True)
     log_lines: list[str] = []
-    key = _signing_key_pem(plan.sign_key)
+    handed = handed_files(plan)
     process = subprocess.Popen(
-        ssh_command(job.runner, settings) + [remote_script(plan, job, len(key))],
+        ssh_command(job.runner, settings) + [remote_script(plan, job, handed)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
     sender = threading.Thread(
-        target=_send_context, args=(plan.spec.context, process.stdin, key), daemon=True
+        target=_send_context,
+        args=(plan.spec.context, process.stdin, b"".join(item.data for item in handed)),
+        daemon=True,
     )
     relay = threading.Thread(
         target=_relay, args=(process.stderr, on_event, log_lines), daemon=True

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_build import file_in_image, skopeo
+from multiarch.plan import make_plan
+from multiarch.runners.ssh import handed_files, remote_script
+from multiarch.spec import load_build_spec
 from tests.e2e.test_gitlab import generate
 from tests.e2e.test_ssh import SSHHost, ssh_host  # noqa: F401  # the sshd fixture
 from tests.fixtures.registry import RegistryHandle, unique_repo
@@ -186,20 +189,24 @@ def test_unsupported_or_bad_buildx_flags_are_one_line(
 
 
 def test_an_ssh_runner_gets_the_buildx_settings(
-    tmp_path: Path, registry: RegistryHandle, busybox_image: str, ssh_host: SSHHost
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str, ssh_host: SSHHost,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # (secrets are not sent to ssh hosts: the remote executor reads its own environment)
-    (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "Dockerfile").write_text(
-        f"FROM {busybox_image}\nRUN cat /etc/hosts > /hosts.txt && ls /sys/class/net > /nets.txt\n"
-    )
+    project(tmp_path, busybox_image)
     image = f"{registry.host}/{unique_repo('buildx-ssh')}:v1"
     (tmp_path / "build.yaml").write_text(textwrap.dedent(f"""
         image: {image}
         context: app
         ssh: {{config_file: {ssh_host.config_file}, executor: {ssh_host.executor}}}
+        secrets: [{{id: token, env: TOKEN}}]
         platforms: [{{platform: linux/amd64, runner: "ssh://root@builder-test"}}]
     """))  # fmt: skip
+    # The secret's value goes ahead of the context on stdin, never on the remote command line
+    # (the remote `ps` shows it) nor in its environment.
+    plan = make_plan(load_build_spec(tmp_path / "build.yaml"))
+    monkeypatch.setenv("TOKEN", "s3cret")
+    script = remote_script(plan, plan.jobs[0], handed_files(plan))
+    assert "s3cret" not in script and "TOKEN" not in script
     done = multiarch(
         "build", "build.yaml", "--label", "com.example.label=1",
         "--annotation", "org.example.each=m",
