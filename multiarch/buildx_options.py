@@ -5,6 +5,7 @@ what to use instead."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -122,4 +123,8 @@ def _secret_fields(text: str) -> dict[str, str]:
     unknown = sorted(set(fields) - {"id", "src", "env"})
     if unknown or "id" not in fields:
         raise UsageError(f"--secret {text!r}: expected id=ID,src=PATH or id=ID,env=VAR")
+    if "src" not in fields and "env" not in fields:
+        # buildx: `id=NAME` alone is the variable NAME when set (or type=env), else file NAME
+        by_env = kind == "env" or (kind is None and fields["id"] in os.environ)
+        fields["env" if by_env else "src"] = fields["id"]
     return fields

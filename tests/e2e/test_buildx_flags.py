@@ -22,7 +22,7 @@ from tests.fixtures.registry import RegistryHandle, unique_repo
 
 DOCKERFILE = """
 FROM {base}
-RUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = s3cret \\
+RUN --mount=type=secret,id=TOKEN test "$(cat /run/secrets/TOKEN)" = s3cret \\
     && cat /etc/hosts > /hosts.txt && ls /sys/class/net > /nets.txt
 COPY hello.txt /hello.txt
 """
@@ -76,7 +76,7 @@ def test_buildx_flags_in_the_flag_form(
     cache = f"{registry.host}/{unique_repo('buildx-cache')}:buildcache"
     flags = [
         "build", "app", "--platform", "linux/amd64,linux/arm64", "-t", image, "--push",
-        "--secret", "id=token,env=TOKEN", "--label", "com.example.label=1",
+        "--secret", "id=TOKEN", "--label", "com.example.label=1",  # buildx: the variable TOKEN
         "--annotation", "org.example.each=m",
         "--annotation", "manifest[linux/arm64]:org.example.arm=yes",
         "--annotation", "index:org.example.index=idx",
@@ -118,7 +118,7 @@ def test_buildx_settings_in_the_spec(
         image: {image}
         tags: [v1]
         context: app
-        secrets: [{{id: token, env: TOKEN}}]
+        secrets: [{{id: TOKEN, env: TOKEN}}]
         labels: {{com.example.label: 1}}
         annotations:
           org.example.index: idx
@@ -198,7 +198,7 @@ def test_an_ssh_runner_gets_the_buildx_settings(
         image: {image}
         context: app
         ssh: {{config_file: {ssh_host.config_file}, executor: {ssh_host.executor}}}
-        secrets: [{{id: token, env: TOKEN}}]
+        secrets: [{{id: TOKEN, env: TOKEN}}]
         platforms: [{{platform: linux/amd64, runner: "ssh://root@builder-test"}}]
     """))  # fmt: skip
     # The secret's value goes ahead of the context on stdin, never on the remote command line
@@ -206,7 +206,7 @@ def test_an_ssh_runner_gets_the_buildx_settings(
     plan = make_plan(load_build_spec(tmp_path / "build.yaml"))
     monkeypatch.setenv("TOKEN", "s3cret")
     script = remote_script(plan, plan.jobs[0], handed_files(plan))
-    assert "s3cret" not in script and "TOKEN" not in script
+    assert "s3cret" not in script and "env=TOKEN" not in script
     done = multiarch(
         "build", "build.yaml", "--label", "com.example.label=1",
         "--annotation", "org.example.each=m",
