@@ -120,3 +120,22 @@ def test_buildkit_format_lists_attestation_manifests_in_the_index(
     assert [(r.platform, r.stored) for r in records] == [
         ("linux/amd64", "buildkit"), ("linux/arm64", "buildkit"),
     ]
+
+
+def test_local_layout_output_carries_provenance_when_asked(
+    tmp_path: Path, busybox_layout: Path
+) -> None:
+    make_project(tmp_path, f"oci:{busybox_layout}:latest", COPY_ONLY)
+    platforms = "linux/amd64,linux/arm64"
+    multiarch("build", "--platform", platforms, "app", cwd=tmp_path)  # no registry: off
+    out = tmp_path / "multiarch-out"
+    assert list_attestations(f"oci:{out}:latest", TransportContext()) == []
+    for form in ("oci", "buildkit"):
+        multiarch("build", "--platform", platforms, "--provenance", "--attest-format", form,
+                  "-o", f"oci:{tmp_path}/{form}:v1", "app", cwd=tmp_path)
+        image = f"oci:{tmp_path}/{form}:v1"
+        records = list_attestations(image, TransportContext())
+        assert [(r.platform, r.predicate_type) for r in records] == [
+            ("linux/amd64", PROVENANCE), ("linux/arm64", PROVENANCE),
+        ], form
+        validated_slsa_provenance(read_attestation(image, records[0], TransportContext()))
