@@ -21,6 +21,7 @@ from builder.attest.buildkit import attach_buildkit_attestations
 from builder.attest.provenance import BaseImageUse, BuildFacts, provenance
 from builder.attest.statement import Predicate, statement
 from builder.attest.store import attach
+from builder.errors import UsageError
 from builder.oci.models import Descriptor, Platform
 from builder.option_choices import (
     ENV_PREFIX,
@@ -137,6 +138,12 @@ def signer(options: ExecutorOptions) -> Sign | None:
     source = key_reference(options.sign_key)
     if source is None:
         return None
+    if options.attest_format is AttestFormat.BUILDKIT:
+        raise UsageError(
+            "--attest-format buildkit stores unsigned statements (BuildKit's attestation "
+            "manifests have no signatures), but a signing key is set",
+            "use --attest-format oci to sign, or leave out --sign-key / $MULTIARCH_SIGN_KEY",
+        )
     key = load_signing_key(source)
     if options.provenance is Provenance.OFF and options.sign_key:
         log.warning("warning: --sign-key: no attestation to sign (add --provenance)")

@@ -20,6 +20,7 @@ from tests.e2e.test_executor import executor, own_store, write_context  # noqa: 
 from tests.fixtures.intoto import validated_slsa_provenance
 from tests.fixtures.referrers_proxy import ReferrersProxy
 from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.fixtures.signing_keys import write_key_pair
 
 SECRET = "pr0venance-must-not-see-this"
 DOCKERFILE = """\
@@ -134,6 +135,15 @@ def test_a_refused_attestation_push_fails_the_build(
     _, done = pushed(tmp_path, refusing_registry.host, busybox_image, "--provenance", check=False)
     assert done.returncode == 1
     assert "subject refused" in done.stderr or "MANIFEST_INVALID" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_buildkit_format_refuses_a_signing_key(tmp_path: Path) -> None:
+    keys = write_key_pair(tmp_path / "keys")
+    done = executor("--context", str(tmp_path), "--no-push", "--provenance", "--attest-format",
+                    "buildkit", "--sign-key", str(keys.private), check=False)
+    assert done.returncode == 2  # a usage error
+    assert "--attest-format buildkit stores unsigned statements" in done.stderr
     assert "Traceback" not in done.stderr
 
 
