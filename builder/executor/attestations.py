@@ -101,6 +101,7 @@ def attach_to_outputs(
 def build_facts(
     options: ExecutorOptions,
     dockerfile_path: Path,
+    context_dir: Path,
     platform: str,
     base_images: Sequence[tuple[str, str]],
     started: datetime,
@@ -108,7 +109,7 @@ def build_facts(
     context_digest: Callable[[], str],
 ) -> BuildFacts:
     return BuildFacts(
-        dockerfile_path=options.dockerfile or "Dockerfile",
+        dockerfile_path=_shown_path(dockerfile_path, context_dir, options.dockerfile),
         dockerfile=dockerfile_path.read_bytes(),
         platform=platform,
         target=options.target,
@@ -120,6 +121,15 @@ def build_facts(
         epoch=epoch,
         environ=dict(os.environ),
     )
+
+
+def _shown_path(dockerfile: Path, context_dir: Path, given: str | None) -> str:
+    """The Dockerfile as the context names it (buildx's `Dockerfile`), not this machine's
+    absolute path; as given when it lies outside the context."""
+    try:
+        return dockerfile.resolve().relative_to(context_dir.resolve()).as_posix()
+    except ValueError:
+        return given or "Dockerfile"
 
 
 def _subject_name(location: Location) -> str:

@@ -246,7 +246,8 @@ def _attest(
     def facts() -> BuildFacts:
         hasher = SourceHasher(session.context_dir, session.dockerignore)
         return build_facts(
-            options, dockerfile_path, format_platform(platform), session.base_images(),
+            options, dockerfile_path, session.context_dir, format_platform(platform),
+            session.base_images(),
             started, epoch, context_digest=lambda: hasher.fingerprint((".",)),
         )
 

@@ -64,8 +64,9 @@ def test_spec_build_attaches_provenance_to_each_platform_by_default(
         ], image
         for record, arch in zip(records, ("amd64", "arm64")):
             document = validated_slsa_provenance(read_attestation(image, record, ctx))
-            request = document["predicate"]["buildDefinition"]["externalParameters"]["request"]
-            assert request == {"platform": f"linux/{arch}"}  # mode=min: no build args
+            external = document["predicate"]["buildDefinition"]["externalParameters"]
+            assert external["request"] == {"platform": f"linux/{arch}"}  # min: no build args
+            assert external["configSource"]["path"] == "Dockerfile"  # as the context names it
     # the copied layout's index lists the platforms; its attestations are unnamed entries
     out = json.loads(skopeo("inspect", "--raw", f"oci:{tmp_path}/out:v1"))
     assert [e["platform"]["architecture"] for e in out["manifests"]] == ["amd64", "arm64"]
