@@ -42,10 +42,13 @@ def _project_path(path: Path) -> str:
 
 
 def _shell_word(word: str) -> str:
-    """Quote for the job's shell, keeping $CI_* variables expandable."""
-    if word.startswith("$CI_PROJECT_DIR"):
-        return f'"{word}"'
-    return shlex.quote(word)
+    """Quote for the job's shell, keeping $CI_PROJECT_DIR (and what follows it, a path in
+    the project) expandable: `NAME=$CI_PROJECT_DIR/dir` becomes `NAME="$CI_PROJECT_DIR/dir"`."""
+    head, marker, tail = word.partition("$CI_PROJECT_DIR")
+    if not marker:
+        return shlex.quote(word)
+    return (shlex.quote(head) if head else "") + f'"{marker}{tail}"'
+
 
 
 def job_name(job: PlatformJob) -> str:

@@ -229,8 +229,10 @@ def test_a_gitlab_job_gets_the_buildx_settings(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str
 ) -> None:
     (tmp_path / "app").mkdir()
-    dockerfile = f"FROM {busybox_image}\nRUN cat /etc/hosts > /hosts.txt\n"
+    dockerfile = f"FROM base\nCOPY --from=extras note.txt /\nRUN cat /etc/hosts > /hosts.txt\n"
     (tmp_path / "app" / "Dockerfile").write_text(dockerfile)
+    (tmp_path / "extras").mkdir()
+    (tmp_path / "extras" / "note.txt").write_text("from the named context\n")
     image = f"{registry.host}/{unique_repo('buildx-ci')}"
     (tmp_path / "build.yaml").write_text(textwrap.dedent(f"""
         image: {image}
@@ -239,6 +241,7 @@ def test_a_gitlab_job_gets_the_buildx_settings(
         labels: {{com.example.label: 1}}
         annotations: {{index:org.example.index: idx, manifest:org.example.each: m}}
         add_hosts: ["db.internal:127.0.0.2"]
+        contexts: {{base: "docker-image://{busybox_image}", extras: extras}}
         gitlab: {{insecure_registries: [{registry.host}]}}
         platforms: [{{platform: linux/amd64, runner: gitlab}}]
     """))  # fmt: skip
@@ -246,6 +249,7 @@ def test_a_gitlab_job_gets_the_buildx_settings(
     script = pipeline["build:linux-amd64"]["script"][1]
     assert "--add-host db.internal=127.0.0.2" in script
     assert "--annotation org.example.each=m" in script and "org.example.index" not in script
+    assert '--build-context extras="$CI_PROJECT_DIR/extras"' in script
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "multiarch").write_text(f"#!/bin/sh\nexec {sys.executable} -m multiarch.cli \"$@\"\n")
@@ -265,6 +269,7 @@ def test_a_gitlab_job_gets_the_buildx_settings(
     manifest = json.loads((layout / "blobs" / "sha256" / entry.split(":")[1]).read_bytes())
     assert manifest["annotations"] == {"org.example.each": "m"}
     assert "127.0.0.2\tdb.internal" in file_in_image(layout, entry, "hosts.txt").splitlines()
+    assert file_in_image(layout, entry, "note.txt") == "from the named context"
 
 
 CONTEXTS_DOCKERFILE = """
