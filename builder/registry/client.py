@@ -3,9 +3,8 @@
 One HostConnection (httpx client, auth, scheme) per registry host, created on first use and
 shared by all threads. Everything fetched is verified against its digest. Blobs seen in a
 repository (HEAD, mount, upload) are remembered, so later checks of them cost no request.
-Uploads of one blob to one repository take turns: distribution rewrites the blob's repository
-link in place on every upload, and a manifest PUT that reads it mid-rewrite fails with
-MANIFEST_BLOB_UNKNOWN (two cache entries with the same layer lost one entry that way).
+Uploads of one blob to one repository take turns across the process (builder/registry/
+blobturns.py says why).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from builder.oci.digest import VerifyingReader, check_digest
 from builder.oci.models import Descriptor, ImageIndex
 from builder.oci.raw import RawManifest
 from builder.reference import Reference
+from builder.registry.blobturns import BLOB_TURNS
 from builder.registry.connection import HostConnection, transport_error
 from builder.registry.credentials import canonical_host
 from builder.registry.options import RegistryOptions
@@ -59,7 +59,6 @@ class RegistryClient:
         self._connections: dict[str, HostConnection] = {}
         self._lock = threading.Lock()
         self._present: set[tuple[str, str, str]] = set()  # (host, repository, digest)
-        self._uploading: dict[tuple[str, str, str], threading.Lock] = {}
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -278,17 +277,16 @@ class RegistryClient:
         asked, so no second HEAD). `open_content` is called for each attempt and must return
         a fresh binary file object positioned at the start."""
         blob = self._seen(repo_ref, desc.digest)
-        with self._lock:
-            turn = self._uploading.setdefault(blob, threading.Lock())
-        with turn:  # another thread's upload of it ends first; then it is remembered
+        with BLOB_TURNS.turn(blob) as uploaded_before:  # another upload of it ends first
             with self._lock:
                 if blob in self._present:
                     return
-            if not known_missing and self.has_blob(repo_ref, desc.digest):
+            if (uploaded_before or not known_missing) and self.has_blob(repo_ref, desc.digest):
                 return
             conn = self.connection(repo_ref.registry)
             BlobUpload(conn, repo_ref.repository, desc, open_content).run()
             self._saw(repo_ref, desc.digest)
+            BLOB_TURNS.uploaded(blob)
 
     def mount_blob(self, repo_ref: Reference, desc: Descriptor, from_repo: Reference) -> bool:
         """Cross-repository mount; False when the registry would not (upload normally then)."""

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +143,14 @@ def test_blob_round_trip_and_skip_when_present(client: RegistryClient, registry:
         assert b"".join(chunks) == blob.data
 
 
-def test_concurrent_uploads_of_one_blob_take_turns(client: RegistryClient, registry: RegistryHandle) -> None:
-    """Two cache entries with the same layer push it at once; a second upload while the first
-    runs rewrote the registry's link of the blob, and a manifest PUT reading it then failed
-    with MANIFEST_BLOB_UNKNOWN. The second caller now waits and finds the blob remembered."""
+@pytest.mark.parametrize("second_client", [False, True], ids=["one-client", "two-clients"])
+def test_concurrent_uploads_of_one_blob_take_turns(
+    client: RegistryClient, registry: RegistryHandle, second_client: bool
+) -> None:
+    """Two cache entries (or two platforms of one build, each with a client) push one layer
+    at once; a second upload while the first runs rewrote the registry's link of the blob,
+    and a manifest PUT reading it then failed with MANIFEST_BLOB_UNKNOWN / DIGEST_INVALID.
+    The second caller now waits, and finds the blob remembered or asks the registry."""
     ref = registry.ref(unique_repo())
     blob = random_blob(300_000)
     opened: list[str] = []
@@ -164,14 +169,35 @@ def test_concurrent_uploads_of_one_blob_take_turns(client: RegistryClient, regis
     def second() -> None:
         first_uploading.wait()
         second_called.set()
-        client.upload_blob(ref, blob.descriptor, open_second)
+        with RegistryClient(registry.options()) if second_client else nullcontext(client) as other_client:
+            other_client.upload_blob(ref, blob.descriptor, open_second, known_missing=True)
 
     other = threading.Thread(target=second)
     other.start()
-    client.upload_blob(ref, blob.descriptor, open_first)
+    client.upload_blob(ref, blob.descriptor, open_first, known_missing=True)
     other.join()
     assert opened == ["first"]
     assert stored(registry, ref, blob.descriptor.digest)
+
+
+def test_a_blob_this_process_uploaded_is_asked_for_not_uploaded_again(
+    client: RegistryClient, registry: RegistryHandle
+) -> None:
+    """A second client that found the blob missing before the first client's upload ended
+    asks again rather than rewriting the registry's link under the first one's manifest."""
+    ref = registry.ref(unique_repo())
+    blob = random_blob(1000)
+    opened: list[int] = []
+
+    def open_content() -> io.BytesIO:
+        opened.append(1)
+        return io.BytesIO(blob.data)
+
+    with RegistryClient(registry.options()) as second:
+        assert second.has_blob(ref, blob.descriptor.digest) is False
+        client.upload_blob(ref, blob.descriptor, open_content, known_missing=True)
+        second.upload_blob(ref, blob.descriptor, open_content, known_missing=True)
+    assert opened == [1]
 
 
 def test_chunked_upload(registry: RegistryHandle) -> None:
