@@ -19,6 +19,7 @@ from builder.option_choices import (
     LogFormat,
     Progress,
     RunNetwork,
+    SbomFormat,
     SnapshotMode,
     Verbosity,
 )
@@ -130,6 +131,10 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--provenance", is_flag=False, flag_value="mode=min", default="false",
               show_default=True, metavar="[true|false|mode=min|mode=max]",
               help="Attach SLSA provenance v1 to the image (buildx's --provenance).")
+@_bool_flag("--sbom", "Attach an SBOM of the image's final filesystem: packages (dpkg, apk, "
+           "Python, npm) and unowned executables (buildx's --sbom).")
+@click.option("--sbom-format", type=_choice(SbomFormat), default="spdx", show_default=True,
+              help="spdx: SPDX 2.3 JSON (buildx's); cyclonedx: CycloneDX 1.6 JSON.")
 @click.option("--attest-format", type=_choice(AttestFormat), default="oci", show_default=True,
               help="oci: attestations refer to their image (OCI referrers); buildkit: "
                    "attestation manifests as unknown/unknown entries of an index, as BuildKit.")

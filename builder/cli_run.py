@@ -91,6 +91,8 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "progress": flags["progress"],
         "check": flags["check"],
         "provenance": _provenance(str(flags["provenance"])),
+        "sbom": flags["sbom"],
+        "sbom_format": flags["sbom_format"],
         "attest_format": flags["attest_format"],
         "sign_key": flags["sign_key"],
     })

@@ -79,6 +79,13 @@ class AttestFormat(str, Enum):
     BUILDKIT = "buildkit"
 
 
+class SbomFormat(str, Enum):
+    """`--sbom-format`: SPDX 2.3 JSON (buildx's) or CycloneDX 1.6 JSON."""
+
+    SPDX = "spdx"
+    CYCLONEDX = "cyclonedx"
+
+
 _TRUE_WORDS = ("true", "1", "t", "yes", "on")
 _FALSE_WORDS = ("false", "0", "f", "no", "off")
 

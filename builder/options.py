@@ -12,13 +12,14 @@ from builder.option_choices import (
     Progress,
     Provenance,
     RunNetwork,
+    SbomFormat,
     SnapshotMode,
     Verbosity,
 )
 
 __all__ = [
     "AttestFormat", "Compression", "ExecutorOptions", "HostEntry", "Isolation", "LogFormat",
-    "Progress", "Provenance", "RunNetwork", "SecretSource", "SnapshotMode", "Verbosity",
+    "Progress", "Provenance", "RunNetwork", "SbomFormat", "SecretSource", "SnapshotMode", "Verbosity",
 ]
 
 
@@ -123,6 +124,9 @@ class ExecutorOptions(BaseModel):
     check: bool = False
     provenance: Provenance = Provenance.OFF
     """SLSA provenance attached to the pushed image (kaniko has none: off by default)."""
+    sbom: bool = False
+    """An SBOM of the image's final filesystem attached to it (buildx's --sbom)."""
+    sbom_format: SbomFormat = SbomFormat.SPDX
     attest_format: AttestFormat = AttestFormat.OCI
     sign_key: str | None = None
     """The key that signs each attestation (DSSE): a PEM file, or env://NAME whose value is PEM

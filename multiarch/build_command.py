@@ -99,6 +99,15 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
     help="SLSA provenance on each platform image (default: mode=min for registry pushes).",
 )
 @click.option(
+    "--sbom",
+    is_flag=False,
+    flag_value="true",
+    default=None,
+    metavar="[true|false]",
+    help="An SBOM of each platform image (SPDX 2.3 unless --sbom-format cyclonedx).",
+)
+@click.option("--sbom-format", type=click.Choice(["spdx", "cyclonedx"]), default=None)
+@click.option(
     "--attest-format",
     type=click.Choice(["oci", "buildkit"]),
     default=None,

@@ -30,6 +30,8 @@ class BuildFlags:
     dotenv: Path | None = None
     sign_key: str | None = None
     provenance: str | None = None
+    sbom: str | None = None
+    sbom_format: str | None = None
     attest_format: str | None = None
     # buildx's flags (README "buildx flag → multiarch")
     secrets: tuple[str, ...] = ()

@@ -399,19 +399,34 @@ def _spec_from_file(path: Path, outputs: Sequence[str], index_type: str | None) 
     return spec.model_copy(update=updates)
 
 
-def _with_attestations(
-    spec: BuildSpec, provenance: str | None, attest_format: str | None
-) -> BuildSpec:
-    """--provenance and --attest-format override the spec's settings."""
+def _with_attestations(spec: BuildSpec, flags: BuildFlags) -> BuildSpec:
+    """--provenance, --sbom, --sbom-format and --attest-format override the spec's settings."""
     updates: dict[str, object] = {}
-    if provenance is not None:
+    if flags.provenance is not None:
         try:
-            updates["provenance"] = parse_provenance(provenance).value
+            updates["provenance"] = parse_provenance(flags.provenance).value
         except ValueError as err:
             raise UsageError(f"--provenance {err}") from None
-    if attest_format is not None:
-        updates["attest_format"] = attest_format
+    if flags.sbom is not None:
+        updates["sbom"] = _sbom_flag(flags.sbom)
+    if flags.sbom_format is not None:
+        updates["sbom_format"] = flags.sbom_format
+    if flags.attest_format is not None:
+        updates["attest_format"] = flags.attest_format
     return spec.model_copy(update=updates) if updates else spec
+
+
+def _sbom_flag(value: str) -> bool:
+    """buildx's --sbom: true or false (its `generator=IMAGE` runs a scanner image: no)."""
+    word = value.strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise UsageError(
+        f"--sbom {value!r}: expected true or false",
+        "multiarch makes the SBOM itself (no generator image); --sbom-format picks SPDX or CycloneDX",
+    )
 
 
 def _check_platforms(spec: BuildSpec) -> None:
@@ -447,7 +462,7 @@ def build_command(flags: BuildFlags) -> None:
             flags.outputs,
             flags.index_type or "oci",
         )
-    spec = _with_attestations(spec, flags.provenance, flags.attest_format)
+    spec = _with_attestations(spec, flags)
     if flags.sign_key:
         spec = spec.model_copy(update={"sign_key": flags.sign_key})
     spec = with_buildx_flags(spec, flags)

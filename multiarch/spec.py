@@ -399,6 +399,11 @@ class BuildSpec(BuildxSettings):
     provenance: str | None = None
     """SLSA provenance attached to each platform image, as buildx's --provenance: true, false,
     mode=min or mode=max. Default: mode=min when the build pushes to a registry, else off."""
+    sbom: bool = False
+    """An SBOM of each platform image's final filesystem, as buildx's --sbom: packages (dpkg,
+    apk, Python, npm) and executables no package owns."""
+    sbom_format: Literal["spdx", "cyclonedx"] = "spdx"
+    """spdx: SPDX 2.3 JSON (buildx's); cyclonedx: CycloneDX 1.6 JSON."""
     attest_format: Literal["oci", "buildkit"] = "oci"
     """oci: attestations refer to their image (OCI referrers); buildkit: BuildKit's
     attestation-manifest entries in the index (for tools that read only those)."""
@@ -524,9 +529,10 @@ class BuildSpec(BuildxSettings):
     def attest_flags(self) -> list[str]:
         """The executor flags that attach this spec's attestations to each platform image."""
         mode = self.provenance_mode()
-        if mode == "off":
-            return []
-        return [f"--provenance=mode={mode}", f"--attest-format={self.attest_format}"]
+        flags = [] if mode == "off" else [f"--provenance=mode={mode}"]
+        if self.sbom:
+            flags += ["--sbom", f"--sbom-format={self.sbom_format}"]
+        return flags + [f"--attest-format={self.attest_format}"] if flags else []
 
     def outputs(self) -> list[str]:
         """Every destination name; the default oci: layout when none is given."""

@@ -29,6 +29,7 @@ from builder.option_choices import (
     SIGN_KEY_PASSWORD_ENV,
     AttestFormat,
     Provenance,
+    SbomFormat,
 )
 from builder.options import ExecutorOptions
 from builder.transports import TransportContext, parse_location
@@ -40,28 +41,39 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AttestationSettings:
     provenance: Provenance = Provenance.OFF
+    sbom: SbomFormat | None = None
     attest_format: AttestFormat = AttestFormat.OCI
     sign: Sign | None = None
     """The DSSE signer of --sign-key (see `signer`); None: unsigned statements."""
 
     @classmethod
     def of(cls, options: ExecutorOptions, sign: Sign | None = None) -> AttestationSettings:
-        return cls(provenance=options.provenance, attest_format=options.attest_format, sign=sign)
+        return cls(provenance=options.provenance,
+                   sbom=options.sbom_format if options.sbom else None,
+                   attest_format=options.attest_format, sign=sign)
 
     @property
     def wanted(self) -> bool:
-        return self.provenance is not Provenance.OFF
+        return self.provenance is not Provenance.OFF or self.sbom is not None
 
 
 def predicates(
-    settings: AttestationSettings, facts: Callable[[], BuildFacts], root: Callable[[], Path]
+    settings: AttestationSettings,
+    facts: Callable[[], BuildFacts],
+    root: Callable[[], Path],
+    image_name: str,
+    epoch: datetime | None,
 ) -> list[Predicate]:
     """Every predicate the settings ask for. `root()` is the target stage's final root
-    filesystem (read-only use): the SBOM producer reads it there."""
+    filesystem (read-only use): the SBOM producer reads it there, naming it `image_name`."""
     made: list[Predicate] = []
     if settings.provenance is not Provenance.OFF:
         made.append(provenance(facts(), settings.provenance.value))
-    # attest-sbom: `if settings.sbom: made.append(generate_sbom(root(), fmt=..., name=...))`
+    if settings.sbom is not None:
+        # Lazy: spdx-tools / cyclonedx-python-lib (~0.1-1 s to import), for SBOM builds only.
+        from builder.attest.sbom import generate_sbom
+
+        made.append(generate_sbom(root(), settings.sbom, image_name, epoch))
     return made
 
 
@@ -132,6 +144,11 @@ def _shown_path(dockerfile: Path, context_dir: Path, given: str | None) -> str:
         return given or "Dockerfile"
 
 
+def image_name(written: Sequence[str]) -> str:
+    """What an SBOM calls the image: the first written copy's repository (or path)."""
+    return _subject_name(parse_location(written[0])) if written else "image"
+
+
 def _subject_name(location: Location) -> str:
     if location.kind == "docker" and location.reference is not None:
         return location.reference.repository_ref().name
@@ -155,8 +172,8 @@ def signer(options: ExecutorOptions) -> Sign | None:
             "use --attest-format oci to sign, or leave out --sign-key / $MULTIARCH_SIGN_KEY",
         )
     key = load_signing_key(source)
-    if options.provenance is Provenance.OFF and options.sign_key:
-        log.warning("warning: --sign-key: no attestation to sign (add --provenance)")
+    if options.provenance is Provenance.OFF and not options.sbom and options.sign_key:
+        log.warning("warning: --sign-key: no attestation to sign (add --provenance or --sbom)")
     log.info("signing attestations with %s", key)
     return partial(sign, key=key)
 

@@ -27,6 +27,7 @@ from builder.executor.attestations import (
     AttestationSettings,
     attach_to_outputs,
     build_facts,
+    image_name,
     key_variables,
     predicates,
     signer,
@@ -251,7 +252,7 @@ def _attest(
             started, epoch, context_digest=lambda: hasher.fingerprint((".",)),
         )
 
-    made = predicates(settings, facts, root)
+    made = predicates(settings, facts, root, image_name(written), epoch)
     return attach_to_outputs(made, source.raw.descriptor(), platform, written, ctx, settings)
 
 

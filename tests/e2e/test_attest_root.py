@@ -5,6 +5,7 @@ the overlay and the walk snapshotters alike."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,11 @@ def test_root_holds_the_target_stages_files(
     seen: dict[str, str] = {}
 
     def reading_root(settings: AttestationSettings, facts: Callable[[], BuildFacts],
-                     root: Callable[[], Path]) -> list[Predicate]:
+                     root: Callable[[], Path], image_name: str,
+                     epoch: datetime | None) -> list[Predicate]:
         seen["marker"] = (root() / "marker").read_text()
         seen["busybox"] = str((root() / "bin" / "busybox").exists())
-        return predicates(settings, facts, root)
+        return predicates(settings, facts, root, image_name, epoch)
 
     monkeypatch.setattr(run, "predicates", reading_root)
     context = tmp_path / "context"

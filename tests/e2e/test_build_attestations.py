@@ -140,3 +140,49 @@ def test_local_layout_output_carries_provenance_when_asked(
             ("linux/amd64", PROVENANCE), ("linux/arm64", PROVENANCE),
         ], form
         validated_slsa_provenance(read_attestation(image, records[0], TransportContext()))
+
+
+def test_spec_sbom_in_cyclonedx_beside_provenance_and_in_buildkits_layout(
+    tmp_path: Path, registry: RegistryHandle, busybox_image: str
+) -> None:
+    repository, spec = built_from_spec(tmp_path, registry, busybox_image,
+                                       "sbom: true\n        sbom_format: cyclonedx")
+    ctx = TransportContext(registry.options())
+    records = list_attestations(f"docker://{repository}:v1", ctx)
+    assert sorted((r.platform, r.predicate_type) for r in records) == [
+        (platform, kind) for platform in ("linux/amd64", "linux/arm64")
+        for kind in ("https://cyclonedx.org/bom", PROVENANCE)
+    ]
+    bom = next(json.loads(read_attestation(f"docker://{repository}:v1", r, ctx))["predicate"]
+               for r in records if r.predicate_type == "https://cyclonedx.org/bom")
+    assert bom["bomFormat"] == "CycloneDX" and bom["specVersion"] == "1.6"
+    assert "/bin/busybox" in [c["name"] for c in bom["components"] if c["type"] == "file"]
+
+    spec.write_text(spec.read_text().replace("sbom_format: cyclonedx", "attest_format: buildkit")
+                    .replace("image: ", "provenance: false\nimage: ").replace(":v1", ":bk"))
+    multiarch("build", str(spec))
+    index = index_of(f"{repository}:bk")
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == [
+        "amd64", "arm64", "unknown", "unknown"]
+    records = list_attestations(f"docker://{repository}:bk", ctx)
+    assert [(r.platform, r.stored, r.predicate_type) for r in records] == [
+        ("linux/amd64", "buildkit", "https://spdx.dev/Document"),
+        ("linux/arm64", "buildkit", "https://spdx.dev/Document"),
+    ]
+
+
+def test_sbom_flag_form_and_bad_values(tmp_path: Path, busybox_layout: Path) -> None:
+    make_project(tmp_path, f"oci:{busybox_layout}:latest", COPY_ONLY)
+    out = f"oci:{tmp_path}/out:v1"
+    multiarch("build", "--platform", "linux/amd64", "--sbom", "-o", out, "app", cwd=tmp_path)
+    records = list_attestations(out, TransportContext())
+    assert [r.predicate_type for r in records] == ["https://spdx.dev/Document"]
+    bad = multiarch("build", "--platform", "linux/amd64", "--sbom=generator=docker/scout",
+                    "app", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[0] == "error: --sbom 'generator=docker/scout': expected true or false"
+    spec = tmp_path / "build.yaml"
+    spec.write_text("context: app\nplatforms: [linux/amd64]\nsbom_format: spdx-json\n")
+    refused = multiarch("build", str(spec), cwd=tmp_path, check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "build.yaml:3" in refused.stderr and "sbom_format" in refused.stderr

@@ -10,6 +10,7 @@ quotes it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder.attest import list_attestations
+from builder.attest import list_attestations, read_attestation
 from builder.reference import parse_reference
 from builder.registry import RegistryClient
 from builder.transports import TransportContext
@@ -31,6 +32,7 @@ from tests.fixtures.tags import registry_tags
 from tests.fixtures.tampering import tamper_first_attestation
 
 PROVENANCE = "https://slsa.dev/provenance/v1"
+SPDX = "https://spdx.dev/Document"
 
 
 def multiarch(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -145,14 +147,15 @@ def test_ssh_runner_hands_the_key_over_on_stdin(
 def test_two_platform_build_attaches_signed_attestations(
     tmp_path: Path, registry: RegistryHandle, busybox_image: str, key: KeyPair
 ) -> None:
-    """The issue's end-to-end check: per platform, signed attestations found through the
-    referrers tag schema; `multiarch verify` passes, then fails with a wrong key and on a
-    tampered envelope; skopeo still lists exactly the two platforms."""
+    """The issue's end-to-end check: per platform, a signed SBOM and a signed provenance found
+    through the referrers tag schema; `multiarch verify` passes, then fails with a wrong key
+    and on a tampered envelope; skopeo still lists exactly the two platforms."""
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN uname -m > /arch\n")
     image = f"{registry.host}/{unique_repo('signbuild')}:v1"
     done = multiarch("build", "--platform", "linux/amd64,linux/arm64", "-t", image,
-                     "--provenance", "--sign-key", str(key.private), str(tmp_path / "app"))
+                     "--provenance", "--sbom", "--sign-key", str(key.private),
+                     str(tmp_path / "app"))
     assert done.returncode == 0, done.stderr
     index = json.loads(subprocess.run(
         ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{image}"],
@@ -161,10 +164,22 @@ def test_two_platform_build_attaches_signed_attestations(
     assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
 
     records = list_attestations(f"docker://{image}", TransportContext(registry.options()))
-    assert [(r.platform, r.subject, r.predicate_type, r.stored, r.signed) for r in records] == [
-        (platform, digest, PROVENANCE, "tag schema", True)
+    assert sorted((r.platform, r.subject, r.predicate_type, r.stored, r.signed)
+                  for r in records) == [
+        (platform, digest, kind, "tag schema", True)
         for platform, digest in zip(("linux/amd64", "linux/arm64"), digests)
+        for kind in (PROVENANCE, SPDX)
     ]
+    busyboxes = {}
+    for record in records:
+        if record.predicate_type == SPDX:
+            envelope = json.loads(read_attestation(f"docker://{image}", record,
+                                                   TransportContext(registry.options())))
+            sbom = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+            busyboxes[record.platform] = [f["checksums"] for f in sbom["files"]
+                                          if f["fileName"] == "./bin/busybox"]
+    assert busyboxes["linux/amd64"] and busyboxes["linux/arm64"]
+    assert busyboxes["linux/amd64"] != busyboxes["linux/arm64"]  # each platform's own root
     checked = multiarch("verify", f"docker://{image}", "--key", str(key.public), "--json")
     assert checked.returncode == 0, checked.stderr
     report = json.loads(checked.stdout)
@@ -173,7 +188,7 @@ def test_two_platform_build_attaches_signed_attestations(
 
     other = write_key_pair(tmp_path / "other", "p256")
     wrong = multiarch("verify", f"docker://{image}", "--key", str(other.public))
-    assert wrong.returncode == 1 and wrong.stderr.count(" not signed by key ") == 2
+    assert wrong.returncode == 1 and wrong.stderr.count(" not signed by key ") == 4
 
     with RegistryClient(registry.options()) as client:
         forged = tamper_first_attestation(

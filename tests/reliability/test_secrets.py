@@ -2,9 +2,9 @@
 bearer tokens the builder was issued, `--secret` values and the attestations' signing key
 ($MULTIARCH_SIGN_KEY) are absent from every output of a build at every --verbosity: logs,
 --metadata-file, --json-result, the image's layers, config and history (read from
---tar-path), the OCI layout, the attestations (SLSA provenance mode=max, in the layout and
-in the registry, DSSE envelopes read with their payloads decoded), and the error message of
-a failing build."""
+--tar-path), the OCI layout, the attestations (SLSA provenance mode=max and the SBOM, in the
+layout and in the registry, DSSE envelopes read with their payloads decoded), and the error
+message of a failing build."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_no_secret_in_any_output_at_any_verbosity(
         out.mkdir()
         destination = f"{basic_registry.host}/{unique_repo('secrets')}:{level}"
         done = run_cli("executor", "--context", str(context), "--dockerfile", str(context / "Dockerfile"),
-                       "--destination", destination, "--provenance=mode=max",
+                       "--destination", destination, "--provenance=mode=max", "--sbom",
                        "--oci-layout-path", str(out / "layout"),
                        "--insecure-registry", basic_registry.host, "--insecure-registry", token_registry.host,
                        "--secret", f"id=x,src={tmp_path / 'secret.txt'}", "--verbosity", level,
@@ -117,13 +117,13 @@ def test_no_secret_in_any_output_at_any_verbosity(
         if (out / "image.tar").exists():
             files += archive_texts(out / "image.tar")
             attached = registry_attestations(f"docker://{destination}", basic_registry)
-            assert len(attached) == 1, f"no signed provenance pushed at {level}"
+            assert len(attached) == 2, f"no signed provenance and SBOM pushed at {level}"
             files += attached
         elif not failing:
             raise AssertionError(f"no image written at {level}")
         decoded = with_dsse_payloads(files)
-        # signed provenance in the layout and in the registry: two envelopes, read decoded
-        assert failing or len(decoded) == len(files) + 2, f"envelopes missing at {level}"
+        # signed provenance and SBOM in the layout and in the registry: four envelopes, decoded
+        assert failing or len(decoded) == len(files) + 4, f"envelopes missing at {level}"
         return done.stdout + done.stderr, decoded
 
     runs = [(level.value, False) for level in Verbosity] + [("trace", True), ("info", True)]
