@@ -425,7 +425,8 @@ def _sbom_flag(value: str) -> bool:
         return False
     raise UsageError(
         f"--sbom {value!r}: expected true or false",
-        "multiarch makes the SBOM itself (no generator image); --sbom-format picks SPDX or CycloneDX",
+        "multiarch makes the SBOM itself (no generator image); "
+        "--sbom-format picks SPDX or CycloneDX",
     )
 
 

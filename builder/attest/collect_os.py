@@ -132,7 +132,8 @@ def alpine_packages(root: ImageRoot, release: OsRelease) -> tuple[list[Component
         found.append(Component(
             ecosystem="apk", name=name, version=version,
             purl=purl("apk", release.id, name, version, qualifiers), found_at=APK_INSTALLED,
-            licence=metadata_licence(fields.get("L")), supplier=fields.get("m"), source=f"{origin} {version}",
+            licence=metadata_licence(fields.get("L")), supplier=fields.get("m"),
+            source=f"{origin} {version}",
             summary=fields.get("T"), homepage=fields.get("U"),
         ))
     return found, owned

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.metadata
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import quote
 
-from builder.attest.statement import SLSA_PROVENANCE_V1, Predicate
+from builder.attest.statement import SLSA_PROVENANCE_V1, Predicate, multiarch_version
 from builder.log import redact
 
 ProvenanceMode = Literal["min", "max"]
@@ -78,7 +77,8 @@ def provenance(facts: BuildFacts, mode: ProvenanceMode = "min") -> Predicate:
             "resolvedDependencies": _dependencies(facts, mode),
         },
         "runDetails": {
-            "builder": {"id": f"{BUILDER_ID}@{_version()}", "version": {"multiarch": _version()}},
+            "builder": {"id": f"{BUILDER_ID}@{multiarch_version()}",
+                        "version": {"multiarch": multiarch_version()}},
             "metadata": _metadata(facts),
         },
     }
@@ -166,9 +166,3 @@ def _metadata(facts: BuildFacts) -> dict[str, Any]:
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("multiarch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

@@ -6,7 +6,6 @@ content, and with SOURCE_DATE_EPOCH its time is the epoch."""
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import time
 import uuid
@@ -17,7 +16,12 @@ from builder.attest.components import Inventory
 from builder.attest.inventory import take_inventory
 from builder.attest.sbom_cyclonedx import cyclonedx_bom
 from builder.attest.sbom_spdx import spdx_document
-from builder.attest.statement import CYCLONEDX_BOM, SPDX_DOCUMENT, Predicate
+from builder.attest.statement import (
+    CYCLONEDX_BOM,
+    SPDX_DOCUMENT,
+    Predicate,
+    multiarch_version,
+)
 from builder.option_choices import SbomFormat
 
 log = logging.getLogger(__name__)
@@ -34,14 +38,15 @@ def generate_sbom(
     inventory = take_inventory(root)
     created = epoch or datetime.now(timezone.utc)
     fingerprint = _fingerprint(inventory, name)
-    version = _version()
+    version = multiarch_version()
     if fmt is SbomFormat.CYCLONEDX:
         serial = uuid.UUID(fingerprint[:32])
-        predicate = Predicate(CYCLONEDX_BOM, cyclonedx_bom(inventory, name, serial, created, TOOL, version))
+        body = cyclonedx_bom(inventory, name, serial, created, TOOL, version)
+        predicate = Predicate(CYCLONEDX_BOM, body)
     else:
         namespace = f"{NAMESPACE_BASE}/{_safe(name)}-{fingerprint[:32]}"
-        predicate = Predicate(SPDX_DOCUMENT,
-                              spdx_document(inventory, name, namespace, created, f"{TOOL}-{version}"))
+        body = spdx_document(inventory, name, namespace, created, f"{TOOL}-{version}")
+        predicate = Predicate(SPDX_DOCUMENT, body)
     log.info("sbom (%s): %d packages, %d other executable files, %.2f s", fmt.value,
              len(inventory.components), len(inventory.files), time.monotonic() - started)
     return predicate
@@ -59,9 +64,3 @@ def _fingerprint(inventory: Inventory, name: str) -> str:
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "-" for c in name).strip("-") or "image"
 
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("multiarch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

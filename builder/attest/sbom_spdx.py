@@ -75,11 +75,14 @@ def spdx_document(
         shown = "; ".join(problem.validation_message[:200] for problem in problems[:3])
         raise BuildError(f"the SBOM of {name} is not valid SPDX 2.3 ({len(problems)} "
                            f"problem(s)): {shown}")
-    converter = DocumentConverter()  # type: ignore[no-untyped-call]  # spdx-tools' __init__ has no annotation
+    # spdx-tools' DocumentConverter.__init__ has no annotation
+    converter = DocumentConverter()  # type: ignore[no-untyped-call]
     return converter.convert(document)
 
 
-def _package(component: Component, number: int, licences: dict[str, ExtractedLicensingInfo]) -> Package:
+def _package(
+    component: Component, number: int, licences: dict[str, ExtractedLicensingInfo]
+) -> Package:
     declared = _licence(component.licence, licences) if component.licence else SpdxNoAssertion()
     return Package(
         f"SPDXRef-{component.ecosystem}-{_ID_UNSAFE.sub('-', component.name)}-{number}",

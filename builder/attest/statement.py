@@ -3,6 +3,7 @@ annotation names of its OCI storage."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -46,3 +47,11 @@ def _plain_mapping(value: object) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def multiarch_version() -> str:
+    """The version attestations name their builder / creating tool by."""
+    try:
+        return importlib.metadata.version("multiarch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
