@@ -1,5 +1,5 @@
 """Fixed costs of our side (issue 16): per-step overhead, `manifest push from-spec`, what
-attaching provenance adds to a build and push (issue 17), and when each platform of a
+attaching provenance (and an SBOM) adds to a build and push (issue 17), and when each platform of a
 `multiarch build` ran (its `--progress json` events)."""
 
 from __future__ import annotations
@@ -61,21 +61,23 @@ def step_overhead(registry: LocalRegistry, work: Path, runs: int, log: Path) -> 
 
 
 ATTESTED = ("w1", "w3")
+VARIANTS = {"": [], "+provenance": ["--provenance"], "+provenance+sbom": ["--provenance", "--sbom"]}
 
 
 def attestation_overhead(
     registry: LocalRegistry, work: Path, runs: int, log: Path
 ) -> AttestationOverhead:
-    """w1 and w3 built and pushed `runs` times each without and with `--provenance`
-    (mode=min, as `multiarch build` attaches by default), cold, in turns, each push into a
-    new repository (so the with-provenance runs also write their referrers tag)."""
+    """w1 and w3 built and pushed `runs` times each without attestations, with `--provenance`
+    (mode=min, as `multiarch build` attaches by default) and with `--provenance --sbom`,
+    cold, in turns, each push into a new repository (so the attested runs also write their
+    referrers tag)."""
     walls: dict[str, list[float]] = {f"{key}{suffix}": [] for key in ATTESTED
-                                     for suffix in ("", "+provenance")}
+                                     for suffix in VARIANTS}
     cpus: dict[str, list[float]] = {key: [] for key in walls}
     cache = work / "attest-cache"
     for w in (w for w in WORKLOADS if w.key in ATTESTED):
         ctx = w.prepare_context(work / "attest" / w.key)
-        variants = ["", "+provenance"]
+        variants = list(VARIANTS)
         for i in range(runs):
             for suffix in variants if i % 2 == 0 else list(reversed(variants)):
                 dest = f"{registry.host}/bench/attest-{w.key}-{i}{suffix.replace('+', '-')}:latest"
@@ -83,7 +85,7 @@ def attestation_overhead(
                         str(ctx / "Dockerfile"), "--destination", dest,
                         *Target(w, ctx, registry.host, i).build_arg_flags(),
                         *ourcli.insecure_flags("executor", [registry.host])]
-                argv += ["--provenance"] if suffix else []
+                argv += VARIANTS[suffix]
                 remove_tree(cache)
                 m = measure(argv, env={"MULTIARCH_CACHE_DIR": str(cache)}, log=log)
                 remove_tree(cache)

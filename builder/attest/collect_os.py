@@ -8,8 +8,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import cast
 
-from debian.copyright import Copyright, Error, License
-from debian.deb822 import Packages
 
 from builder.attest.components import Component, Licence, OsRelease
 from builder.attest.licences import debian_licence, metadata_licence
@@ -43,6 +41,9 @@ def os_release(root: ImageRoot) -> OsRelease:
 def debian_packages(root: ImageRoot, release: OsRelease) -> list[Component]:
     found: list[Component] = []
     for where, text in _status_files(root):
+        # python-debian (20 ms to import) only for images that have dpkg's database.
+        from debian.deb822 import Packages
+
         for paragraph in Packages.iter_paragraphs(text, use_apt_pkg=False):
             status = paragraph.get("Status", "install ok installed").split()
             if not paragraph.get("Package") or status[-1:] and status[-1] not in _PRESENT:
@@ -86,6 +87,8 @@ def _copyright_licence(root: ImageRoot, package: str) -> Licence | None:
     text = root.read_text(f"usr/share/doc/{package}/copyright")
     if not text or not text.startswith("Format:"):
         return None
+    from debian.copyright import Copyright, Error, License  # with Packages: see above
+
     try:
         copyright = Copyright(text.splitlines(keepends=True), strict=False)
     except (Error, ValueError) as error:

@@ -23,13 +23,17 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
 from builder.attest.components import Component, Inventory, LooseFile
+from builder.attest.statement import CYCLONEDX_BOM, multiarch_version
 
 
-def cyclonedx_bom(
-    inventory: Inventory, name: str, serial: uuid.UUID, created: datetime, tool: str, version: str
+PREDICATE_TYPE = CYCLONEDX_BOM
+
+
+def document(
+    inventory: Inventory, name: str, fingerprint: str, created: datetime
 ) -> dict[str, Any]:
-    """The CycloneDX JSON of `inventory`, validated against the 1.6 schema (a failure is
-    this module's bug: it raises)."""
+    """The CycloneDX JSON of `inventory`; its serial number derives from the content's
+    `fingerprint`."""
     image = BomComponent(name=name, type=ComponentType.CONTAINER, bom_ref="image")
     system = BomComponent(
         name=inventory.os.id, version=inventory.os.version_id or None,
@@ -40,8 +44,8 @@ def cyclonedx_bom(
     components += [_component(c, n) for n, c in enumerate(inventory.components)]
     components += [_file(f, n) for n, f in enumerate(inventory.files)]
     tools = ToolRepository(components=[BomComponent(
-        name=tool, version=version, type=ComponentType.APPLICATION)])
-    bom = Bom(components=components, serial_number=serial,
+        name="multiarch", version=multiarch_version(), type=ComponentType.APPLICATION)])
+    bom = Bom(components=components, serial_number=uuid.UUID(fingerprint[:32]),
               metadata=BomMetaData(tools=tools, component=image,
                                    timestamp=created.replace(microsecond=0)))
     bom.register_dependency(image, components)

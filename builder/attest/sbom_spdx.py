@@ -33,23 +33,29 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 
 from builder.attest.components import Component, Inventory, Licence, LooseFile
 from builder.attest.licences import spdx_licensing
+from builder.attest.statement import SPDX_DOCUMENT, multiarch_version
 from builder.errors import BuildError
 
+PREDICATE_TYPE = SPDX_DOCUMENT
+NAMESPACE_BASE = "https://multiarch.invalid/sbom"
+"""SPDX wants a unique URI per document; no one serves it (`.invalid`, RFC 2606)."""
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 DOCUMENT_ID = "SPDXRef-DOCUMENT"
 IMAGE_ID = "SPDXRef-image"
 OS_ID = "SPDXRef-operating-system"
 
 
-def spdx_document(
-    inventory: Inventory, name: str, namespace: str, created: datetime, tool: str
+def document(
+    inventory: Inventory, name: str, fingerprint: str, created: datetime
 ) -> dict[str, Any]:
     """The SPDX JSON of `inventory`, validated (a failure is this module's bug, not the
-    image's: it raises)."""
+    image's: it raises). Its namespace derives from the content's `fingerprint`."""
     noassertion = SpdxNoAssertion()
+    namespace = f"{NAMESPACE_BASE}/{_safe(name)}-{fingerprint[:32]}"
     info = CreationInfo(
         spdx_version="SPDX-2.3", spdx_id=DOCUMENT_ID, name=name, document_namespace=namespace,
-        creators=[Actor(ActorType.TOOL, tool)], created=created.replace(microsecond=0),
+        creators=[Actor(ActorType.TOOL, f"multiarch-{multiarch_version()}")],
+        created=created.replace(microsecond=0),
     )
     image = Package(IMAGE_ID, name, noassertion, files_analyzed=False,
                     primary_package_purpose=PackagePurpose.CONTAINER)
@@ -121,3 +127,7 @@ def _actor(text: str) -> Actor:
     if not name and email and "@" not in email:  # a bare name parseaddr read as an address
         name, email = email, ""
     return Actor(ActorType.PERSON, name or text.strip(), email or None)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "-" for c in name).strip("-") or "image"

@@ -2,8 +2,9 @@
 from its final root filesystem (SBOM), then stored beside every copy of the image the build
 wrote — registry pushes and OCI layouts (a docker archive has nowhere to keep them).
 
-Runs while the target stage's root is still available (`root()` materializes it on demand,
-in container-root mode too); a failure to store one is the build's failure.
+The SBOM is read from the target stage's final root filesystem on a worker thread while the
+image is written (builder/executor/sbomjob.py); a failure to store an attestation is the
+build's failure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from builder.attest.provenance import BaseImageUse, BuildFacts, provenance
 from builder.attest.statement import Predicate, statement
 from builder.attest.store import attach
 from builder.errors import UsageError
+from builder.executor.sbomjob import SbomJob
 from builder.oci.models import Descriptor, Platform
 from builder.option_choices import (
     ENV_PREFIX,
@@ -60,20 +62,15 @@ class AttestationSettings:
 def predicates(
     settings: AttestationSettings,
     facts: Callable[[], BuildFacts],
-    root: Callable[[], Path],
-    image_name: str,
-    epoch: datetime | None,
+    sbom: SbomJob | None,
 ) -> list[Predicate]:
-    """Every predicate the settings ask for. `root()` is the target stage's final root
-    filesystem (read-only use): the SBOM producer reads it there, naming it `image_name`."""
+    """Every predicate the settings ask for; the SBOM is `sbom`'s (started on the target
+    stage's final root filesystem while the image was written)."""
     made: list[Predicate] = []
     if settings.provenance is not Provenance.OFF:
         made.append(provenance(facts(), settings.provenance.value))
-    if settings.sbom is not None:
-        # Lazy: spdx-tools / cyclonedx-python-lib (~0.1-1 s to import), for SBOM builds only.
-        from builder.attest.sbom import generate_sbom
-
-        made.append(generate_sbom(root(), settings.sbom, image_name, epoch))
+    if sbom is not None:
+        made.append(sbom.result())
     return made
 
 
@@ -144,9 +141,12 @@ def _shown_path(dockerfile: Path, context_dir: Path, given: str | None) -> str:
         return given or "Dockerfile"
 
 
-def image_name(written: Sequence[str]) -> str:
-    """What an SBOM calls the image: the first written copy's repository (or path)."""
-    return _subject_name(parse_location(written[0])) if written else "image"
+def image_name(options: ExecutorOptions) -> str:
+    """What an SBOM calls the image: the first destination's repository (or layout path)."""
+    planned = [*options.destinations, *options.push_by_digest]
+    if options.oci_layout_path:
+        planned.append(f"oci:{options.oci_layout_path}")
+    return _subject_name(parse_location(planned[0])) if planned else "image"
 
 
 def _subject_name(location: Location) -> str:

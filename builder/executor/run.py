@@ -8,7 +8,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +51,7 @@ from builder.executor.output import (
 from builder.executor.preflight import preflight
 from builder.executor.progress import Progress
 from builder.executor.report import BuildReport
+from builder.executor.sbomjob import SbomJob
 from builder.executor.session import BuildSession
 from builder.executor.snapshot import LayerOptions, Snapshotter, make_snapshotter
 from builder.executor.stage import StageExecutor
@@ -84,6 +84,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
         options = options.model_copy(update={"isolation": IsolationChoice(isolation)})
     _check_options(options)
     sign = signer(options)
+    sbom = SbomJob(options.sbom_format) if options.sbom else None
 
     enter_private_mount_namespace()
     _probe_isolation_early(options)
@@ -165,6 +166,8 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 state: ImageState = target.state
                 state.add_labels_silently(dict(options.labels))
                 state.finalize(plan.target.platform)
+                if sbom is not None:  # read while the image is written
+                    sbom.start(session.view(target.rootfs), image_name(options), epoch)
                 image = BuiltImage(state.config, target.rootfs, dict(options.annotations))
                 source = BuiltImageSource(image, store)
                 vertex = progress.start("exporting to image")
@@ -186,9 +189,11 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 attached = _attest(
                     options, session, source, plan, written, ctx,
                     dockerfile_path=dockerfile_path, started=started_at, epoch=epoch,
-                    root=lambda: session.view(target.rootfs), sign=sign,
+                    sbom=sbom, sign=sign,
                 )
             finally:
+                if sbom is not None:
+                    sbom.close()
                 cache.close()
                 session.close()
                 snapshotter.cleanup()
@@ -234,11 +239,11 @@ def _attest(
     dockerfile_path: Path,
     started: datetime,
     epoch: datetime | None,
-    root: Callable[[], Path],
+    sbom: SbomJob | None,
     sign: Sign | None,
 ) -> list[Descriptor]:
     """Attestations of the written image, attached beside every copy of it (after the push:
-    a referrer needs its subject in place). The target stage's root is still available."""
+    a referrer needs its subject in place)."""
     settings = AttestationSettings.of(options, sign)
     if not settings.wanted:
         return []
@@ -252,7 +257,7 @@ def _attest(
             started, epoch, context_digest=lambda: hasher.fingerprint((".",)),
         )
 
-    made = predicates(settings, facts, root, image_name(written), epoch)
+    made = predicates(settings, facts, sbom)
     return attach_to_outputs(made, source.raw.descriptor(), platform, written, ctx, settings)
 
 

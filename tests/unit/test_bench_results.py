@@ -128,3 +128,16 @@ def test_container_rows_give_the_ratio_to_the_vm_and_without_the_start() -> None
 def test_no_container_section_without_the_container_side() -> None:
     table = render_markdown(SuiteResult.model_validate_json(json.dumps(FIXED)))
     assert "unprivileged container" not in table
+
+
+def test_attestation_overhead_has_a_row_per_workload_and_variant() -> None:
+    fixed = {**FIXED, "attestations": {
+        "walls_s": {"w1": [1.0, 1.2, 1.1], "w1+provenance": [1.1, 1.2, 1.1],
+                    "w1+provenance+sbom": [1.2, 1.3, 1.2]},
+        "cpus_s": {"w1": [0.5, 0.5, 0.5], "w1+provenance": [0.55, 0.55, 0.55],
+                   "w1+provenance+sbom": [0.6, 0.6, 0.6]}}}
+    table = render_markdown(SuiteResult.model_validate_json(json.dumps(fixed)))
+    assert _row(table, "w1", 0)[1:] == [
+        "--provenance", "1.10 (1.00–1.20)", "1.10 (1.10–1.20)", "1.000", "1.100", "≤ 1.10"]
+    assert _row(table, "w1", 1)[1:] == [
+        "--provenance --sbom", "1.10 (1.00–1.20)", "1.20 (1.20–1.30)", "1.091", "1.200", "≤ 1.10"]
