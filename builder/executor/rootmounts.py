@@ -1,8 +1,11 @@
 """RUN --mount under `--isolation container-root`, where nothing can be mounted: each mount's
 content is copied to its target for the step and taken away again before the step's snapshot,
-so a secret reaches no layer. What the image had at a target is renamed aside meanwhile (same
-directory: one filesystem) and renamed back; directories the builder made for a target are
-removed; the parents' mtimes are put back unless the step itself changed them.
+so a secret reaches no layer. A writable mount's content after the step goes back to its
+source, as a real bind mount would have written it there: a cache mount keeps what the step
+added for the next step and build (a writable bind mount's source is a throwaway copy, so its
+writes are dropped, as BuildKit drops them). What the image had at a target is renamed aside
+meanwhile (same directory: one filesystem) and renamed back; directories the builder made for
+a target are removed; the parents' mtimes are put back unless the step itself changed them.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def _placed(mount: BindMount | TmpfsMount, keep: tuple[str, ...]) -> Iterator[No
         yield
     finally:
         untouched_by_step = placed is not None and _mtime(touched) == placed
+        if placed is not None and isinstance(mount, BindMount) and not mount.readonly:
+            _write_back(real, mount.source)
         _remove(real)
         if aside is not None:
             os.rename(aside, real)
@@ -70,6 +75,23 @@ def _placed(mount: BindMount | TmpfsMount, keep: tuple[str, ...]) -> Iterator[No
                 break
         if untouched_by_step:
             os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _write_back(placed: Path, source: Path) -> None:
+    """Make `placed` (the mount's content as the step left it) the mount's source again."""
+    if not placed.is_dir() or placed.is_symlink() or not source.is_dir():
+        return  # a file mount, or the step replaced the directory: nothing to keep
+    fresh = source.with_name(f"{ASIDE_PREFIX}{secrets.token_hex(4)}-{source.name}")
+    try:
+        os.rename(placed, fresh)  # the same filesystem: nothing is copied
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        _copy_owned(placed, fresh)
+    old = source.with_name(f"{ASIDE_PREFIX}{secrets.token_hex(4)}-{source.name}")
+    os.rename(source, old)
+    os.rename(fresh, source)
+    _remove(old)
 
 
 def _mtime(path: Path) -> int | None:

@@ -191,3 +191,22 @@ def test_add_of_a_root_filesystem_leaves_the_container_alone(project_image: Proj
     assert _layer_paths(out / "img", "t", "amd64")[1:] == [
         ["copied", "copied/etc", "copied/etc/passwd"], ["seen.txt"]
     ]
+
+
+def test_cache_mounts_keep_what_steps_wrote(project_image: ProjectImage, tmp_path: Path) -> None:
+    """A cache mount's content persists from step to step and build to build (as under
+    namespace isolation, where it is a real bind mount) and reaches no layer."""
+    dockerfile = (
+        "FROM oci:/base:busybox\n"
+        "RUN --mount=type=cache,target=/var/cache/app echo first >> /var/cache/app/log\n"
+        "RUN --mount=type=cache,target=/var/cache/app cat /var/cache/app/log > /seen.txt\n"
+    )
+    build = ("multiarch executor --context /workspace --no-push --isolation container-root "
+             "--oci-layout-path /out/{0} --cache-dir /out/store")
+    out = _build_in_container(project_image, tmp_path, dockerfile,
+                              f"{build.format('one')} && {build.format('two')} --no-cache")
+    for name, seen in (("one", "first\n"), ("two", "first\nfirst\n")):
+        _tag_single(out / name, "t")
+        assert _file(out / name, "t", "amd64", "seen.txt") == seen
+        assert not any("var/cache/app/log" in names
+                       for names in _layer_paths(out / name, "t", "amd64")), name
