@@ -18,6 +18,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -245,13 +246,21 @@ def _ensure_runs_here(platform: Platform) -> None:
         )
 
 
+_WRITE_STDIN_TO = (
+    "import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755); "
+    "os.write(fd, sys.stdin.buffer.read())"
+)
+
+
 def run_program(program: bytes) -> str | None:
     """Run `program` from a temporary file: None when it exits 0, else why it did not."""
     with tempfile.TemporaryDirectory(prefix="multiarch-emulator-") as tmp:
         path = os.path.join(tmp, "exit0")
-        with open(path, "wb") as out:
-            out.write(program)
-        os.chmod(path, 0o755)
+        # Written by a child process: a write descriptor open here could be inherited by a
+        # process another thread forks meanwhile (the isolation probe), and until that child
+        # execs, running the file fails with ETXTBSY ("Text file busy").
+        subprocess.run([sys.executable, "-I", "-S", "-c", _WRITE_STDIN_TO, path], input=program,
+                       check=True)
         try:
             done = subprocess.run([path], capture_output=True, timeout=60, check=False)
         except OSError as err:
