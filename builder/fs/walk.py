@@ -6,7 +6,11 @@ index and records the new state as the baseline for the next step.
 
 Index per path: type+mode, uid, gid, size, mtime ns, ctime ns, inode, link count, symlink
 target, xattrs (directories), and with `full=True` the sha256 of regular files (kaniko's
-`--snapshot-mode full`). A non-directory whose ctime (or any other field) moved is ADD —
+`--snapshot-mode full`) — of those whose metadata cannot prove them unchanged: a write moves
+a file's ctime to the kernel's clock, which no one can set back, so a file whose ctime is
+older than the scan (less RECENT_NS, the clock's granularity with room to spare) and the same
+at the next scan was not written; only files changed just before a scan (and since) are
+hashed, not the whole base. A non-directory whose ctime (or any other field) moved is ADD —
 unless its link count moved too and nothing else did: a new (or removed) hard link to it is
 no change of the file (BuildKit and buildah agree);
 a directory is ADD when its mode, owner, mtime or xattrs changed (a directory's ctime moves
@@ -23,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
@@ -40,6 +45,8 @@ from builder.fs.changes import (
 from builder.fs.tarformat import TarEntry
 
 CHUNK = 1 << 20
+RECENT_NS = 50_000_000
+"""ctimes within this of a scan's start may share a clock tick with a write still to come."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,10 @@ def _content_digest(path: str) -> bytes:
 
 
 def _only_relinked(old: _Meta, new: _Meta) -> bool:
-    return new.nlink != old.nlink and replace(new, ctime_ns=old.ctime_ns, nlink=old.nlink) == old
+    # The link moved the ctime, so the new scan may have hashed a file the old one did not.
+    digest = new.digest if old.digest is not None else None
+    return new.nlink != old.nlink and replace(
+        new, ctime_ns=old.ctime_ns, nlink=old.nlink, digest=digest) == old
 
 
 def _recorded_meta(header: TarEntry) -> _Meta:
@@ -91,10 +101,12 @@ class WalkSnapshot:
         self.root = Path(root)
         self.ignore = normalize_ignores(ignore)
         self.full = full
-        self.index = self._scan()
+        self.index = self._scan({})
 
-    def _scan(self) -> dict[str, _Meta]:
+    def _scan(self, previous: dict[str, _Meta]) -> dict[str, _Meta]:
         index: dict[str, _Meta] = {}
+        recent = time.time_ns() - RECENT_NS
+        ignored = set(self.ignore)  # a path under an ignored directory is never reached
         todo = [""]
         base = str(self.root)
         real = os.path.realpath(base) if devices.any_recorded() else base
@@ -104,22 +116,26 @@ class WalkSnapshot:
             canonical = f"{real}/{rel_dir}" if rel_dir else real
             for name, header in devices.recorded_in(canonical).items():
                 rel = f"{rel_dir}/{name}" if rel_dir else name
-                if not is_ignored(rel, self.ignore):
+                if rel not in ignored:
                     index[rel] = _recorded_meta(header)
             with os.scandir(path) as entries:
                 for entry in entries:
                     rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                    if is_ignored(rel, self.ignore):
+                    if rel in ignored:
                         continue
                     st = entry.stat(follow_symlinks=False)
                     mode = st.st_mode
                     is_dir = stat.S_ISDIR(mode)
+                    digest = None
+                    if self.full and stat.S_ISREG(mode):
+                        before = previous.get(rel)
+                        if st.st_ctime_ns >= recent or (before and before.digest is not None):
+                            digest = _content_digest(entry.path)
                     index[rel] = _Meta(
                         mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
                         st.st_ino, st.st_nlink,
                         os.readlink(entry.path) if stat.S_ISLNK(mode) else None,
-                        _xattrs(entry.path) if is_dir else None,
-                        _content_digest(entry.path) if self.full and stat.S_ISREG(mode) else None,
+                        _xattrs(entry.path) if is_dir else None, digest,
                     )
                     if is_dir:
                         todo.append(rel)
@@ -128,7 +144,8 @@ class WalkSnapshot:
     def changes(self, exclude: Iterable[str] = ()) -> list[Change]:
         """What changed since the last call; paths under `exclude` (a step's mount targets)
         are left out before their ancestors are added, so they add no ancestor either."""
-        old_index, new_index = self.index, self._scan()
+        old_index = self.index
+        new_index = self._scan(old_index)
         found: dict[str, Change] = {}
         replaced: set[str] = set()  # dirs whose old contents are gone wholesale
         for rel in sorted(new_index):

@@ -97,6 +97,33 @@ def test_walk_full_mode_sees_content_changes_hidden_from_metadata(shm):
     assert kinds(quick.changes()) == [("f", ChangeKind.ADD)]
 
 
+def test_walk_full_mode_hashes_only_what_metadata_cannot_vouch_for(shm, monkeypatch):
+    """Files whose ctime is older than the scan are proved unchanged by it; only those
+    written around a scan are hashed (a base image's files are not, step after step)."""
+    from builder.fs import walk
+
+    root = shm / "r"
+    (root / "base").mkdir(parents=True)
+    for i in range(20):
+        (root / "base" / f"f{i}").write_text(f"base {i}")
+    hashed: list[str] = []
+    real_digest = walk._content_digest
+    monkeypatch.setattr(walk, "_content_digest", lambda p: hashed.append(p) or real_digest(p))
+    fresh = WalkSnapshot(root, full=True)  # the files were just written: all hashed
+    assert len(hashed) == 20
+    hashed.clear()
+    later = walk.time.time_ns() + 10 * walk.RECENT_NS
+    monkeypatch.setattr(walk.time, "time_ns", lambda: later)  # every file is old by then
+    snapshot = WalkSnapshot(root, full=True)
+    assert hashed == []
+    (root / "base" / "f3").write_text("changed")
+    assert kinds(snapshot.changes()) == [("base", ChangeKind.ADD), ("base/f3", ChangeKind.ADD)]
+    assert hashed == []  # f3's ctime moved: no need to read it
+    # files hashed at a scan are compared by content at the next one
+    assert kinds(fresh.changes()) == [("base", ChangeKind.ADD), ("base/f3", ChangeKind.ADD)]
+    assert len(hashed) == 20
+
+
 def sandbox_like_stubs(root: Path, files: list[str], dirs: list[str]):
     """What the sandbox does for mountpoints the image lacks: create them (and missing parents),
     remembering the mtime of each existing parent; returns the undo."""
