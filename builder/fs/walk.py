@@ -8,8 +8,8 @@ Index per path: type+mode, uid, gid, size, mtime ns, ctime ns, inode, link count
 target, xattrs (directories), and with `full=True` the sha256 of regular files (kaniko's
 `--snapshot-mode full`) — of those whose metadata cannot prove them unchanged: a write moves
 a file's ctime to the kernel's clock, which no one can set back, so a file whose ctime is
-older than the scan (less RECENT_NS, the clock's granularity with room to spare) and the same
-at the next scan was not written; only files changed just before a scan (and since) are
+older than the scan (less RECENT_NS, the clock's granularity with room to spare; 2 s on a
+filesystem that keeps whole seconds) and the same at the next scan was not written; only files changed just before a scan (and since) are
 hashed, not the whole base. A non-directory whose ctime (or any other field) moved is ADD —
 unless its link count moved too and nothing else did: a new (or removed) hard link to it is
 no change of the file (BuildKit and buildah agree);
@@ -47,6 +47,8 @@ from builder.fs.tarformat import TarEntry
 CHUNK = 1 << 20
 RECENT_NS = 50_000_000
 """ctimes within this of a scan's start may share a clock tick with a write still to come."""
+COARSE_RECENT_NS = 2_000_000_000
+"""The same on a filesystem that keeps whole seconds (ext4 with 128-byte inodes, ext3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +103,14 @@ class WalkSnapshot:
         self.root = Path(root)
         self.ignore = normalize_ignores(ignore)
         self.full = full
+        st = os.stat(self.root)
+        whole_seconds = st.st_ctime_ns % 1_000_000_000 == st.st_mtime_ns % 1_000_000_000 == 0
+        self.recent_ns = COARSE_RECENT_NS if whole_seconds else RECENT_NS
         self.index = self._scan({})
 
     def _scan(self, previous: dict[str, _Meta]) -> dict[str, _Meta]:
         index: dict[str, _Meta] = {}
-        recent = time.time_ns() - RECENT_NS
+        recent = time.time_ns() - self.recent_ns
         ignored = set(self.ignore)  # a path under an ignored directory is never reached
         todo = [""]
         base = str(self.root)

@@ -124,6 +124,39 @@ def test_walk_full_mode_hashes_only_what_metadata_cannot_vouch_for(shm, monkeypa
     assert len(hashed) == 20
 
 
+@pytest.fixture
+def whole_seconds_fs(tmp_path: Path):
+    """An ext4 filesystem with 128-byte inodes, whose timestamps keep whole seconds."""
+    image, mountpoint = tmp_path / "ext4.img", tmp_path / "mnt"
+    mountpoint.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-I", "128", str(image)], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True,
+                   capture_output=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+def test_walk_full_mode_on_whole_second_timestamps(whole_seconds_fs, monkeypatch):
+    """There a same-size rewrite within the second leaves size, mtime (set back) and ctime
+    as they were: only the content tells, so files of the last 2 s are hashed."""
+    from builder.fs import walk
+
+    root = whole_seconds_fs
+    (root / "f").write_text("aaaa")
+    st = os.stat(root / "f")
+    soon = walk.time.time_ns() + 10 * walk.RECENT_NS  # past the fine margin, within 2 s
+    monkeypatch.setattr(walk.time, "time_ns", lambda: soon)
+    snapshot = WalkSnapshot(root, full=True)
+    assert snapshot.recent_ns == walk.COARSE_RECENT_NS
+    (root / "f").write_text("bbbb")
+    os.utime(root / "f", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert ("f", ChangeKind.ADD) in kinds(snapshot.changes())
+
+
 def sandbox_like_stubs(root: Path, files: list[str], dirs: list[str]):
     """What the sandbox does for mountpoints the image lacks: create them (and missing parents),
     remembering the mtime of each existing parent; returns the undo."""
