@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from builder.attest import list_attestations, read_attestation
+from builder.transports import TransportContext
+from tests.e2e.test_sbom import dpkg_package_count
+from tests.fixtures.debian import debootstrapped_debian
 from tests.fixtures.project_image import ProjectImage, podman_run
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -34,7 +38,7 @@ def _layers(layout: Path, tag: str, arch: str) -> list[Path]:
         return json.loads((blobs / digest.split(":")[1]).read_text())  # type: ignore[no-any-return]
 
     index = json.loads((layout / "index.json").read_text())
-    (top,) = [m for m in index["manifests"] if m["annotations"][REF_NAME] == tag]
+    (top,) = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) == tag]
     manifest = load(top["digest"])
     if "manifests" in manifest:
         (entry,) = [m for m in manifest["manifests"] if m["platform"]["architecture"] == arch]
@@ -143,7 +147,8 @@ def test_debian_base_with_device_nodes(project_image: ProjectImage, debian_image
                                        tmp_path: Path) -> None:  # fmt: skip
     """A debootstrap'd Debian (its own glibc, device nodes in its layer) replaces the
     container's root; bash process substitution and useradd + USER work; the RUN layers hold
-    what the steps changed and none of the builder's files or the container's mounts."""
+    what the steps changed and none of the builder's files or the container's mounts; its
+    SBOM lists the image's dpkg packages and nothing of the builder's own bundle."""
     registry = debian_image.split("/", 1)[0]
     dockerfile = (f"FROM {debian_image}\n"
                   "RUN bash -c 'cat <(echo substituted) > /sub.txt' && useradd -m builder1\n"
@@ -152,7 +157,15 @@ def test_debian_base_with_device_nodes(project_image: ProjectImage, debian_image
     out = _build_in_container(project_image, tmp_path, dockerfile,
                               "multiarch executor --context /workspace --no-push "
                               f"--insecure-registry {registry} "
-                              "--oci-layout-path /out/img --isolation container-root")  # fmt: skip
+                              "--oci-layout-path /out/img --isolation container-root --sbom")  # fmt: skip
+    (record,) = list_attestations(f"oci:{out / 'img'}:latest", TransportContext())
+    sbom = json.loads(read_attestation(f"oci:{out / 'img'}:latest", record, TransportContext()))
+    purls = [ref["referenceLocator"] for p in sbom["predicate"]["packages"]
+             for ref in p.get("externalRefs", [])]
+    assert len([p for p in purls if p.startswith("pkg:deb/debian/")]) == dpkg_package_count(
+        debootstrapped_debian())
+    assert not [p for p in purls if p.startswith("pkg:pypi/")]  # the bundle's are not the image's
+    assert not [f for f in sbom["predicate"].get("files", []) if "multiarch" in f["fileName"]]
     _tag_single(out / "img", "t")
     base, *steps = _layer_paths(out / "img", "t", "amd64")
     assert "dev/null" in base
