@@ -1,6 +1,6 @@
 """Fixed costs of our side (issue 16): per-step overhead, `manifest push from-spec`, what
-attaching provenance (and an SBOM) adds to a build and push (issue 17), and when each platform of a
-`multiarch build` ran (its `--progress json` events)."""
+attaching provenance (and an SBOM) adds to a build and push (issue 17), and when each
+platform of a `multiarch build` ran (its `--progress json` events)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def step_overhead(registry: LocalRegistry, work: Path, runs: int, log: Path) -> 
 
 
 ATTESTED = ("w1", "w3")
-VARIANTS = {"": [], "+provenance": ["--provenance"], "+provenance+sbom": ["--provenance", "--sbom"]}
+VARIANTS = {
+    "": [], "+provenance": ["--provenance"], "+provenance+sbom": ["--provenance", "--sbom"],
+}
 
 
 def attestation_overhead(

@@ -90,6 +90,17 @@ _TRUE_WORDS = ("true", "1", "t", "yes", "on")
 _FALSE_WORDS = ("false", "0", "f", "no", "off")
 
 
+def parse_sbom(text: str) -> bool:
+    """buildx's `--sbom` value: true or false (buildx's `generator=IMAGE` runs a scanner
+    image; multiarch makes the SBOM itself). Raises ValueError with a one-line reason."""
+    value = text.strip().lower()
+    if value in _TRUE_WORDS:
+        return True
+    if value in _FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r}: expected true or false")
+
+
 def parse_provenance(text: str) -> Provenance:
     """buildx's `--provenance` value: true/false, `min`/`max`, or `mode=min|max[,version=v1]`.
     Raises ValueError with a one-line reason."""

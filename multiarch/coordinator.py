@@ -24,7 +24,7 @@ import click
 from pydantic import ValidationError
 
 from builder import BuildReport, check, executor_options, resolve_build_isolation
-from builder.attest import parse_provenance
+from builder.attest import parse_provenance, parse_sbom
 from builder.errors import BuildError, MultiarchError, UsageError
 from builder.events import (
     EventSink,
@@ -408,26 +408,19 @@ def _with_attestations(spec: BuildSpec, flags: BuildFlags) -> BuildSpec:
         except ValueError as err:
             raise UsageError(f"--provenance {err}") from None
     if flags.sbom is not None:
-        updates["sbom"] = _sbom_flag(flags.sbom)
+        try:
+            updates["sbom"] = parse_sbom(flags.sbom)
+        except ValueError as err:
+            raise UsageError(
+                f"--sbom {err}",
+                "multiarch makes the SBOM itself (no generator image); "
+                "--sbom-format picks SPDX or CycloneDX",
+            ) from None
     if flags.sbom_format is not None:
         updates["sbom_format"] = flags.sbom_format
     if flags.attest_format is not None:
         updates["attest_format"] = flags.attest_format
     return spec.model_copy(update=updates) if updates else spec
-
-
-def _sbom_flag(value: str) -> bool:
-    """buildx's --sbom: true or false (its `generator=IMAGE` runs a scanner image: no)."""
-    word = value.strip().lower()
-    if word in ("true", "1", "yes", "on"):
-        return True
-    if word in ("false", "0", "no", "off"):
-        return False
-    raise UsageError(
-        f"--sbom {value!r}: expected true or false",
-        "multiarch makes the SBOM itself (no generator image); "
-        "--sbom-format picks SPDX or CycloneDX",
-    )
 
 
 def _check_platforms(spec: BuildSpec) -> None:

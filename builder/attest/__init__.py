@@ -30,13 +30,14 @@ if TYPE_CHECKING:
         read_attestations,
         verify_attestations,
     )
-    from builder.option_choices import AttestFormat, Provenance, parse_provenance
+    from builder.option_choices import AttestFormat, Provenance, parse_provenance, parse_sbom
 
 _HOMES = {
     "AttestationRecord": "builder.attest.store", "AttestFormat": "builder.option_choices",
     "Predicate": "builder.attest.statement", "Provenance": "builder.option_choices",
     "copy_attestations": "builder.attest.store", "list_attestations": "builder.attest.inspect",
-    "parse_provenance": "builder.option_choices", "read_attestation": "builder.attest.inspect",
+    "parse_provenance": "builder.option_choices", "parse_sbom": "builder.option_choices",
+    "read_attestation": "builder.attest.inspect",
     "statement": "builder.attest.statement",
     "SIGN_KEY_ENV": "builder.attest.dsse", "PublicKey": "builder.attest.dsse",
     "SigningKey": "builder.attest.dsse", "key_reference": "builder.attest.dsse",
@@ -59,6 +60,6 @@ __all__ = [
     "SIGN_KEY_ENV", "Attached", "AttestFormat", "AttestationRecord", "ImageAttestations",
     "Predicate", "Provenance", "PublicKey", "SigningKey", "VerifyReport", "copy_attestations",
     "key_reference", "list_attestations", "load_public_key", "load_signing_key",
-    "parse_provenance", "read_attestation", "read_attestations", "statement",
+    "parse_provenance", "parse_sbom", "read_attestation", "read_attestations", "statement",
     "verify_attestations",
 ]

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import cast
 
-
 from builder.attest.components import Component, Licence, OsRelease
 from builder.attest.licences import debian_licence, metadata_licence
 from builder.attest.purls import purl
@@ -140,4 +139,3 @@ def alpine_packages(root: ImageRoot, release: OsRelease) -> tuple[list[Component
             summary=fields.get("T"), homepage=fields.get("U"),
         ))
     return found, owned
-

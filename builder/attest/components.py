@@ -3,7 +3,7 @@ filesystem (with their package URLs) and the files no package accounts for."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -62,4 +62,3 @@ class Inventory:
     os: OsRelease
     components: tuple[Component, ...] = ()
     files: tuple[LooseFile, ...] = ()
-    owned: frozenset[str] = field(default=frozenset(), compare=False)

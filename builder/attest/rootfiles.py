@@ -54,7 +54,7 @@ class ImageRoot:
         if opened is None:
             return []
         fd, _ = opened
-        try:
+        try:  # open_dir's descriptors are O_PATH: listing needs a readable one
             listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
         finally:
             os.close(fd)

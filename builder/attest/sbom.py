@@ -48,5 +48,3 @@ def _fingerprint(inventory: Inventory, name: str) -> str:
     for loose in inventory.files:
         digest.update(f"\0{loose.path}\0{loose.sha256}".encode())
     return digest.hexdigest()
-
-

@@ -25,7 +25,6 @@ from packageurl import PackageURL
 from builder.attest.components import Component, Inventory, LooseFile
 from builder.attest.statement import CYCLONEDX_BOM, multiarch_version
 
-
 PREDICATE_TYPE = CYCLONEDX_BOM
 
 

@@ -80,7 +80,7 @@ def document(
     if problems:
         shown = "; ".join(problem.validation_message[:200] for problem in problems[:3])
         raise BuildError(f"the SBOM of {name} is not valid SPDX 2.3 ({len(problems)} "
-                           f"problem(s)): {shown}")
+                         f"problem(s)): {shown}")
     # spdx-tools' DocumentConverter.__init__ has no annotation
     converter = DocumentConverter()  # type: ignore[no-untyped-call]
     return converter.convert(document)

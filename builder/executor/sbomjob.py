@@ -43,5 +43,6 @@ class SbomJob:
         return module
 
     def _generate(self, root: Path, image_name: str, epoch: datetime | None) -> Predicate:
-        predicate: Predicate = self._writer.result().generate_sbom(root, self._fmt, image_name, epoch)
+        writer = self._writer.result()
+        predicate: Predicate = writer.generate_sbom(root, self._fmt, image_name, epoch)
         return predicate

@@ -9,10 +9,11 @@ target, xattrs (directories), and with `full=True` the sha256 of regular files (
 `--snapshot-mode full`) — of those whose metadata cannot prove them unchanged: a write moves
 a file's ctime to the kernel's clock, which no one can set back, so a file whose ctime is
 older than the scan (less RECENT_NS, the clock's granularity with room to spare; 2 s on a
-filesystem that keeps whole seconds) and the same at the next scan was not written; only files changed just before a scan (and since) are
-hashed, not the whole base. A non-directory whose ctime (or any other field) moved is ADD —
-unless its link count moved too and nothing else did: a new (or removed) hard link to it is
-no change of the file (BuildKit and buildah agree);
+filesystem that keeps whole seconds) and the same at the next scan was not written; only
+files changed just before a scan (and since) are hashed, not the whole base. A
+non-directory whose ctime (or any other field) moved is ADD — unless its link count moved
+too and nothing else did: a new (or removed) hard link to it is no change of the file
+(BuildKit and buildah agree);
 a directory is ADD when its mode, owner, mtime or xattrs changed (a directory's ctime moves
 whenever a child comes or goes, which is not a change of the directory itself), OPAQUE when
 it was replaced (new inode, or it used to be something else); a vanished path under a
