@@ -172,17 +172,23 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         key = self._key(rootfs)
         if key != self._state or self._snapshot is None:
             self._install(rootfs)
-            self._snapshot = WalkSnapshot(ROOT, self.keep, full=self.full)
+            self._snapshot = WalkSnapshot(ROOT, self.keep, full=self.full, watch=True)
         layer = self._write(self._snapshot.changes(exclude=action(ROOT)), None)
         self._state = key + ((layer.descriptor.digest,) if layer else ())
         return layer
 
     def _install(self, rootfs: Rootfs) -> None:
         self._state = None
+        self.close_views()
         clear_root(self.keep)
         for layer in rootfs.layers:
             desc = layer.descriptor
             unpack_layer(self.store.blobs.path(desc.digest), desc.media_type, ROOT, keep=self.keep)
+
+    def close_views(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
 
     def view(self, rootfs: Rootfs) -> Path:
         key = self._key(rootfs)

@@ -6,7 +6,8 @@ into a layer. Two ways, same result (the fs engine tests that both give the same
   next step stacks it in turn. Nothing is copied between steps; a step costs what it changed.
 - `WalkSnapshotter`: where overlayfs cannot be mounted (unprivileged containers): the layers
   are unpacked into one directory per filesystem state, the step changes it in place, and a
-  metadata walk finds what changed (kaniko's way; cost follows the size of the root).
+  metadata walk finds what changed — kaniko's way, but listing again only the directories the
+  kernel saw change (inotify), so a step costs what it changed here too.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class WalkSnapshotter(_Base):
             entry = self._roots.pop(key, None) if key not in self._viewed else None
         if entry is None:
             root = self._materialize(rootfs)
-            entry = (root, WalkSnapshot(root, (), full=self.full))
+            entry = (root, WalkSnapshot(root, (), full=self.full, watch=True))
         root, snap = entry
         assert snap is not None  # a viewed root (no snapshot) is never popped above
         # A RUN step's sandbox mountpoints (/dev, /proc, ...) are left out of its layer, and
@@ -169,6 +170,13 @@ class WalkSnapshotter(_Base):
             with self._lock:
                 self._roots[key] = entry
         return entry[0]
+
+    def close_views(self) -> None:
+        with self._lock:
+            for _root, snap in self._roots.values():
+                if snap is not None:
+                    snap.close()
+            self._roots.clear()
 
 
 Snapshotter = OverlaySnapshotter | WalkSnapshotter

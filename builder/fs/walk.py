@@ -1,8 +1,14 @@
 """Walk snapshotter: the fallback when overlayfs cannot be mounted (unprivileged container).
 
-API: `WalkSnapshot(root, ignore=DEFAULT_IGNORES, full=False)` records a metadata index of
-`root` when created; after the step, `changes() -> list[Change]` compares the tree with the
-index and records the new state as the baseline for the next step.
+API: `WalkSnapshot(root, ignore=DEFAULT_IGNORES, full=False, watch=False)` records a
+metadata index of `root` when created; after the step, `changes() -> list[Change]` compares
+the tree with the index and records the new state as the baseline for the next step;
+`close()` when done.
+
+With `watch=True` the kernel tells which directories had events since the last scan
+(`builder.fs.dirwatch`, inotify: no privilege needed) and only those are listed again — a
+directory new there is scanned whole — so a step's cost follows what it changed, not the size
+of the root; where the watch is refused or dropped events, the whole root is walked.
 
 Index per path: type+mode, uid, gid, size, mtime ns, ctime ns, inode, link count, symlink
 target, xattrs (directories), and with `full=True` the sha256 of regular files (kaniko's
@@ -43,6 +49,7 @@ from builder.fs.changes import (
     normalize_ignores,
     with_ancestors,
 )
+from builder.fs.dirwatch import DirWatch
 from builder.fs.tarformat import TarEntry
 
 CHUNK = 1 << 20
@@ -100,64 +107,145 @@ def _recorded_meta(header: TarEntry) -> _Meta:
 
 
 class WalkSnapshot:
-    def __init__(self, root: Path, ignore: Iterable[str] = DEFAULT_IGNORES, *, full: bool = False) -> None:
+    def __init__(self, root: Path, ignore: Iterable[str] = DEFAULT_IGNORES, *, full: bool = False,
+                 watch: bool = False) -> None:  # fmt: skip
         self.root = Path(root)
         self.ignore = normalize_ignores(ignore)
         self.full = full
         st = os.stat(self.root)
         whole_seconds = st.st_ctime_ns % 1_000_000_000 == st.st_mtime_ns % 1_000_000_000 == 0
         self.recent_ns = COARSE_RECENT_NS if whole_seconds else RECENT_NS
-        self.index = self._scan({})
+        self._ignored = set(self.ignore)  # a path under an ignored directory is never reached
+        self._watch = DirWatch.open(self.root) if watch else None
+        self.index: dict[str, _Meta] = {}
+        self._children: dict[str, list[str]] = {}
+        """The entries of each directory at its last listing (what a rescan compares)."""
+        self._scan_tree("", {}, {})
 
-    def _scan(self, previous: dict[str, _Meta]) -> dict[str, _Meta]:
-        index: dict[str, _Meta] = {}
-        recent = time.time_ns() - self.recent_ns
-        ignored = set(self.ignore)  # a path under an ignored directory is never reached
-        todo = [""]
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def _meta(self, path: str, st: os.stat_result, before: _Meta | None, recent: int) -> _Meta:
+        mode = st.st_mode
+        digest = None
+        if self.full and stat.S_ISREG(mode):
+            if st.st_ctime_ns >= recent or (before and before.digest is not None):
+                digest = _content_digest(path)
+        return _Meta(
+            mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+            st.st_nlink, os.readlink(path) if stat.S_ISLNK(mode) else None,
+            _xattrs(path) if stat.S_ISDIR(mode) else None, digest,
+        )
+
+    def _list(self, rel_dir: str, previous: dict[str, _Meta], recent: int) -> dict[str, _Meta]:
+        """One directory's entries (and device nodes recorded there), ignored paths left out;
+        `previous` entries tell which files full mode must hash."""
+        listed: dict[str, _Meta] = {}
         base = str(self.root)
-        real = os.path.realpath(base) if devices.any_recorded() else base
+        path = f"{base}/{rel_dir}" if rel_dir else base
+        if devices.any_recorded():
+            real = os.path.realpath(base)
+            for name, header in devices.recorded_in(f"{real}/{rel_dir}" if rel_dir else real).items():
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if rel not in self._ignored:
+                    listed[rel] = _recorded_meta(header)
+        with os.scandir(path) as entries:
+            for entry in entries:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if rel not in self._ignored:
+                    listed[rel] = self._meta(entry.path, entry.stat(follow_symlinks=False),
+                                             previous.get(rel), recent)
+        return listed
+
+    def _scan_tree(self, top: str, previous: dict[str, _Meta],
+                   touched: dict[str, _Meta | None]) -> None:  # fmt: skip
+        """List `top` and everything under it into the index (watching each directory before
+        listing it), noting each path's previous entry in `touched`."""
+        recent = time.time_ns() - self.recent_ns
+        todo = [top]
         while todo:
             rel_dir = todo.pop()
-            path = f"{base}/{rel_dir}" if rel_dir else base
-            canonical = f"{real}/{rel_dir}" if rel_dir else real
-            for name, header in devices.recorded_in(canonical).items():
-                rel = f"{rel_dir}/{name}" if rel_dir else name
-                if rel not in ignored:
-                    index[rel] = _recorded_meta(header)
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                    if rel in ignored:
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                    mode = st.st_mode
-                    is_dir = stat.S_ISDIR(mode)
-                    digest = None
-                    if self.full and stat.S_ISREG(mode):
-                        before = previous.get(rel)
-                        if st.st_ctime_ns >= recent or (before and before.digest is not None):
-                            digest = _content_digest(entry.path)
-                    index[rel] = _Meta(
-                        mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                        st.st_ino, st.st_nlink,
-                        os.readlink(entry.path) if stat.S_ISLNK(mode) else None,
-                        _xattrs(entry.path) if is_dir else None, digest,
-                    )
-                    if is_dir:
-                        todo.append(rel)
-        return index
+            if self._watch is not None:
+                self._watch.watch(rel_dir)
+            listed = self._list(rel_dir, previous, recent)
+            self._children[rel_dir] = list(listed)
+            for rel, meta in listed.items():
+                touched.setdefault(rel, self.index.get(rel))
+                self.index[rel] = meta
+                if meta.is_dir:
+                    todo.append(rel)
+
+    def _forget(self, top: str, touched: dict[str, _Meta | None]) -> None:
+        todo = [top]
+        while todo:
+            rel = todo.pop()
+            touched.setdefault(rel, self.index.get(rel))
+            self.index.pop(rel, None)
+            todo.extend(self._children.pop(rel, ()))
+
+    def _rescan(self, dirty: set[str], touched: dict[str, _Meta | None]) -> None:
+        """Bring the index up to date where the watch saw events: each dirty directory is
+        listed again (itself re-read too); a directory new there (or replaced) is scanned
+        whole, one only listed before keeps what is below it."""
+        recent = time.time_ns() - self.recent_ns
+        for rel_dir in sorted(dirty, key=lambda rel: rel.count("/") if rel else -1):
+            if rel_dir and (rel_dir not in self.index or not self.index[rel_dir].is_dir):
+                continue  # gone or replaced: its parent's listing dealt with it
+            path = f"{self.root}/{rel_dir}" if rel_dir else str(self.root)
+            try:
+                listed = self._list(rel_dir, self.index, recent)
+                if rel_dir:
+                    touched.setdefault(rel_dir, self.index[rel_dir])
+                    self.index[rel_dir] = self._meta(path, os.lstat(path), self.index[rel_dir], recent)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for rel in set(self._children.get(rel_dir, ())) - listed.keys():
+                self._forget(rel, touched)
+            self._children[rel_dir] = list(listed)
+            for rel, meta in listed.items():
+                old = self.index.get(rel)
+                touched.setdefault(rel, old)
+                self.index[rel] = meta
+                same_dir = old is not None and old.is_dir and meta.is_dir and old.ino == meta.ino
+                if old is not None and old.is_dir and not same_dir:
+                    for child in self._children.pop(rel, ()):
+                        self._forget(child, touched)
+                if meta.is_dir and not same_dir:
+                    self._scan_tree(rel, self.index, touched)
 
     def changes(self, exclude: Iterable[str] = ()) -> list[Change]:
         """What changed since the last call; paths under `exclude` (a step's mount targets)
         are left out before their ancestors are added, so they add no ancestor either."""
-        old_index = self.index
-        new_index = self._scan(old_index)
+        touched: dict[str, _Meta | None] = {}
+        dirty = self._watch.take() if self._watch is not None else None
+        if dirty is None:
+            old_index = self.index
+            self.index, self._children = {}, {}
+            self._scan_tree("", old_index, {})
+            touched = {rel: old_index.get(rel) for rel in old_index.keys() | self.index.keys()}
+        else:
+            self._rescan(dirty, touched)
+        found = self._compare(touched)
+        skip = normalize_ignores(exclude)
+        kept = {path: c for path, c in found.items() if not is_ignored(path, skip)}
+        return with_ancestors(kept, self.root)
+
+    def _compare(self, touched: dict[str, _Meta | None]) -> dict[str, Change]:
+        """The changes among `touched` paths (each with its previous entry) and the index."""
         found: dict[str, Change] = {}
         replaced: set[str] = set()  # dirs whose old contents are gone wholesale
-        for rel in sorted(new_index):
-            new = new_index[rel]
-            old = old_index.get(rel)
+        for rel in sorted(touched):
+            old, new = touched[rel], self.index.get(rel)
             parent = rel.rpartition("/")[0]
+            if new is None:
+                survivor = self.index.get(parent) if parent else None
+                if old is None or parent and (survivor is None or not survivor.is_dir
+                                              or parent in replaced):
+                    continue
+                found[rel] = Change(rel, ChangeKind.DELETE)
+                continue
             if old is None or parent in replaced:
                 kind = ChangeKind.ADD
             elif new.is_dir and (not old.is_dir or old.ino != new.ino):
@@ -176,15 +264,4 @@ class WalkSnapshot:
                 replaced.add(rel)
             found[rel] = Change(rel, kind, None if new.device else self.root / rel,
                                 header=new.device)
-        for rel, old in old_index.items():
-            if rel in new_index:
-                continue
-            parent = rel.rpartition("/")[0]
-            survivor = new_index.get(parent) if parent else None
-            if parent and (survivor is None or not survivor.is_dir or parent in replaced):
-                continue
-            found[rel] = Change(rel, ChangeKind.DELETE)
-        self.index = new_index
-        skip = normalize_ignores(exclude)
-        kept = {path: c for path, c in found.items() if not is_ignored(path, skip)}
-        return with_ancestors(kept, self.root)
+        return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -68,14 +69,15 @@ def test_overlay_and_walk_agree(shm, store, base_layer, overlays):
     base, base_dir = base_layer
     walk_root = shm / "walkroot"
     unpack_layer(base.path, base.descriptor.media_type, walk_root)
-    for full in (False, True):
-        root = shm / f"walk-{full}"
+    for full, watch in itertools.product((False, True), (False, True)):
+        root = shm / f"walk-{full}-{watch}"
         shutil.copytree(walk_root, root, symlinks=True)
-        walk = WalkSnapshot(root, full=full)
+        walk = WalkSnapshot(root, full=full, watch=watch)
         typical_step(root)
         walk_changes = walk.changes()
         assert kinds(walk_changes) == EXPECTED
         assert walk.changes() == []  # the index moved on to the new state
+        walk.close()
     snap = overlay_step(shm, [base_dir], overlays)
     overlay_changes = snap.changes()
     assert kinds(overlay_changes) == kinds(walk_changes)
