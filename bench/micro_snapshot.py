@@ -5,12 +5,14 @@ The base is a debootstrap --variant=minbase bookworm rootfs (copied from the ben
 cache when present, else debootstrapped once into /dev/shm/multiarch-fs-bench), padded with
 small generated files to more than 10,000 entries. Reports the median of the runs for:
 overlay mount, overlay `changes()`, writing the step's gzip layer, and the walk snapshotter
-(recording the index, then `changes()`, quick and full mode).
+(recording the index, then `changes()`, quick and full mode, each with and without the
+inotify directory watch).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -95,17 +97,18 @@ def main() -> None:
                     rows.setdefault("overlay step layer (gzip)", []).append(ms)
                 finally:
                     snap.unmount()
-            for full in (False, True):
-                mode = "full" if full else "quick"
+            for full, watch in itertools.product((False, True), (False, True)):
+                mode = ("full" if full else "quick") + (", inotify" if watch else "")
                 for run in range(args.runs):
-                    root = work / f"walk-{mode}-{run}"
+                    root = work / f"walk-{full}-{watch}-{run}"
                     subprocess.run(["cp", "-a", str(base), str(root)], check=True)
-                    walk, ms = timed(lambda: WalkSnapshot(root, full=full))
+                    walk, ms = timed(lambda: WalkSnapshot(root, full=full, watch=watch))
                     rows.setdefault(f"walk ({mode}) record index", []).append(ms)
                     change_one_file(root, run)
                     changes, ms = timed(walk.changes)
                     rows.setdefault(f"walk ({mode}) changes()", []).append(ms)
                     assert [c.path for c in changes] == ["etc", CHANGED], changes
+                    walk.close()
                     shutil.rmtree(root)
     finally:
         subprocess.run(["umount", "-q", *[str(p) for p in work.glob("overlay*/merged")]], check=False,
@@ -114,7 +117,7 @@ def main() -> None:
     print(f"base: {entries} entries (debootstrap minbase + padding) on tmpfs; {args.runs} runs, median ms")
     print(f"  one-time: base layer tar {pack_ms:.0f} ms, extract into layer cache {extract_ms:.0f} ms")
     for name, values in rows.items():
-        print(f"  {name:32s} {statistics.median(values):8.1f}   (min {min(values):.1f}, max {max(values):.1f})")
+        print(f"  {name:40s} {statistics.median(values):8.1f}   (min {min(values):.1f}, max {max(values):.1f})")
 
 
 if __name__ == "__main__":

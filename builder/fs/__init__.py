@@ -7,9 +7,10 @@ Public API (import from the submodules; this package imports nothing heavy, and 
 - `builder.fs.overlay`: `OverlaySnapshot(lowers_top_first, scratch)` — `mount()` returns
   the merged root to run the step in, `unmount()`, `changes(ignore) -> list[Change]`;
   `overlay_available(scratch)`.
-- `builder.fs.walk`: `WalkSnapshot(root, ignore, full=False)` — records a metadata index at
-  creation; `changes() -> list[Change]` compares and re-records (fallback when overlayfs
-  cannot be mounted).
+- `builder.fs.walk`: `WalkSnapshot(root, ignore, full=False, watch=False)` — records a
+  metadata index at creation; `changes() -> list[Change]` compares and re-records (fallback
+  when overlayfs cannot be mounted); with `watch`, only directories `builder.fs.dirwatch`
+  (inotify) saw change are listed again; `close()`.
 - Mountpoint stubs of RUN mounts: see the contract in `builder.fs.overlay`'s docstring.
 - `builder.fs.changes`: `Change(path, kind, source, uid, gid, mode, header)`, `ChangeKind`,
   `DEFAULT_IGNORES`.
