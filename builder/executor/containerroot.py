@@ -5,8 +5,8 @@ layers into it; RUN steps then execute with the container's real /proc, /dev, /s
 and DNS; the walk snapshotter finds what each step changed. Left alone by every clear,
 unpack and snapshot (kaniko's ignore list): the builder bundle (its own Python, libraries
 and loader, so the base's /usr and /lib can replace the container's), the store and scratch
-data (COPY --from sources of earlier stages are unpacked there), every mount point of the
-container (the job's workspace, caches, /etc/hosts & co.), /kaniko and --ignore-path.
+data (COPY --from sources of earlier stages are moved or unpacked there), every mount point
+of the container (the job's workspace, caches, /etc/hosts & co.), /kaniko and --ignore-path.
 
 It runs only where overwriting "/" destroys nothing of value: a throw-away container.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -137,8 +138,27 @@ def protected_paths(bundle: Path, store_root: Path, extra: Iterable[str]) -> tup
     )
 
 
-def clear_root(keep: tuple[str, ...], root: Path = ROOT) -> None:
-    """Delete everything under `root` but the kept paths and the directories holding them."""
+def holder_dirs(keep: tuple[str, ...], root: Path = ROOT) -> dict[str, int]:
+    """The directories that hold kept paths without being kept (/etc for /etc/hosts), by
+    their ctime: one that moves later was written by the stage (a layer or a step)."""
+    holders = {}
+    for kept in keep:
+        parts = kept.split("/")
+        for i in range(1, len(parts)):
+            rel = "/".join(parts[:i])
+            if rel not in holders and not is_ignored(rel, keep):
+                try:
+                    st = os.lstat(root / rel)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    holders[rel] = st.st_ctime_ns
+    return holders
+
+
+def clear_root(keep: tuple[str, ...], root: Path = ROOT, *, park: ParkedRoot | None = None) -> None:
+    """Empty `root` but for the kept paths and the directories holding them; with `park`,
+    what leaves is moved aside rather than deleted, as long as it can be."""
     todo = [""]
     while todo:
         rel_dir = todo.pop()
@@ -150,15 +170,60 @@ def clear_root(keep: tuple[str, ...], root: Path = ROOT) -> None:
                     continue
                 if any(k.startswith(rel + "/") for k in keep):
                     todo.append(rel)
-                else:
+                elif park is None or not park.move(fd, rel_dir, name):
                     remove_tree(fd, name)
         finally:
             os.close(fd)
 
 
+class ParkedRoot:
+    """Where a finished root is moved aside (a rename per entry: the tree as it was, less the
+    kept paths). Directories that hold kept paths are made there as the tree had them: on
+    first use, or up front for `holders` the stage wrote; an empty one the stage never had
+    (/run kept only for /run/.containerenv) stays out. `ok` turns False at the first rename
+    that fails (`target` on another filesystem): the rest is deleted, the view unpacked."""
+
+    def __init__(self, root: Path, target: Path, holders: Iterable[str]) -> None:
+        self.root, self.target = root, target
+        self.ok = True
+        self._made = {""}
+        self._stamps: list[tuple[Path, os.stat_result]] = []  # set once the children are in
+        for rel in sorted(holders):
+            self._holder(rel)
+
+    def _holder(self, rel: str) -> None:
+        if rel in self._made:
+            return
+        self._holder(rel.rpartition("/")[0])
+        st = os.lstat(self.root / rel)
+        path = self.target / rel
+        path.mkdir()
+        os.chown(path, st.st_uid, st.st_gid)
+        path.chmod(stat.S_IMODE(st.st_mode))
+        self._stamps.append((path, st))
+        self._made.add(rel)
+
+    def move(self, dir_fd: int, rel_dir: str, name: str) -> bool:
+        if self.ok:
+            try:
+                self._holder(rel_dir)
+                os.rename(name, self.target / rel_dir / name, src_dir_fd=dir_fd)
+                return True
+            except OSError as err:
+                log.debug("cannot move /%s aside (%s): deleting the rest",
+                          f"{rel_dir}/{name}" if rel_dir else name, err.strerror)
+                self.ok = False
+        return False
+
+    def finish(self) -> bool:
+        for path, st in reversed(self._stamps):
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return self.ok
+
+
 class ContainerRootSnapshotter(WalkSnapshotter):
     """The walk snapshotter on "/" itself: one filesystem state at a time, so stages run one
-    after another; views (COPY --from) are unpacked into scratch under the store."""
+    after another; views (COPY --from) live in scratch under the store."""
 
     def __init__(self, scratch: Path, store: Store, options: LayerOptions, *,
                  keep: tuple[str, ...], full: bool = False) -> None:  # fmt: skip
@@ -167,6 +232,7 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         self._state: tuple[str, ...] | None = None
         self._snapshot: WalkSnapshot | None = None
         self._views: dict[tuple[str, ...], Path] = {}
+        self._holders: dict[str, int] = {}
 
     def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
         key = self._key(rootfs)
@@ -181,6 +247,7 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         self._state = None
         self.close_views()
         clear_root(self.keep)
+        self._holders = holder_dirs(self.keep)
         for layer in rootfs.layers:
             desc = layer.descriptor
             unpack_layer(self.store.blobs.path(desc.digest), desc.media_type, ROOT, keep=self.keep)
@@ -191,8 +258,21 @@ class ContainerRootSnapshotter(WalkSnapshotter):
             self._snapshot = None
 
     def view(self, rootfs: Rootfs) -> Path:
+        """A finished filesystem to read. The one "/" holds (a stage just built, now read by
+        COPY --from or the SBOM) is moved aside, a rename per top-level entry; any other is
+        unpacked into scratch. Either lacks the kept paths (kaniko's stage files too)."""
         key = self._key(rootfs)
         if key not in self._views:  # stages take turns here: no other thread adds views
+            if key == self._state:
+                self._state = None
+                self.close_views()
+                written = [rel for rel, ctime in holder_dirs(self.keep).items()
+                           if self._holders.get(rel) != ctime]
+                park = ParkedRoot(ROOT, self.new_dir("view"), written)
+                clear_root(self.keep, park=park)
+                if park.finish():
+                    self._views[key] = park.target
+                    return park.target
             self._views[key] = self._materialize(rootfs)
         return self._views[key]
 

@@ -52,6 +52,7 @@ MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | I
 _SELF_EVENTS = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF
 _HEADER = struct.Struct("iIII")
 _READ_SIZE = 1 << 16
+BATCH_MS = 10
 
 
 def _libc() -> ctypes.CDLL:
@@ -114,15 +115,20 @@ class DirWatch:
         os.write(self._stop_w, b"x")
 
     def _drain_loop(self) -> None:
-        poller = select.poll()
+        poller, stop = select.poll(), select.poll()
         poller.register(self._fd, select.POLLIN)
         poller.register(self._stop_r, select.POLLIN)
+        stop.register(self._stop_r, select.POLLIN)
         while True:
             ready = {fd for fd, _ in poller.poll()}
             if self._stop_r in ready:
                 break
             with self._lock:
                 self._drain()
+            # A pause between reads lets the kernel merge a writer's run of identical events
+            # (a 64 MiB file written 4 KiB at a time is one event, not 16,384 wake-ups).
+            if stop.poll(BATCH_MS):
+                break
         for fd in (self._fd, self._stop_r, self._stop_w):
             os.close(fd)
 
