@@ -12,6 +12,7 @@ import sys
 import click
 
 from builder.errors import MultiarchError
+from builder.pool import shared_connections
 from multiarch import __version__
 
 # name -> "module:attribute"; each module owns its command.
@@ -109,7 +110,8 @@ def _run(argv: list[str] | None) -> None:
     debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("MULTIARCH_DEBUG"))
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        cli.main(args=argv, prog_name="multiarch", standalone_mode=False)
+        with shared_connections():
+            cli.main(args=argv, prog_name="multiarch", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)

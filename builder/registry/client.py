@@ -1,7 +1,8 @@
 """RegistryClient: manifests, blobs and tags over the distribution API.
 
 One HostConnection (httpx client, auth, scheme) per registry host, created on first use and
-shared by all threads. Everything fetched is verified against its digest. Blobs seen in a
+shared by all threads — and, inside `builder.pool.shared_connections()` (every CLI command),
+by every client of the command that uses the same settings for that host. Everything fetched is verified against its digest. Blobs seen in a
 repository (HEAD, mount, upload) are remembered, so later checks of them cost no request.
 Uploads of one blob to one repository take turns across the process (builder/registry/
 blobturns.py says why).
@@ -22,10 +23,11 @@ from builder.oci import mediatypes as mt
 from builder.oci.digest import VerifyingReader, check_digest
 from builder.oci.models import Descriptor, ImageIndex
 from builder.oci.raw import RawManifest
+from builder.pool import pooled
 from builder.reference import Reference
 from builder.registry.blobturns import BLOB_TURNS
 from builder.registry.connection import HostConnection, transport_error
-from builder.registry.credentials import canonical_host
+from builder.registry.credentials import canonical_host, find_credential
 from builder.registry.options import RegistryOptions
 from builder.registry.uploads import BlobUpload
 
@@ -57,6 +59,7 @@ class RegistryClient:
         self.options = options or RegistryOptions()
         self._env = env
         self._connections: dict[str, HostConnection] = {}
+        self._owned: list[HostConnection] = []
         self._lock = threading.Lock()
         self._present: set[tuple[str, str, str]] = set()  # (host, repository, digest)
 
@@ -68,8 +71,8 @@ class RegistryClient:
 
     def close(self) -> None:
         with self._lock:
-            connections, self._connections = list(self._connections.values()), {}
-        for conn in connections:
+            owned, self._owned, self._connections = self._owned, [], {}
+        for conn in owned:
             conn.close()
 
     def connection(self, registry: str) -> HostConnection:
@@ -77,8 +80,22 @@ class RegistryClient:
         with self._lock:
             conn = self._connections.get(host)
             if conn is None:
-                conn = self._connections[host] = HostConnection(host, self.options, self._env)
+                conn, owned = self._open(host)
+                self._connections[host] = conn
+                if owned:
+                    self._owned.append(conn)
             return conn
+
+    def _open(self, host: str) -> tuple[HostConnection, bool]:
+        """A connection and whether this client owns it: one shared by every client of the
+        command (builder.pool) that uses the same settings for this host — TLS, plain HTTP,
+        credential, timeout, retries, uploads."""
+        options = self.options
+        credential = find_credential(host, options, self._env)
+        key = ("registry", host, credential, host in options.insecure, host in options.skip_verify,
+               options.ca_files.get(host, ()), options.timeout, options.retry,
+               options.chunked_threshold, options.chunk_size)  # fmt: skip
+        return pooled(key, lambda: HostConnection(host, options, credential))
 
     def _reading(self, ref: Reference, read: Callable[[HostConnection], T]) -> T:
         """Run `read` against the registry's mirrors first (if any), then the registry."""

@@ -26,8 +26,8 @@ import tenacity
 
 from builder.errors import RegistryError, TLSError
 from builder.registry.auth import Authenticator
-from builder.registry.credentials import DOCKER_HUB, find_credential
-from builder.registry.options import RegistryOptions, RetryPolicy
+from builder.registry.credentials import DOCKER_HUB
+from builder.registry.options import Credential, RegistryOptions, RetryPolicy
 from builder.registry.plain_http import may_use_plain_http
 from builder.registry.responses import registry_error
 
@@ -237,7 +237,7 @@ def _use_big_socket_reads() -> None:
 class HostConnection:
     """Everything about talking to one registry host. Thread-safe."""
 
-    def __init__(self, host: str, options: RegistryOptions, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, host: str, options: RegistryOptions, credential: Credential | None) -> None:
         self.host = host
         self.options = options
         self.network_host = DOCKER_HUB_API_HOST if host == DOCKER_HUB else host
@@ -251,7 +251,7 @@ class HostConnection:
             timeout=httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0)),
             follow_redirects=False,
         )
-        self.auth = Authenticator(host, find_credential(host, options, env), self._client)
+        self.auth = Authenticator(host, credential, self._client)
         self._base: str | None = None
         self._base_lock = threading.Lock()
 

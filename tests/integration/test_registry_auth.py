@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from builder.errors import AuthError
-from builder.registry import Credential, RegistryClient
+from builder.pool import shared_connections
+from builder.registry import Credential, RegistryClient, RegistryOptions
 from tests.fixtures.pushed import push_blob, push_image, random_blob
 from tests.fixtures.registry import RegistryHandle, unique_repo
 from tests.fixtures.token_server import SERVICE, TokenServer
@@ -167,3 +168,27 @@ def test_token_refreshed_in_the_middle_of_a_chunked_upload(
             assert b"".join(chunks) == blob.data
     push_tokens = [r for r in token_server.requests[before:] if r.scopes == (f"repository:{repo}:pull,push",)]
     assert len(push_tokens) >= 2
+
+
+def test_clients_of_one_command_share_connection_and_tokens(token_registry: RegistryHandle,
+                                                            token_server: TokenServer) -> None:  # fmt: skip
+    """Inside builder.pool.shared_connections() (every CLI command), a second client with the
+    same settings reuses the first one's connection and bearer tokens: one token request per
+    scope for the whole command; outside, or with another login, each client asks again."""
+    repo = unique_repo("shared")
+    with RegistryClient(token_registry.options(), env={}) as client:
+        push_image(client, token_registry.ref(repo, tag="v1"))
+
+    def tokens_asked(*options: RegistryOptions) -> int:
+        before = len(token_server.requests)
+        for each in options:
+            with RegistryClient(each, env={}) as client:
+                client.get_manifest(token_registry.ref(repo, tag="v1"))
+        return len(token_server.requests) - before
+
+    alice = token_registry.options()
+    assert tokens_asked(alice, alice) == 2
+    with shared_connections():
+        assert tokens_asked(alice, alice, alice) == 1
+        bob = login(token_registry, "bob", token_server.policy.users["bob"], "bob's login")
+        assert tokens_asked(token_registry.options(credentials=bob)) == 1

@@ -19,7 +19,7 @@ from multiarch.cli import SHORT_HELP, SUBCOMMANDS
 # come in only when a command runs.
 ALLOWED_OWN = {
     "builder", "builder.cli", "builder.errors", "builder.log", "builder.option_choices",
-    "multiarch", "multiarch.build_command", "multiarch.build_flags", "multiarch.cli",
+    "builder.pool", "multiarch", "multiarch.build_command", "multiarch.build_flags", "multiarch.cli",
     "multiarch.copy", "multiarch.manifest", "multiarch.manifest_flags", "multiarch.verify",
 }
 HEAVY_STDLIB = {"ssl", "asyncio", "email", "http", "subprocess", "socket", "tarfile"}
