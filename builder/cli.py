@@ -138,6 +138,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--attest-format", type=_choice(AttestFormat), default="oci", show_default=True,
               help="oci: attestations refer to their image (OCI referrers); buildkit: "
                    "attestation manifests as unknown/unknown entries of an index, as BuildKit.")
+@click.option("--defer-referrers-tag", is_flag=True, hidden=True,
+              help="multiarch build's: it writes the referrers tag once every platform is in.")
 @click.option("--sign-key", metavar="PATH|env://NAME",
               help="Sign the attestations (DSSE) with this ed25519/ECDSA PEM key; a variable "
                    "holds PEM text or a path (default: env://MULTIARCH_SIGN_KEY when set).")

@@ -94,6 +94,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "sbom": flags["sbom"],
         "sbom_format": flags["sbom_format"],
         "attest_format": flags["attest_format"],
+        "defer_referrers_tag": flags["defer_referrers_tag"],
         "sign_key": flags["sign_key"],
     })
 

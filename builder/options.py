@@ -128,6 +128,10 @@ class ExecutorOptions(BaseModel):
     """An SBOM of the image's final filesystem attached to it (buildx's --sbom)."""
     sbom_format: SbomFormat = SbomFormat.SPDX
     attest_format: AttestFormat = AttestFormat.OCI
+    defer_referrers_tag: bool = False
+    """Leave the referrers tag (`sha256-<digest>`, on a registry without the referrers API)
+    to the caller: `multiarch build` writes it once every platform is built, so a failed
+    platform leaves no tag behind. The artifacts are pushed by digest as always."""
     sign_key: str | None = None
     """The key that signs each attestation (DSSE): a PEM file, or env://NAME whose value is PEM
     text or a path. None: `env://MULTIARCH_SIGN_KEY` when that variable is set, else unsigned.

@@ -224,7 +224,11 @@ def _publish(
             job = outcome.result.job
             platform = ManifestPlatform.of(job.platform)
             described = spec.annotations_for("manifest-descriptor", job.name)
-            sources.append(SourceImage(str(outcome.result.image), job.name, platform, described))
+            # Referrers are tagged only now that every platform is built.
+            deferred = (tuple(outcome.result.report.attestations)
+                        if spec.attest_format != "buildkit" else None)
+            sources.append(SourceImage(str(outcome.result.image), job.name, platform, described,
+                                       deferred))
         placed: list[PlacedImage] = []
         for resolved in resolve_all(sources, ctx):
             assert not isinstance(resolved, Missing), resolved

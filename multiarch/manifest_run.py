@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from builder.attest import IN_TOTO_MEDIA_TYPE
 from builder.errors import NotFoundError, UsageError
 from builder import BuildReport
 from builder.log import register_secret
@@ -122,11 +123,13 @@ def sources_from_results(files: Sequence[Path], target: str) -> list[SourceImage
         pushed = (loc.reference for loc in locations if loc.kind == "docker" and loc.reference)
         repo = next(pushed, target_ref).repository_ref()
         platform = report.platform
+        referrers = tuple(a for a in report.attestations if a.artifact_type == IN_TOTO_MEDIA_TYPE)
         sources.append(
             SourceImage(
                 f"{repo}@{report.manifest.digest}",
                 format_platform(platform),
                 ManifestPlatform.of(platform),
+                attestations=referrers or None,  # their tag deferred to this push
             )
         )
     return sources

@@ -39,6 +39,9 @@ class PlacedImage:
 
     entry: IndexEntry
     location: Location
+    attestations: tuple[Descriptor, ...] | None = None
+    """Artifacts its build pushed with the referrers tag deferred (nothing finds them yet):
+    attached wherever the image goes, its own repository too; None: found at `location`."""
 
 
 class PinnedSource:
@@ -89,6 +92,9 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
             raise TransportError(f"{dst.description} cannot hold a multi-platform index")
         for placed in images:
             if _already_there(placed, target):
+                if placed.attestations:
+                    copy_attestations(placed.location, placed.entry.manifest.digest, target,
+                                      ctx.registry_client(), placed.attestations)
                 continue
             src = open_pinned(placed, ctx)
             try:
@@ -97,7 +103,8 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
                 src.close()
             # after the image: a referrer's subject must be there first
             copy_attestations(
-                placed.location, placed.entry.manifest.digest, target, ctx.registry_client()
+                placed.location, placed.entry.manifest.digest, target, ctx.registry_client(),
+                placed.attestations,
             )
             log.debug(
                 "%s: %s into %s (%d blobs copied, %d mounted, %d present)",

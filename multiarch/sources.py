@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from builder.errors import NotFoundError, PlatformError, UsageError
-from builder.oci.models import ImageConfig, Platform
+from builder.oci.models import Descriptor, ImageConfig, Platform
 from builder.oci.platform import format_platform, normalize_arch, select_manifest
 from builder.transports import (
     TransportContext,
@@ -36,6 +36,8 @@ class SourceImage:
     """How messages name this entry (`manifests[1]`, `linux/arm64`)."""
     platform: ManifestPlatform | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
+    attestations: tuple[Descriptor, ...] | None = None
+    """Referrer artifacts its build pushed with the tag deferred (see `PlacedImage`)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ def resolve_source(source: SourceImage, ctx: TransportContext) -> PlacedImage | 
     finally:
         image_source.close()
     platform = merge_platform(source, config)
-    return PlacedImage(IndexEntry(raw, platform, dict(source.annotations)), location)
+    entry = IndexEntry(raw, platform, dict(source.annotations))
+    return PlacedImage(entry, location, source.attestations)
 
 
 def _wanted(source: SourceImage) -> Platform:

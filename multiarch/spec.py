@@ -532,7 +532,11 @@ class BuildSpec(BuildxSettings):
         flags = [] if mode == "off" else [f"--provenance=mode={mode}"]
         if self.sbom:
             flags += ["--sbom", f"--sbom-format={self.sbom_format}"]
-        return flags + [f"--attest-format={self.attest_format}"] if flags else []
+        if not flags:
+            return []
+        # The coordinator writes the referrers tags once every platform is built.
+        deferred = ["--defer-referrers-tag"] if self.attest_format == "oci" else []
+        return flags + [f"--attest-format={self.attest_format}"] + deferred
 
     def outputs(self) -> list[str]:
         """Every destination name; the default oci: layout when none is given."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         load_signing_key,
     )
     from builder.attest.inspect import list_attestations, read_attestation
-    from builder.attest.statement import Predicate, statement
+    from builder.attest.statement import IN_TOTO_MEDIA_TYPE, Predicate, statement
     from builder.attest.store import AttestationRecord, copy_attestations
     from builder.attest.verification import (
         Attached,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "AttestationRecord": "builder.attest.store", "AttestFormat": "builder.option_choices",
     "Predicate": "builder.attest.statement", "Provenance": "builder.option_choices",
+    "IN_TOTO_MEDIA_TYPE": "builder.attest.statement",
     "copy_attestations": "builder.attest.store", "list_attestations": "builder.attest.inspect",
     "parse_provenance": "builder.option_choices", "parse_sbom": "builder.option_choices",
     "read_attestation": "builder.attest.inspect",
@@ -57,9 +58,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "SIGN_KEY_ENV", "Attached", "AttestFormat", "AttestationRecord", "ImageAttestations",
-    "Predicate", "Provenance", "PublicKey", "SigningKey", "VerifyReport", "copy_attestations",
-    "key_reference", "list_attestations", "load_public_key", "load_signing_key",
-    "parse_provenance", "parse_sbom", "read_attestation", "read_attestations", "statement",
-    "verify_attestations",
+    "IN_TOTO_MEDIA_TYPE", "SIGN_KEY_ENV", "Attached", "AttestFormat", "AttestationRecord",
+    "ImageAttestations", "Predicate", "Provenance", "PublicKey", "SigningKey", "VerifyReport",
+    "copy_attestations", "key_reference", "list_attestations", "load_public_key",
+    "load_signing_key", "parse_provenance", "parse_sbom", "read_attestation",
+    "read_attestations", "statement", "verify_attestations",
 ]

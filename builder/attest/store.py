@@ -39,7 +39,7 @@ from builder.transports.base import verified_file_chunks, write_atomically
 from builder.transports.layout import Layout
 from builder.transports.names import Location
 
-Stored = Literal["referrers API", "tag schema", "layout"]
+Stored = Literal["referrers API", "tag schema", "tag schema, deferred", "layout"]
 _tag_schema_turns = threading.Lock()  # one read-modify-write of a referrers tag at a time
 
 
@@ -51,9 +51,12 @@ def referrers_tag(subject_digest: str) -> str:
 # ------------------------------------------------------------------------------- writing
 
 
-def attach(artifact: Artifact, subject: str, where: Location, client: RegistryClient) -> Stored:
+def attach(artifact: Artifact, subject: str, where: Location, client: RegistryClient, *,
+           referrers_tag: bool = True) -> Stored:
     """Store `artifact` (about the manifest `subject`) beside its image at `where`
-    (docker://REPO or oci:DIR). Failures raise: an attestation asked for is never dropped."""
+    (docker://REPO or oci:DIR). Failures raise: an attestation asked for is never dropped.
+    `referrers_tag=False`: on a registry without the referrers API the artifact is pushed
+    but not listed in the subject's tag (the caller attaches it again when it may)."""
     if where.kind == "oci":
         assert where.path is not None
         _attach_to_layout(artifact, Layout(where.path))
@@ -68,6 +71,8 @@ def attach(artifact: Artifact, subject: str, where: Location, client: RegistryCl
         config_done.result()
     if client.put_referrer(repo, artifact.manifest, subject):
         return "referrers API"
+    if not referrers_tag:
+        return "tag schema, deferred"
     _add_to_tag_schema(client, repo, subject, artifact.descriptor())
     return "tag schema"
 
@@ -203,10 +208,13 @@ def records_of(
 
 
 def attached_artifacts(
-    where: Location, subject: str, client: RegistryClient
+    where: Location, subject: str, client: RegistryClient,
+    known: Sequence[Descriptor] | None = None,
 ) -> Sequence[Artifact]:
-    """The artifacts stored about `subject` at `where`, whole (to copy them elsewhere)."""
-    found, _ = referrers(where, subject, client)
+    """The artifacts stored about `subject` at `where`, whole (to copy them elsewhere):
+    those found by the referrers API or tag, or the `known` ones (pushed with their tag
+    deferred, so nothing finds them yet)."""
+    found = list(known) if known is not None else referrers(where, subject, client)[0]
     read = ManifestReader(where, client)
     artifacts = []
     for desc in found:
@@ -230,11 +238,13 @@ def read_blob(where: Location, desc: Descriptor, client: RegistryClient) -> byte
 
 
 def copy_attestations(
-    source: Location, subject: str, target: Location, client: RegistryClient
+    source: Location, subject: str, target: Location, client: RegistryClient,
+    known: Sequence[Descriptor] | None = None,
 ) -> int:
     """Attach to `target` every attestation stored about `subject` at `source` (the image
-    was copied there); returns how many. Same bytes, so a signature stays valid."""
-    artifacts = attached_artifacts(source, subject, client)
+    was copied there), or the `known` artifacts; returns how many. Same bytes, so a
+    signature stays valid."""
+    artifacts = attached_artifacts(source, subject, client, known)
     for artifact in artifacts:
         attach(artifact, subject, target, client)
     return len(artifacts)

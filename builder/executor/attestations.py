@@ -47,12 +47,15 @@ class AttestationSettings:
     attest_format: AttestFormat = AttestFormat.OCI
     sign: Sign | None = None
     """The DSSE signer of --sign-key (see `signer`); None: unsigned statements."""
+    referrers_tag: bool = True
+    """False: the referrers tag schema is left to the caller (--defer-referrers-tag)."""
 
     @classmethod
     def of(cls, options: ExecutorOptions, sign: Sign | None = None) -> AttestationSettings:
         return cls(provenance=options.provenance,
                    sbom=options.sbom_format if options.sbom else None,
-                   attest_format=options.attest_format, sign=sign)
+                   attest_format=options.attest_format, sign=sign,
+                   referrers_tag=not options.defer_referrers_tag)
 
     @property
     def wanted(self) -> bool:
@@ -101,7 +104,8 @@ def attach_to_outputs(
             continue
         for predicate_type, data in statements:
             artifact: Artifact = attestation_artifact(data, predicate_type, subject, settings.sign)
-            how = attach(artifact, subject.digest, location, client)
+            how = attach(artifact, subject.digest, location, client,
+                         referrers_tag=settings.referrers_tag)
             log.info("attached %s to %s (%s)", predicate_type, name, how)
             stored.append(artifact.descriptor())
     return stored
