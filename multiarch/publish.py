@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from builder.attest import copy_attestations
+from builder.attest import copy_attestations, tag_deferred
 from builder.errors import TransportError
 from builder.oci.models import Descriptor
 from builder.oci.raw import RawManifest
@@ -41,7 +41,8 @@ class PlacedImage:
     location: Location
     attestations: tuple[Descriptor, ...] | None = None
     """Artifacts its build pushed with the referrers tag deferred (nothing finds them yet):
-    attached wherever the image goes, its own repository too; None: found at `location`."""
+    listed in the tag in its own repository, copied whole to any other; None: found at
+    `location`."""
 
 
 class PinnedSource:
@@ -93,8 +94,8 @@ def transfer_images(images: Sequence[PlacedImage], target: Location, ctx: Transp
         for placed in images:
             if _already_there(placed, target):
                 if placed.attestations:
-                    copy_attestations(placed.location, placed.entry.manifest.digest, target,
-                                      ctx.registry_client(), placed.attestations)
+                    tag_deferred(target, placed.entry.manifest.digest, placed.attestations,
+                                 ctx.registry_client())
                 continue
             src = open_pinned(placed, ctx)
             try:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
     from builder.attest.inspect import list_attestations, read_attestation
     from builder.attest.statement import IN_TOTO_MEDIA_TYPE, Predicate, statement
-    from builder.attest.store import AttestationRecord, copy_attestations
+    from builder.attest.store import AttestationRecord, copy_attestations, tag_deferred
     from builder.attest.verification import (
         Attached,
         ImageAttestations,
@@ -37,6 +37,7 @@ _HOMES = {
     "Predicate": "builder.attest.statement", "Provenance": "builder.option_choices",
     "IN_TOTO_MEDIA_TYPE": "builder.attest.statement",
     "copy_attestations": "builder.attest.store", "list_attestations": "builder.attest.inspect",
+    "tag_deferred": "builder.attest.store",
     "parse_provenance": "builder.option_choices", "parse_sbom": "builder.option_choices",
     "read_attestation": "builder.attest.inspect",
     "statement": "builder.attest.statement",
@@ -62,5 +63,5 @@ __all__ = [
     "ImageAttestations", "Predicate", "Provenance", "PublicKey", "SigningKey", "VerifyReport",
     "copy_attestations", "key_reference", "list_attestations", "load_public_key",
     "load_signing_key", "parse_provenance", "parse_sbom", "read_attestation",
-    "read_attestations", "statement", "verify_attestations",
+    "read_attestations", "statement", "tag_deferred", "verify_attestations",
 ]

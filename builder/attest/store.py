@@ -77,6 +77,19 @@ def attach(artifact: Artifact, subject: str, where: Location, client: RegistryCl
     return "tag schema"
 
 
+def tag_deferred(where: Location, subject: str, artifacts: Sequence[Descriptor],
+                 client: RegistryClient) -> None:
+    """List artifacts attached with `referrers_tag=False` in `subject`'s referrers tag, where
+    the registry has no referrers API (one that has it indexed them when they were pushed)."""
+    if where.kind != "docker" or where.reference is None or not artifacts:
+        return
+    repo = where.reference.repository_ref()
+    if client.get_referrers(repo, subject, IN_TOTO_MEDIA_TYPE) is not None:
+        return
+    for desc in artifacts:
+        _add_to_tag_schema(client, repo, subject, desc)
+
+
 def _add_to_tag_schema(
     client: RegistryClient, repo: Reference, subject: str, entry: Descriptor
 ) -> None:
