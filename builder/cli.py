@@ -138,6 +138,38 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--attest-format", type=_choice(AttestFormat), default="oci", show_default=True,
               help="oci: attestations refer to their image (OCI referrers); buildkit: "
                    "attestation manifests as unknown/unknown entries of an index, as BuildKit.")
+@click.option("--context-sub-path", help="Build from this directory inside the context.")
+@click.option("--git", metavar="branch=NAME", help="Branch (or tag) of a git context.")
+@click.option("--bucket", hidden=True)  # kaniko's GCS context: refused like gs:// contexts
+@click.option("--registry-map", multiple=True, metavar="REGISTRY=MIRROR[;MIRROR]",
+              help="Mirrors read before REGISTRY (repeatable).")
+@_bool_flag("--skip-default-registry-fallback",
+           "Do not read a registry itself when its mirrors (--registry-mirror/-map) fail.")
+@click.option("--image-download-retry", type=click.IntRange(min=0), default=0,
+              help="Retries of registry reads (requests are retried anyway: MULTIARCH_RETRY_ATTEMPTS).")
+@click.option("--image-fs-extract-retry", type=click.IntRange(min=0), default=0,
+              help="As --image-download-retry (the layers are read while they are extracted).")
+@_bool_flag("--no-push-cache", "Record no new cache entries (as --cache-repo-push=false).")
+@click.option("--kaniko-dir", help="kaniko's directory: left out of snapshots; its "
+              ".docker/config.json is read unless $DOCKER_CONFIG is set.")
+@_bool_flag("--ignore-var-run", "Leave /var/run out of snapshots (kaniko's default is true; "
+           "multiarch, as BuildKit, keeps it unless asked).")
+@_bool_flag("--compressed-caching", "No effect: layers are streamed, never held in memory.",
+           default=True)
+@_bool_flag("--use-new-run", "No effect: every RUN step is snapshotted on its own.")
+@_bool_flag("--skip-unused-stages", "No effect: only the stages the target needs are built, "
+           "as BuildKit does.")
+@_bool_flag("--preserve-context", "No effect: a build never changes its context.")
+@_bool_flag("--materialize", "No effect (kaniko's cache-hit filesystem replay).")
+@_bool_flag("--force-build-metadata", "No effect: metadata instructions change the config "
+           "only, as in BuildKit.")
+@_bool_flag("--skip-push-permission-check", "No effect: nothing is pushed before the build.")
+@click.option("--credential-helpers", multiple=True,
+              help="No effect: the helpers config.json names (credHelpers, credsStore) are used.")
+@click.option("--snapshotMode", "snapshot_mode_deprecated", hidden=True,
+              type=_choice(SnapshotMode))
+@click.option("--customPlatform", "custom_platform_deprecated", hidden=True)
+@click.option("--tarPath", "tar_path_deprecated", hidden=True)
 @click.option("--defer-referrers-tag", is_flag=True, hidden=True,
               help="multiarch build's: it writes the referrers tag once every platform is in.")
 @click.option("--sign-key", metavar="PATH|env://NAME",

@@ -15,7 +15,7 @@ import click
 from builder.dockerfile import parse_dockerfile, plan_build
 from builder.dockerfile.outline import outline
 from builder.errors import PlatformError, UsageError
-from builder.executor.context import locate_dockerfile
+from builder.executor.context import context_subdir, is_git_url, locate_dockerfile
 from builder.executor.preflight import preflight
 from builder.executor.run import run_executor
 from builder.log import setup_logging
@@ -38,8 +38,10 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
     def many(name: str) -> tuple[str, ...]:
         return tuple(cast("tuple[str, ...]", flags[name]))  # click: multiple=True -> tuple
 
+    flags = _kaniko_spellings(flags)
     return ExecutorOptions.model_validate({
-        "context": flags["context"],
+        "context": _context(flags),
+        "context_sub_path": flags["context_sub_path"],
         "dockerfile": flags["dockerfile"],
         "destinations": many("destination"),
         "push_by_digest": many("push_by_digest"),
@@ -64,12 +66,16 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "skip_tls_verify_registries": many("skip_tls_verify_registry"),
         "registry_certificates": _pairs("--registry-certificate", many("registry_certificate")),
         "registry_mirrors": many("registry_mirror"),
+        "registry_maps": _registry_maps(many("registry_map")),
+        "skip_default_registry_fallback": flags["skip_default_registry_fallback"],
+        "pull_retry": max(cast(int, flags["image_download_retry"]),
+                          cast(int, flags["image_fs_extract_retry"])),
         "insecure_pull": flags["insecure_pull"],
         "skip_tls_verify_pull": flags["skip_tls_verify_pull"],
         "push_retry": flags["push_retry"],
         "compression": flags["compression"],
         "compression_level": flags["compression_level"],
-        "ignore_paths": many("ignore_path"),
+        "ignore_paths": _ignore_paths(flags, many("ignore_path")),
         "cleanup": flags["cleanup"],
         "verbosity": flags["verbosity"],
         "log_format": flags["log_format"],
@@ -79,7 +85,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "cache_ttl": flags["cache_ttl"],
         "cache_run_layers": flags["cache_run_layers"],
         "cache_copy_layers": flags["cache_copy_layers"],
-        "cache_repo_push": flags["cache_repo_push"],
+        "cache_repo_push": flags["cache_repo_push"] and not flags["no_push_cache"],
         "no_cache": flags["no_cache"],
         "secrets": tuple(_secret(text) for text in many("secret")),
         "isolation": flags["isolation"],
@@ -117,6 +123,61 @@ def _build_args(values: tuple[str, ...]) -> dict[str, str]:
             value = os.environ.get(key, "")
         args[key] = value
     return args
+
+
+def _kaniko_spellings(flags: dict[str, object]) -> dict[str, object]:
+    """kaniko's deprecated camel-case flags, as kaniko takes them: with a warning; and
+    --kaniko-dir's config.json, as kaniko points DOCKER_CONFIG at it."""
+    flags = dict(flags)
+    for old, new, name in (("snapshot_mode_deprecated", "snapshot_mode", "--snapshotMode"),
+                           ("custom_platform_deprecated", "custom_platform", "--customPlatform"),
+                           ("tar_path_deprecated", "tar_path", "--tarPath")):
+        if flags[old] is not None:
+            click.echo(f"warning: {name} is deprecated, use --{new.replace('_', '-')}", err=True)
+            flags[new] = flags[old]
+    kaniko_dir = flags["kaniko_dir"]
+    if kaniko_dir and not os.environ.get("DOCKER_CONFIG"):
+        if (Path(str(kaniko_dir)) / ".docker" / "config.json").is_file():
+            os.environ["DOCKER_CONFIG"] = str(Path(str(kaniko_dir)) / ".docker")
+    return flags
+
+
+def _context(flags: dict[str, object]) -> str:
+    """--context, or kaniko's --bucket (a GCS bucket, refused as gs:// contexts are), with
+    --git's branch as a git context's #fragment (kaniko ignores --git for other contexts)."""
+    context = str(flags["context"])
+    if flags["bucket"]:
+        bucket = str(flags["bucket"])
+        context = bucket if "://" in bucket else f"gs://{bucket}"
+    git = flags["git"]
+    if git:
+        settings = _pairs("--git", tuple(str(git).split(",")))
+        unknown = settings.keys() - {"branch", "single-branch", "recurse-submodules"}
+        if unknown:
+            raise UsageError(f"--git {git}: unknown setting {sorted(unknown)[0]!r}",
+                             "branch=NAME, single-branch=BOOL, recurse-submodules=BOOL")
+        if settings.get("branch") and is_git_url(context) and "#" not in context:
+            context += "#" + settings["branch"]
+    return context
+
+
+def _ignore_paths(flags: dict[str, object], given: tuple[str, ...]) -> tuple[str, ...]:
+    """--ignore-path, with /var/run for --ignore-var-run and kaniko's own directory."""
+    var_run = ("/var/run",) if flags["ignore_var_run"] else ()
+    kaniko_dir = (str(flags["kaniko_dir"]),) if flags["kaniko_dir"] else ()
+    return given + var_run + kaniko_dir
+
+
+def _registry_maps(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """kaniko's REGISTRY=MIRROR[;MIRROR], repeatable, mirrors of one registry adding up."""
+    maps: dict[str, tuple[str, ...]] = {}
+    for text in values:
+        registry, eq, mirrors = text.partition("=")
+        if not registry or not eq or not mirrors:
+            raise UsageError(f"--registry-map {text!r} is not REGISTRY=MIRROR[;MIRROR]",
+                             "e.g. --registry-map index.docker.io=mirror.example.com")
+        maps[registry] = maps.get(registry, ()) + tuple(m for m in mirrors.split(";") if m)
+    return maps
 
 
 def _pairs(flag: str, values: tuple[str, ...]) -> dict[str, str]:
@@ -166,7 +227,8 @@ def _secret(text: str) -> SecretSource:
 
 def check(options: ExecutorOptions) -> None:
     context = options.context.removeprefix("dir://")
-    path = locate_dockerfile(options.dockerfile, None if "://" in context else Path(context))
+    local = None if "://" in context else context_subdir(Path(context), options.context_sub_path)
+    path = locate_dockerfile(options.dockerfile, local)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -89,6 +89,15 @@ class ExecutorOptions(BaseModel):
     skip_tls_verify_registries: tuple[str, ...] = ()
     registry_certificates: dict[str, str] = Field(default_factory=dict)  # host -> CA file
     registry_mirrors: tuple[str, ...] = ()
+    registry_maps: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """REGISTRY -> mirrors read first for that registry (kaniko's --registry-map)."""
+    skip_default_registry_fallback: bool = False
+    """A registry with mirrors is not read itself when they fail (kaniko's flag)."""
+    context_sub_path: str | None = None
+    """The build context is this directory inside --context (kaniko's --context-sub-path)."""
+    pull_retry: int = Field(default=0, ge=0)
+    """Retries of each read from a registry (kaniko's --image-download-retry and
+    --image-fs-extract-retry); every request is retried anyway (MULTIARCH_RETRY_ATTEMPTS)."""
     insecure_pull: bool = False
     skip_tls_verify_pull: bool = False
     push_retry: int = Field(default=0, ge=0)

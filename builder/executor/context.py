@@ -37,6 +37,19 @@ def locate_dockerfile(given: str | None, context_dir: Path | None) -> Path:
     )
 
 
+def context_subdir(context: Path, sub_path: str | None) -> Path:
+    """The directory `sub_path` inside the context (kaniko's --context-sub-path), which must
+    exist there and stay there (no `..` or link out of it)."""
+    if not sub_path:
+        return context
+    inside = (context / sub_path.lstrip("/")).resolve()
+    if not inside.is_relative_to(context.resolve()):
+        raise UsageError(f"--context-sub-path {sub_path}: leaves the context")
+    if not inside.is_dir():
+        raise UsageError(f"--context-sub-path {sub_path}: no such directory in the context")
+    return inside
+
+
 @contextmanager
 def prepared_context(spec: str, scratch: Path) -> Iterator[Path]:
     if spec.startswith(("s3://", "gs://")) or ".blob.core.windows.net" in spec:
@@ -47,7 +60,7 @@ def prepared_context(spec: str, scratch: Path) -> Iterator[Path]:
             _extract_tar(spec.removeprefix("tar://"), target)
             yield target
         return
-    if _is_git(spec):
+    if is_git_url(spec):
         with _temporary(scratch) as target:
             yield _clone(spec, target)
         return
@@ -57,7 +70,7 @@ def prepared_context(spec: str, scratch: Path) -> Iterator[Path]:
     yield path
 
 
-def _is_git(spec: str) -> bool:
+def is_git_url(spec: str) -> bool:
     return spec.startswith("git://") or spec.startswith("git@") or (
         spec.startswith(("http://", "https://")) and ".git" in spec
     )

@@ -37,7 +37,7 @@ from builder.executor.containerroot import (
     check_container_root,
     container_root_snapshotter,
 )
-from builder.executor.context import locate_dockerfile, prepared_context
+from builder.executor.context import context_subdir, locate_dockerfile, prepared_context
 from builder.executor.environ import CREDENTIAL_VARIABLES, hide_from_proc_environ
 from builder.executor.image import BuiltImage
 from builder.executor.imageconfig import ImageState
@@ -61,7 +61,7 @@ from builder.oci.platform import format_platform, host_platform, parse_platform
 from builder.option_choices import Isolation as IsolationChoice
 from builder.options import ExecutorOptions
 from builder.reference import parse_reference
-from builder.registry.credentials import read_credentials_now
+from builder.registry.credentials import canonical_host, read_credentials_now
 from builder.registry.options import RegistryOptions, RetryPolicy
 from builder.renderers import make_renderer
 from builder.sandbox import ensure_emulator
@@ -101,7 +101,8 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
         renderer = on_event = make_renderer(options.progress.value)
     progress = Progress(on_event, format_platform(platform))
     try:
-        with prepared_context(options.context, scratch / "context") as context_dir:
+        with prepared_context(options.context, scratch / "context") as whole_context:
+            context_dir = context_subdir(whole_context, options.context_sub_path)
             dockerfile_path = locate_dockerfile(options.dockerfile, context_dir)
             dockerfile = parse_dockerfile(_read(dockerfile_path), options.dockerfile or "Dockerfile")
             plan = plan_build(
@@ -390,9 +391,25 @@ def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> Registr
         insecure=frozenset(insecure),
         skip_verify=frozenset(skip_verify),
         ca_files={host: (Path(path),) for host, path in options.registry_certificates.items()},
-        mirrors={"docker.io": tuple(options.registry_mirrors)} if options.registry_mirrors else {},
-        retry=RetryPolicy(attempts=options.push_retry + 1) if options.push_retry else RetryPolicy(),
+        mirrors=_mirrors(options),
+        mirror_fallback=not options.skip_default_registry_fallback,
+        retry=_retry_policy(options),
     )
+
+
+def _mirrors(options: ExecutorOptions) -> dict[str, tuple[str, ...]]:
+    mirrors = {"docker.io": tuple(options.registry_mirrors)} if options.registry_mirrors else {}
+    for registry, more in options.registry_maps.items():
+        host = canonical_host(registry)
+        mirrors[host] = mirrors.get(host, ()) + tuple(more)
+    return mirrors
+
+
+def _retry_policy(options: ExecutorOptions) -> RetryPolicy:
+    """kaniko counts retries per kind (push, download); one policy serves every request:
+    the most retries asked for, else the default (MULTIARCH_RETRY_ATTEMPTS)."""
+    retries = max(options.push_retry, options.pull_retry)
+    return RetryPolicy(attempts=retries + 1) if retries else RetryPolicy()
 
 
 def _read(path: Path) -> str:

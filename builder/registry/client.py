@@ -100,11 +100,17 @@ class RegistryClient:
     def _reading(self, ref: Reference, read: Callable[[HostConnection], T]) -> T:
         """Run `read` against the registry's mirrors first (if any), then the registry."""
         mirrors = self.options.mirrors.get(canonical_host(ref.registry), ())
+        failures = []
         for mirror in mirrors:
             try:
                 return read(self.connection(mirror))
-            except RegistryError:
-                continue
+            except RegistryError as err:
+                failures.append(f"{mirror}: {err.message}")
+        if mirrors and not self.options.mirror_fallback:
+            raise RegistryError(
+                f"{ref}: no mirror has it ({'; '.join(failures)}), and "
+                "--skip-default-registry-fallback forbids asking the registry itself",
+            )
         return read(self.connection(ref.registry))
 
     # manifests

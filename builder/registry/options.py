@@ -70,6 +70,9 @@ class RegistryOptions(BaseModel):
     """Extra CA bundles per host (kaniko --registry-certificate host=path)."""
     mirrors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     """Pull-through mirrors tried before a registry for reads (kaniko --registry-mirror)."""
+    mirror_fallback: bool = True
+    """False: a registry with mirrors is not read when they all fail (kaniko
+    --skip-default-registry-fallback)."""
     docker_config: Path | None = None
     """config.json file or directory; default $DOCKER_CONFIG, ~/.docker, /kaniko/.docker."""
     credentials: dict[str, Credential] = Field(default_factory=dict)
