@@ -92,6 +92,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--skip-tls-verify-registry", multiple=True,
               help="Registry whose certificate is not verified (repeatable).")
 @click.option("--registry-certificate", multiple=True, help="HOST=CA_FILE (repeatable).")
+@click.option("--registry-client-cert", multiple=True, metavar="HOST=CERT,KEY",
+              help="Client certificate for a registry that asks for one (repeatable).")
 @click.option("--registry-mirror", multiple=True, help="Mirror for docker.io (repeatable).")
 @_bool_flag("--insecure-pull", "Pull from plain-HTTP registries.")
 @_bool_flag("--skip-tls-verify-pull", "Pull without verifying TLS certificates.")
@@ -102,6 +104,7 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @_bool_flag("--cleanup", "Clean the filesystem at the end of the build.")
 @click.option("--verbosity", "-v", type=_choice(Verbosity), default="info", show_default=True)
 @click.option("--log-format", type=_choice(LogFormat), default="color", show_default=True)
+@_bool_flag("--log-timestamp", "Start each log line with its time.")
 @_bool_flag("--cache", "Use cached layers.")
 @click.option("--cache-repo", help="Repository for cached layers.")
 @click.option("--cache-dir", help="Local store for layers and cache entries "
@@ -141,8 +144,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @click.option("--context-sub-path", help="Build from this directory inside the context.")
 @click.option("--git", metavar="branch=NAME", help="Branch (or tag) of a git context.")
 @click.option("--bucket", hidden=True)  # kaniko's GCS context: refused like gs:// contexts
-@click.option("--registry-map", multiple=True, metavar="REGISTRY=MIRROR[;MIRROR]",
-              help="Mirrors read before REGISTRY (repeatable).")
+@click.option("--registry-map", multiple=True, metavar="REGISTRY=MIRROR[;REGISTRY=MIRROR]",
+              help="A mirror read before REGISTRY (repeatable).")
 @_bool_flag("--skip-default-registry-fallback",
            "Do not read a registry itself when its mirrors (--registry-mirror/-map) fail.")
 @click.option("--image-download-retry", type=click.IntRange(min=0), default=0,

@@ -30,7 +30,8 @@ def run_command(flags: dict[str, object]) -> None:
         check(options)
         return
     as_json = options.log_format.value == "json" or options.progress.value == "json"
-    setup_logging(options.verbosity.value, "json" if as_json else "text")
+    setup_logging(options.verbosity.value, "json" if as_json else "text",
+                  timestamps=bool(flags["log_timestamp"]))
     run_executor(options)
 
 
@@ -65,6 +66,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "skip_tls_verify": flags["skip_tls_verify"],
         "skip_tls_verify_registries": many("skip_tls_verify_registry"),
         "registry_certificates": _pairs("--registry-certificate", many("registry_certificate")),
+        "registry_client_certs": _client_certs(many("registry_client_cert")),
         "registry_mirrors": many("registry_mirror"),
         "registry_maps": _registry_maps(many("registry_map")),
         "skip_default_registry_fallback": flags["skip_default_registry_fallback"],
@@ -168,15 +170,29 @@ def _ignore_paths(flags: dict[str, object], given: tuple[str, ...]) -> tuple[str
     return given + var_run + kaniko_dir
 
 
+def _client_certs(values: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """kaniko's HOST=CERT,KEY."""
+    certs = {}
+    for host, files in _pairs("--registry-client-cert", values).items():
+        cert, comma, key = files.partition(",")
+        if not cert or not comma or not key:
+            raise UsageError(f"--registry-client-cert {host}={files}: not HOST=CERT,KEY",
+                             "e.g. --registry-client-cert reg.example=/certs/client.crt,/certs/client.key")
+        certs[host] = (cert, key)
+    return certs
+
+
 def _registry_maps(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """kaniko's REGISTRY=MIRROR[;MIRROR], repeatable, mirrors of one registry adding up."""
+    """kaniko's REGISTRY=MIRROR[;REGISTRY=MIRROR], repeatable; the mirrors of one registry
+    add up, tried in the order given."""
     maps: dict[str, tuple[str, ...]] = {}
     for text in values:
-        registry, eq, mirrors = text.partition("=")
-        if not registry or not eq or not mirrors:
-            raise UsageError(f"--registry-map {text!r} is not REGISTRY=MIRROR[;MIRROR]",
-                             "e.g. --registry-map index.docker.io=mirror.example.com")
-        maps[registry] = maps.get(registry, ()) + tuple(m for m in mirrors.split(";") if m)
+        for pair in filter(None, text.split(";")):
+            registry, eq, mirror = pair.partition("=")
+            if not registry or not eq or not mirror:
+                raise UsageError(f"--registry-map {text!r} is not REGISTRY=MIRROR[;REGISTRY=MIRROR]",
+                                 "e.g. --registry-map index.docker.io=mirror.example.com")
+            maps[registry] = maps.get(registry, ()) + (mirror,)
     return maps
 
 

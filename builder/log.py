@@ -74,8 +74,10 @@ def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
-def setup_logging(verbosity: str = "info", log_format: str = "text") -> None:
-    """Configure the root logger once, for the CLI. Levels follow kaniko's --verbosity."""
+def setup_logging(verbosity: str = "info", log_format: str = "text", *,
+                  timestamps: bool = False) -> None:  # fmt: skip
+    """Configure the root logger once, for the CLI. Levels follow kaniko's --verbosity;
+    `timestamps` starts each text line with its time (kaniko's --log-timestamp)."""
     level = {
         "panic": logging.CRITICAL,
         "fatal": logging.CRITICAL,
@@ -91,7 +93,7 @@ def setup_logging(verbosity: str = "info", log_format: str = "text") -> None:
         handler.setFormatter(_JsonFormatter())
     else:
         fmt = "%(levelname)s %(message)s" if level <= logging.DEBUG else "%(message)s"
-        handler.setFormatter(_RedactingFormatter(fmt))
+        handler.setFormatter(_RedactingFormatter(("%(asctime)s " if timestamps else "") + fmt))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -88,6 +88,9 @@ class ExecutorOptions(BaseModel):
     skip_tls_verify: bool = False
     skip_tls_verify_registries: tuple[str, ...] = ()
     registry_certificates: dict[str, str] = Field(default_factory=dict)  # host -> CA file
+    registry_client_certs: dict[str, tuple[str, str]] = Field(default_factory=dict)
+    """host -> (certificate, key) for registries that ask for one (kaniko's
+    --registry-client-cert HOST=CERT,KEY)."""
     registry_mirrors: tuple[str, ...] = ()
     registry_maps: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     """REGISTRY -> mirrors read first for that registry (kaniko's --registry-map)."""

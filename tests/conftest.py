@@ -17,7 +17,7 @@ from tests.fixtures.faultproxy import FaultProxy, FaultSchedule
 from tests.fixtures.registry import RegistryHandle, RegistryServer, unique_repo
 from tests.fixtures.scripted_server import ScriptedServer
 from tests.fixtures.tcp_proxy import BreakingProxy
-from tests.fixtures.tls import issue_server_certs
+from tests.fixtures.tls import ClientCert, issue_server_certs
 from tests.fixtures.token_server import Grant, TokenPolicy, TokenServer
 
 # A suite started in the background of a non-interactive shell (`./tasks test &`, nohup) has
@@ -51,6 +51,20 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryH
     server = RegistryServer(workdir, certs=issue_server_certs(workdir / "certs")).start()
     try:
         yield server.handle()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mtls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegistryHandle, ClientCert]]:
+    """HTTPS registry that asks every client for a certificate of its client CA (mutual TLS);
+    yields the handle and the client certificate it accepts."""
+    workdir = tmp_path_factory.mktemp("registry-mtls")
+    certs = issue_server_certs(workdir / "certs", client_auth=True)
+    server = RegistryServer(workdir, certs=certs).start()
+    try:
+        assert certs.client is not None
+        yield server.handle(), certs.client
     finally:
         server.stop()
 

@@ -391,6 +391,8 @@ def _registry_options(options: ExecutorOptions, pull_hosts: set[str]) -> Registr
         insecure=frozenset(insecure),
         skip_verify=frozenset(skip_verify),
         ca_files={host: (Path(path),) for host, path in options.registry_certificates.items()},
+        client_certs={host: (Path(cert), Path(key))
+                      for host, (cert, key) in options.registry_client_certs.items()},
         mirrors=_mirrors(options),
         mirror_fallback=not options.skip_default_registry_fallback,
         retry=_retry_policy(options),

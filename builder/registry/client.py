@@ -93,7 +93,8 @@ class RegistryClient:
         options = self.options
         credential = find_credential(host, options, self._env)
         key = ("registry", host, credential, host in options.insecure, host in options.skip_verify,
-               options.ca_files.get(host, ()), options.timeout, options.retry,
+               options.ca_files.get(host, ()), options.client_certs.get(host), options.timeout,
+               options.retry,
                options.chunked_threshold, options.chunk_size)  # fmt: skip
         return pooled(key, lambda: HostConnection(host, options, credential))
 

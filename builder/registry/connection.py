@@ -43,24 +43,41 @@ ContentFactory = Callable[[], Content]
 T = TypeVar("T")
 
 
+ClientCert = tuple[str, str]
+"""(certificate file, key file) this client shows a registry that asks (mutual TLS)."""
+
+
 def ssl_context(host: str, options: RegistryOptions) -> ssl.SSLContext:
     """System CAs (SSL_CERT_FILE honoured by OpenSSL) plus kaniko's bundle and the host's
-    extra CA files; no verification only for hosts named insecure or skip-verify."""
+    extra CA files, and the host's client certificate; no verification only for hosts named
+    insecure or skip-verify."""
+    given = options.client_certs.get(host)
+    client = (str(given[0]), str(given[1])) if given else None
     if host in options.skip_verify or host in options.insecure:
-        return _unverified_context()
+        return _unverified_context(client, host if client else "")
     extra = list(options.ca_files.get(host, ()))
     if KANIKO_CA_BUNDLE.is_file():
         extra.append(KANIKO_CA_BUNDLE)
-    return _verifying_context(tuple(str(path) for path in extra), host)
+    return _verifying_context(tuple(str(path) for path in extra), host, client)
 
 
 @functools.cache
-def _unverified_context() -> ssl.SSLContext:
+def _unverified_context(client: ClientCert | None = None, host: str = "") -> ssl.SSLContext:
     # No CA store to load: loading the system bundle costs ~0.1 s and would go unused.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    if client:
+        _load_client_cert(context, client, host)
     return context
+
+
+def _load_client_cert(context: ssl.SSLContext, client: ClientCert, host: str) -> None:
+    try:
+        context.load_cert_chain(certfile=client[0], keyfile=client[1])
+    except (OSError, ssl.SSLError) as err:
+        raise TLSError(f"cannot load the client certificate {client[0]} (key {client[1]}) "
+                       f"for {host}: {err}") from None
 
 
 class _SystemCAsOnFirstUse(ssl.SSLContext):
@@ -90,10 +107,12 @@ _contexts: dict[tuple[str | None, ...], ssl.SSLContext] = {}
 _contexts_lock = threading.Lock()
 
 
-def _verifying_context(ca_files: tuple[str, ...], host: str) -> ssl.SSLContext:
-    """One context per set of CA files (and OpenSSL's CA variables) for the whole process,
-    safe to share; the system CAs load at its first TLS connection."""
-    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"), *ca_files)
+def _verifying_context(ca_files: tuple[str, ...], host: str,
+                       client: ClientCert | None = None) -> ssl.SSLContext:  # fmt: skip
+    """One context per set of CA files (and OpenSSL's CA variables) and client certificate
+    for the whole process, safe to share; the system CAs load at its first TLS connection."""
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"), *(client or ()),
+           *ca_files)
     with _contexts_lock:
         context = _contexts.get(key)
         if context is None:
@@ -104,6 +123,8 @@ def _verifying_context(ca_files: tuple[str, ...], host: str) -> ssl.SSLContext:
                     context.load_verify_locations(cafile=path)
                 except (OSError, ssl.SSLError) as err:
                     raise TLSError(f"cannot load CA file {path} for {host}: {err}") from None
+            if client:
+                _load_client_cert(context, client, host)
             _contexts[key] = context
         return context
 
@@ -127,6 +148,15 @@ def _is_cert_failure(err: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(err) or isinstance(err.__cause__, ssl.SSLCertVerificationError)
 
 
+def _is_client_cert_refusal(err: BaseException) -> bool:
+    """The server's TLS alert for a missing or untrusted client certificate (mutual TLS)."""
+    text = str(err).upper()
+    return any(alert in text for alert in (
+        "CERTIFICATE_REQUIRED", "ALERT_BAD_CERTIFICATE", "ALERT_UNKNOWN_CA",
+        "ALERT_CERTIFICATE_UNKNOWN",
+    ))
+
+
 def _is_plain_http_answer(err: BaseException) -> bool:
     text = str(err)
     return "WRONG_VERSION_NUMBER" in text or "record layer failure" in text or "packet length too long" in text
@@ -144,6 +174,11 @@ def transport_error(host: str, err: httpx.HTTPError) -> RegistryError:
         return TLSError(
             f"{host} does not speak TLS: {err}",
             hint=f"if it serves plain HTTP, name it insecure: --insecure-registry {host}",
+        )
+    if _is_client_cert_refusal(err):
+        return TLSError(
+            f"{host} refused the TLS connection: it wants a client certificate it trusts ({err})",
+            hint=f"give one with --registry-client-cert {host}=/path/to/client.crt,/path/to/client.key",
         )
     return RegistryError(f"cannot reach registry {host}: {type(err).__name__}: {err}")
 
@@ -280,7 +315,8 @@ class HostConnection:
         try:
             response = ping(self._send_raw, "GET", f"{base}/v2/", {}, None, False)
         except httpx.HTTPError as err:
-            if base.startswith("http:") or not plain_allowed or _is_cert_failure(err):
+            if (base.startswith("http:") or not plain_allowed or _is_cert_failure(err)
+                    or _is_client_cert_refusal(err)):
                 raise transport_error(self.host, err) from None
             base = f"http://{self.network_host}"
             try:

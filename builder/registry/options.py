@@ -68,6 +68,9 @@ class RegistryOptions(BaseModel):
     """Registries whose TLS certificate is not verified (kaniko --skip-tls-verify-registry)."""
     ca_files: dict[str, tuple[Path, ...]] = Field(default_factory=dict)
     """Extra CA bundles per host (kaniko --registry-certificate host=path)."""
+    client_certs: dict[str, tuple[Path, Path]] = Field(default_factory=dict)
+    """(certificate, key) shown to a host that asks for one: mutual TLS (kaniko
+    --registry-client-cert host=cert,key)."""
     mirrors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     """Pull-through mirrors tried before a registry for reads (kaniko --registry-mirror)."""
     mirror_fallback: bool = True

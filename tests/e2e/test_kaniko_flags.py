@@ -6,12 +6,14 @@ to the registry itself, the deprecated camel-case spellings."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 from tests.e2e.test_executor import executor, write_context
 from tests.e2e.test_executor_sources import git_daemon  # noqa: F401  (fixture)
-from tests.fixtures.registry import RegistryHandle, free_port
+from tests.fixtures.registry import RegistryHandle, free_port, unique_repo
+from tests.fixtures.tls import ClientCert
 
 # kaniko v1.24's `executor` flags (cmd/executor/cmd/root.go), each with a value it takes;
 # --bucket is left out: a GCS context, refused as gs:// contexts are (tested below).
@@ -26,7 +28,9 @@ KANIKO_FLAGS = [
     "--oci-layout-path=/tmp/o", "--cache", "--compressed-caching=false", "--cleanup",
     "--cache-ttl=24h", "--insecure-registry=127.0.0.1:1", "--skip-tls-verify-registry=x:1",
     "--registry-certificate=x:1=/dev/null", "--registry-mirror=mirror.example:1",
-    "--registry-map=index.docker.io=mirror.example:1", "--skip-default-registry-fallback",
+    "--registry-map=index.docker.io=mirror.example:1;quay.io=mirror.example:2",
+    "--registry-client-cert=x:1=/dev/null,/dev/null", "--skip-default-registry-fallback",
+    "--log-timestamp",
     "--ignore-var-run=false", "--label=a=b", "--skip-unused-stages", "--use-new-run",
     "--git=branch=main", "--cache-copy-layers", "--cache-run-layers=false",
     "--ignore-path=/var/cache", "--force-build-metadata", "--verbosity=info",
@@ -67,8 +71,11 @@ def test_context_sub_path_and_git_branch(tmp_path: Path, busybox_layout: Path,
         subprocess.run([*git, "commit", "-q", "-m", branch], check=True)
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(base / "repo.git")], check=True)
     layout = tmp_path / "out"
-    executor("--context", f"{url}/repo.git", "--git", "branch=release", "--context-sub-path",
-             "app", "--no-push", "--oci-layout-path", str(layout))
+    done = executor("--context", f"{url}/repo.git", "--git", "branch=release",
+                    "--context-sub-path", "app", "--no-push", "--oci-layout-path", str(layout),
+                    "--log-timestamp")
+    logged = [line for line in done.stderr.splitlines() if "wrote oci:" in line]
+    assert logged and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", logged[0]), logged
     unpacked = tmp_path / "unpacked"
     subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(unpacked)],
                    check=True, capture_output=True)
@@ -107,3 +114,33 @@ def test_registry_map_reads_the_mirror_first(tmp_path: Path, registry: RegistryH
     errors = [line for line in strict.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "no mirror has it" in errors[0]
     assert "Traceback" not in strict.stderr
+
+
+def test_registry_client_cert_pushes_to_a_mutual_tls_registry(
+    tmp_path: Path, busybox_layout: Path, mtls_registry: tuple[RegistryHandle, ClientCert]
+) -> None:
+    handle, client = mtls_registry
+    context = write_context(tmp_path, f"FROM oci:{busybox_layout}:latest\nRUN echo mtls > /m\n")
+    ref = f"{handle.host}/{unique_repo('mtls')}:v1"
+    trust = ["--registry-certificate", f"{handle.host}={handle.ca_file}"]
+    refused = executor("--context", str(context), "--destination", ref, *trust, check=False,
+                       env={**os.environ, "MULTIARCH_RETRY_ATTEMPTS": "1"})
+    assert refused.returncode == 1
+    assert f"hint: give one with --registry-client-cert {handle.host}=" in refused.stderr
+    executor("--context", str(context), "--destination", ref, *trust,
+             "--registry-client-cert", f"{handle.host}={client.cert_file},{client.key_file}")
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--cert-dir", str(_skopeo_cert_dir(tmp_path, handle, client)),
+         f"docker://{ref}"], check=True, capture_output=True, text=True)
+    assert '"Architecture": "amd64"' in inspected.stdout
+
+
+def _skopeo_cert_dir(tmp_path: Path, handle: RegistryHandle, client: ClientCert) -> Path:
+    """containers-certs.d layout: ca.crt, client.cert and client.key for skopeo."""
+    certs = tmp_path / "skopeo-certs"
+    certs.mkdir()
+    assert handle.ca_file is not None
+    (certs / "ca.crt").write_bytes(handle.ca_file.read_bytes())
+    (certs / "client.cert").write_bytes(client.cert_file.read_bytes())
+    (certs / "client.key").write_bytes(client.key_file.read_bytes())
+    return certs

@@ -15,6 +15,7 @@ from builder.errors import TLSError
 from builder.registry import RegistryClient, RegistryOptions
 from tests.fixtures.pushed import push_blob, push_image, random_blob
 from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.fixtures.tls import ClientCert, issue_server_certs
 
 
 def roundtrip(options: RegistryOptions, handle: RegistryHandle) -> None:
@@ -97,3 +98,30 @@ def test_ca_store_loads_only_for_a_registry_that_speaks_tls(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == (["0", "0"] if kind == "plain" else ["0", "1"])
+
+
+def test_mutual_tls_shows_the_client_certificate(mtls_registry: tuple[RegistryHandle, ClientCert],
+                                                 tmp_path: Path) -> None:
+    """A registry that asks for a client certificate (kaniko --registry-client-cert): with
+    it, a push and pull; without it, or with one its CA did not sign, a RegistryError that
+    names the host; an unreadable key file, one line naming the file."""
+    handle, client = mtls_registry
+    roundtrip(handle.options(client_certs={handle.host: (client.cert_file, client.key_file)}),
+              handle)
+    with RegistryClient(handle.options(), env={}) as bare:
+        with pytest.raises(TLSError) as refused:
+            bare.has_blob(handle.ref(unique_repo()), random_blob(1).descriptor.digest)
+    assert f"{handle.host} refused the TLS connection: it wants a client certificate" in str(
+        refused.value)
+    assert f"--registry-client-cert {handle.host}=" in (refused.value.hint or "")
+    stranger = issue_server_certs(tmp_path / "stranger", client_auth=True).client
+    assert stranger is not None
+    with RegistryClient(handle.options(client_certs={
+            handle.host: (stranger.cert_file, stranger.key_file)}), env={}) as other:  # fmt: skip
+        with pytest.raises(TLSError, match="wants a client certificate it trusts"):
+            other.has_blob(handle.ref(unique_repo()), random_blob(1).descriptor.digest)
+    missing = tmp_path / "no.key"
+    with pytest.raises(TLSError, match=f"cannot load the client certificate .* \\(key {missing}\\)"):
+        with RegistryClient(handle.options(client_certs={handle.host: (client.cert_file, missing)}),
+                            env={}) as broken:
+            broken.has_blob(handle.ref(unique_repo()), random_blob(1).descriptor.digest)
