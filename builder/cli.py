@@ -98,6 +98,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @_bool_flag("--insecure-pull", "Pull from plain-HTTP registries.")
 @_bool_flag("--skip-tls-verify-pull", "Pull without verifying TLS certificates.")
 @click.option("--push-retry", type=click.IntRange(min=0), default=0, show_default=True)
+@_bool_flag("--push-ignore-immutable-tag-errors", "A registry that will not move an immutable "
+           "tag it already holds (ECR, Artifact Registry) is a warning, not a failure.")
 @click.option("--compression", type=_choice(Compression), default="gzip", show_default=True)
 @click.option("--compression-level", type=int, default=-1, show_default=True)
 @click.option("--ignore-path", multiple=True, help="Path left out of snapshots (repeatable).")

@@ -75,6 +75,7 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "insecure_pull": flags["insecure_pull"],
         "skip_tls_verify_pull": flags["skip_tls_verify_pull"],
         "push_retry": flags["push_retry"],
+        "push_ignore_immutable_tag_errors": flags["push_ignore_immutable_tag_errors"],
         "compression": flags["compression"],
         "compression_level": flags["compression_level"],
         "ignore_paths": _ignore_paths(flags, many("ignore_path")),

@@ -104,6 +104,9 @@ class ExecutorOptions(BaseModel):
     insecure_pull: bool = False
     skip_tls_verify_pull: bool = False
     push_retry: int = Field(default=0, ge=0)
+    push_ignore_immutable_tag_errors: bool = False
+    """A registry refusing to move an immutable tag it already holds is a warning, not a
+    failure (kaniko's flag: parallel builds of one tag, any of them will do)."""
     compression: Compression = Compression.GZIP
     compression_level: int = -1
     ignore_paths: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from builder.errors import RegistryError
 from builder.events import BlobPushed, EventSink
 from builder.executor.image import BuiltImage
 from builder.executor.report import BuildReport
@@ -63,10 +64,12 @@ def write_outputs(
     origins: dict[str, str],
     by_digest: tuple[str, ...] = (),
     on_event: EventSink | None = None,
+    ignore_immutable_tags: bool = False,
 ) -> list[str]:
     """Copy the image everywhere it should go; returns the location names written.
     `by_digest` repositories get the manifest under its digest only (no tag); `on_event`
-    hears of every blob uploaded or mounted."""
+    hears of every blob uploaded or mounted; `ignore_immutable_tags`: a registry refusing to
+    move an immutable tag it holds is a warning and that name is not written."""
     names: list[str] = []
     if push:
         names.extend(f"docker://{d}" for d in destinations)
@@ -77,17 +80,36 @@ def write_outputs(
     if tar_path:
         tag = f":{parse_reference(destinations[0])}" if destinations else ""
         names.append(f"docker-archive:{tar_path}{tag}")
+    written = []
     for name in names:
         destination = open_destination(name, ctx)
         on_blob = _blob_events(name, on_event)
         try:
             mounted = _mount_base_layers(source, destination, origins, ctx, on_blob)
             result = copy_image(source, destination, on_blob=on_blob)
+        except RegistryError as err:
+            if not (ignore_immutable_tags and is_immutable_tag_error(err)):
+                raise
+            log.warning("warning: %s: the tag is immutable and already set, left as it is "
+                        "(--push-ignore-immutable-tag-errors)", name)
+            continue
         finally:
             destination.close()
         log.info("wrote %s (%d blobs uploaded, %d present, %d mounted from base images)",
                  name, result.copied, result.skipped - mounted, mounted)
-    return names
+        written.append(name)
+    return written
+
+
+# What registries answer when a tag may not move (kaniko's list).
+IMMUTABLE_TAG_ERRORS = (
+    "The repository has enabled tag immutability",  # Google Artifact Registry
+    "cannot be overwritten because the repository is immutable",  # Amazon ECR
+)
+
+
+def is_immutable_tag_error(err: RegistryError) -> bool:
+    return any(text in str(err) for text in IMMUTABLE_TAG_ERRORS)
 
 
 def _blob_events(name: str, on_event: EventSink | None) -> OnBlob:

@@ -185,6 +185,7 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                     origins=session.layer_origins(),
                     by_digest=options.push_by_digest,
                     on_event=progress.emit,
+                    ignore_immutable_tags=options.push_ignore_immutable_tag_errors,
                 )
                 progress.done(vertex)
                 attached = _attest(

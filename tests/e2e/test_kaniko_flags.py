@@ -1,26 +1,31 @@
 """kaniko's executor flags, all of them, so a kaniko job migrates by changing one word: each
 is accepted (those without an effect here say so in --help); the ones with an effect do what
 kaniko's do — a context sub-path and a git branch, registry maps with and without the fallback
-to the registry itself, the deprecated camel-case spellings."""
+to the registry itself, client certificates for a mutual-TLS registry, immutable tags, log
+timestamps, the deprecated camel-case spellings."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.test_executor import executor, write_context
 from tests.e2e.test_executor_sources import git_daemon  # noqa: F401  (fixture)
 from tests.fixtures.registry import RegistryHandle, free_port, unique_repo
 from tests.fixtures.tls import ClientCert
 
-# kaniko v1.24's `executor` flags (cmd/executor/cmd/root.go), each with a value it takes;
-# --bucket is left out: a GCS context, refused as gs:// contexts are (tested below).
+# kaniko's `executor` flags (cmd/executor/cmd/root.go of its last release, and the logging
+# flags of its root command), each with a value it takes; --bucket is left out: a GCS
+# context, refused as gs:// contexts are (tested below).
 KANIKO_FLAGS = [
     "--dockerfile=Dockerfile", "--context-sub-path=.", "--snapshot-mode=redo",
     "--custom-platform=linux/amd64", "--build-arg=A=1", "--insecure", "--skip-tls-verify",
-    "--insecure-pull", "--skip-tls-verify-pull", "--push-retry=1", "--image-fs-extract-retry=1",
+    "--insecure-pull", "--skip-tls-verify-pull", "--push-retry=1",
+    "--push-ignore-immutable-tag-errors", "--image-fs-extract-retry=1",
     "--image-download-retry=1", "--kaniko-dir=/kaniko", "--tar-path=/tmp/x.tar",
     "--single-snapshot", "--reproducible", "--target=final", "--no-push", "--no-push-cache",
     "--cache-repo=127.0.0.1:1/cache", "--cache-dir=/tmp/cache", "--digest-file=/tmp/d",
@@ -144,3 +149,34 @@ def _skopeo_cert_dir(tmp_path: Path, handle: RegistryHandle, client: ClientCert)
     (certs / "client.cert").write_bytes(client.cert_file.read_bytes())
     (certs / "client.key").write_bytes(client.key_file.read_bytes())
     return certs
+
+
+def test_push_ignore_immutable_tag_errors(tmp_path: Path, busybox_layout: Path,
+                                          registry: RegistryHandle, fault_proxy: Any) -> None:
+    """Behind a proxy that gives the registry ECR's tag immutability: a second image for a
+    tag fails the push, unless --push-ignore-immutable-tag-errors, which warns and leaves
+    the tag on the first image."""
+    proxy, via = fault_proxy(registry)
+    proxy.immutable_tags = True
+    ref = f"{via.host}/{unique_repo('immutable')}:v1"
+
+    def build(text: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        context = write_context(tmp_path / f"c{len(list(tmp_path.glob('c*')))}",
+                                f"FROM oci:{busybox_layout}:latest\nRUN echo {text} > /f\n")
+        return executor("--context", str(context), "--destination", ref,
+                        "--insecure-registry", via.host, *flags, check=False)
+
+    def digest() -> str:
+        out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+                             check=True, capture_output=True, text=True).stdout
+        return str(json.loads(out)["Digest"])
+
+    assert build("first").returncode == 0
+    first = digest()
+    refused = build("second")
+    assert refused.returncode == 1
+    assert "cannot be overwritten because the repository is immutable" in refused.stderr
+    ignored = build("third", "--push-ignore-immutable-tag-errors")
+    assert ignored.returncode == 0, ignored.stderr
+    assert "the tag is immutable and already set, left as it is" in ignored.stderr
+    assert digest() == first
