@@ -53,6 +53,9 @@ _SELF_EVENTS = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF
 _HEADER = struct.Struct("iIII")
 _READ_SIZE = 1 << 16
 BATCH_MS = 10
+MAX_WATCHES = 32_768
+"""Each watch costs the kernel ~1 KiB, charged to the container's memory: a root with more
+directories than this is walked whole instead (32 MiB at most)."""
 
 
 def _libc() -> ctypes.CDLL:
@@ -91,6 +94,13 @@ class DirWatch:
 
     def watch(self, rel: str) -> None:
         """Follow directory `rel`; a failure (no watches left) makes `take()` say None."""
+        if len(self._dirs) >= MAX_WATCHES:
+            with self._lock:
+                if self._reliable:
+                    log.debug("more than %d directories: snapshots walk the whole root",
+                              MAX_WATCHES)
+                    self._reliable = False
+            return
         path = self.root + b"/" + os.fsencode(rel) if rel else self.root
         wd = self._libc.inotify_add_watch(self._fd, path, MASK)
         with self._lock:

@@ -153,3 +153,18 @@ def test_a_refused_watch_means_a_whole_walk(shm, monkeypatch, caplog):
     assert kinds(snapshot.changes()) == [("a", ChangeKind.ADD), ("a/f", ChangeKind.ADD)]
     assert "refused (No space left on device)" in caplog.text
     snapshot.close()
+
+
+def test_a_root_with_more_directories_than_the_cap_is_walked_whole(shm, monkeypatch, caplog):
+    """Each watch costs the kernel memory charged to the container: past MAX_WATCHES
+    directories the watch gives up and the snapshot walks the whole root."""
+    monkeypatch.setattr(dirwatch, "MAX_WATCHES", 3)
+    root = shm / "r"
+    for d in ("a", "b", "c", "d"):
+        (root / d).mkdir(parents=True)
+    caplog.set_level("DEBUG", logger="builder.fs.dirwatch")
+    snapshot = WalkSnapshot(root, (), watch=True)
+    (root / "d" / "f").write_text("x")
+    assert kinds(snapshot.changes()) == [("d", ChangeKind.ADD), ("d/f", ChangeKind.ADD)]
+    assert "more than 3 directories" in caplog.text
+    snapshot.close()
