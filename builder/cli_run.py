@@ -22,6 +22,7 @@ from builder.log import setup_logging
 from builder.option_choices import Provenance, parse_provenance
 from builder.oci.platform import host_platform, parse_platform
 from builder.options import ExecutorOptions, HostEntry, SecretSource
+from builder.registry.options import parse_client_certs
 
 
 def run_command(flags: dict[str, object]) -> None:
@@ -172,15 +173,7 @@ def _ignore_paths(flags: dict[str, object], given: tuple[str, ...]) -> tuple[str
 
 
 def _client_certs(values: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    """kaniko's HOST=CERT,KEY."""
-    certs = {}
-    for host, files in _pairs("--registry-client-cert", values).items():
-        cert, comma, key = files.partition(",")
-        if not cert or not comma or not key:
-            raise UsageError(f"--registry-client-cert {host}={files}: not HOST=CERT,KEY",
-                             "e.g. --registry-client-cert reg.example=/certs/client.crt,/certs/client.key")
-        certs[host] = (cert, key)
-    return certs
+    return {host: (str(cert), str(key)) for host, (cert, key) in parse_client_certs(values).items()}
 
 
 def _registry_maps(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:

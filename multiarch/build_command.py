@@ -69,6 +69,12 @@ from multiarch.build_flags import DEFAULT_JOBS, BuildFlags
     help="Extra CA file for a registry.",
 )
 @click.option(
+    "--registry-client-cert",
+    multiple=True,
+    metavar="HOST=CERT,KEY",
+    help="Client certificate for a registry that asks for one (mutual TLS; repeatable).",
+)
+@click.option(
     "--isolation",
     type=click.Choice([mode.value for mode in Isolation]),
     help="RUN isolation (container-root: platforms one after another).",

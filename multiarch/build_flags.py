@@ -24,6 +24,7 @@ class BuildFlags:
     insecure: bool = False
     insecure_registry: tuple[str, ...] = ()
     registry_certificate: tuple[str, ...] = ()
+    registry_client_cert: tuple[str, ...] = ()
     isolation: str | None = None
     progress: str = "auto"
     metadata_file: Path | None = None

@@ -35,7 +35,7 @@ from builder.events import (
 )
 from builder.log import redact, setup_logging
 from builder.reference import Reference, parse_reference
-from builder.registry.options import RegistryOptions, parse_ca_files
+from builder.registry.options import RegistryOptions, parse_ca_files, parse_client_certs
 from builder.transports import (
     Location,
     TransportContext,
@@ -70,6 +70,8 @@ class BuildOptions:
     manifest-tool's --insecure); `for_spec` turns it into those registries' names."""
     insecure_registries: tuple[str, ...] = ()
     registry_certificates: tuple[str, ...] = ()
+    registry_client_certs: tuple[str, ...] = ()
+    """HOST=CERT,KEY: mutual TLS for the executors and the index push alike."""
     isolation: str | None = None
     metadata_file: Path | None = None
     dotenv: Path | None = None
@@ -77,7 +79,9 @@ class BuildOptions:
     """Where per-platform results go while building (default: a temp dir, removed after)."""
 
     def __post_init__(self) -> None:
-        self.ca_files()  # a malformed HOST=PATH fails now, not after every platform is built
+        # A malformed value fails now, not after every platform is built.
+        self.ca_files()
+        parse_client_certs(self.registry_client_certs)
 
     def ca_files(self) -> dict[str, tuple[Path, ...]]:
         return parse_ca_files(self.registry_certificates)
@@ -103,13 +107,16 @@ class BuildOptions:
             flags += ["--insecure-registry", host]
         for pair in self.registry_certificates:
             flags += ["--registry-certificate", pair]
+        for pair in self.registry_client_certs:
+            flags += ["--registry-client-cert", pair]
         if self.isolation:
             flags += ["--isolation", self.isolation]
         return tuple(flags)
 
     def transport_context(self) -> TransportContext:
         options = RegistryOptions(
-            insecure=frozenset(self.insecure_registries), ca_files=self.ca_files()
+            insecure=frozenset(self.insecure_registries), ca_files=self.ca_files(),
+            client_certs=parse_client_certs(self.registry_client_certs),
         )
         return TransportContext(registry_options=options)
 
@@ -476,6 +483,7 @@ def build_command(flags: BuildFlags) -> None:
         insecure=flags.insecure,
         insecure_registries=flags.insecure_registry,
         registry_certificates=flags.registry_certificate,
+        registry_client_certs=flags.registry_client_cert,
         isolation=isolation,
         metadata_file=flags.metadata_file,
         dotenv=flags.dotenv,

@@ -89,6 +89,22 @@ class RegistryOptions(BaseModel):
     timeout: float = Field(default_factory=_from_env("MULTIARCH_REGISTRY_TIMEOUT", 60.0, float), gt=0)
 
 
+def parse_client_certs(values: Iterable[str]) -> dict[str, tuple[Path, Path]]:
+    """`--registry-client-cert HOST=CERT,KEY` values (kaniko's) as
+    `RegistryOptions.client_certs`."""
+    certs: dict[str, tuple[Path, Path]] = {}
+    for value in values:
+        host, eq, files = value.partition("=")
+        cert, comma, key = files.partition(",")
+        if not host or not eq or not cert or not comma or not key:
+            raise UsageError(
+                f"--registry-client-cert {value!r}: expected HOST=CERT,KEY",
+                "e.g. --registry-client-cert reg.example=/certs/client.crt,/certs/client.key",
+            )
+        certs[host] = (Path(cert), Path(key))
+    return certs
+
+
 def parse_ca_files(values: Iterable[str]) -> dict[str, tuple[Path, ...]]:
     """`--registry-certificate HOST=PATH` values as `RegistryOptions.ca_files`; a host given
     more than once trusts every file named for it."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.fixtures.tls import ClientCert, skopeo_cert_dir
 
 DOCKERFILE = """
 FROM {base}
@@ -203,3 +204,19 @@ def test_worked_example_app_builds(tmp_path: Path, registry: RegistryHandle, bus
     index = json.loads(skopeo("inspect", "--raw", f"oci:{tmp_path}/multiarch-out:latest"))
     greetings = [file_in_image(tmp_path / "multiarch-out", e["digest"], "greeting") for e in index["manifests"]]
     assert greetings == ["hello from amd64 (x86_64)", "hello from arm64 from arm64 (aarch64)"]
+
+
+def test_build_to_a_mutual_tls_registry(tmp_path: Path, busybox_layout: Path,
+                                        mtls_registry: tuple[RegistryHandle, ClientCert]) -> None:
+    """`--registry-client-cert` reaches every platform's executor and the index push."""
+    handle, client = mtls_registry
+    make_project(tmp_path, f"oci:{busybox_layout}:latest")
+    image = f"{handle.host}/{unique_repo('mtls')}:v1"
+    multiarch("build", "--platform", "linux/amd64,linux/arm64", "-t", image,
+              "--registry-certificate", f"{handle.host}={handle.ca_file}",
+              "--registry-client-cert", f"{handle.host}={client.cert_file},{client.key_file}",
+              "app", cwd=tmp_path)  # fmt: skip
+    assert handle.ca_file is not None
+    certs = skopeo_cert_dir(tmp_path / "skopeo-certs", handle.ca_file, client)
+    index = json.loads(skopeo("inspect", "--raw", "--cert-dir", str(certs), f"docker://{image}"))
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]

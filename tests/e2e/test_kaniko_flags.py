@@ -16,7 +16,7 @@ from typing import Any
 from tests.e2e.test_executor import executor, write_context
 from tests.e2e.test_executor_sources import git_daemon  # noqa: F401  (fixture)
 from tests.fixtures.registry import RegistryHandle, free_port, unique_repo
-from tests.fixtures.tls import ClientCert
+from tests.fixtures.tls import ClientCert, skopeo_cert_dir
 
 # kaniko's `executor` flags (cmd/executor/cmd/root.go of its last release, and the logging
 # flags of its root command), each with a value it takes; --bucket is left out: a GCS
@@ -134,21 +134,11 @@ def test_registry_client_cert_pushes_to_a_mutual_tls_registry(
     assert f"hint: give one with --registry-client-cert {handle.host}=" in refused.stderr
     executor("--context", str(context), "--destination", ref, *trust,
              "--registry-client-cert", f"{handle.host}={client.cert_file},{client.key_file}")
-    inspected = subprocess.run(
-        ["skopeo", "inspect", "--cert-dir", str(_skopeo_cert_dir(tmp_path, handle, client)),
-         f"docker://{ref}"], check=True, capture_output=True, text=True)
-    assert '"Architecture": "amd64"' in inspected.stdout
-
-
-def _skopeo_cert_dir(tmp_path: Path, handle: RegistryHandle, client: ClientCert) -> Path:
-    """containers-certs.d layout: ca.crt, client.cert and client.key for skopeo."""
-    certs = tmp_path / "skopeo-certs"
-    certs.mkdir()
     assert handle.ca_file is not None
-    (certs / "ca.crt").write_bytes(handle.ca_file.read_bytes())
-    (certs / "client.cert").write_bytes(client.cert_file.read_bytes())
-    (certs / "client.key").write_bytes(client.key_file.read_bytes())
-    return certs
+    certs = skopeo_cert_dir(tmp_path / "skopeo-certs", handle.ca_file, client)
+    inspected = subprocess.run(["skopeo", "inspect", "--cert-dir", str(certs), f"docker://{ref}"],
+                               check=True, capture_output=True, text=True)
+    assert '"Architecture": "amd64"' in inspected.stdout
 
 
 def test_push_ignore_immutable_tag_errors(tmp_path: Path, busybox_layout: Path,
