@@ -96,11 +96,13 @@ def build(
     ignore_missing: bool | None = None,
     insecure_registries: Sequence[str] = (),
     registry_certificates: Mapping[str, PathText] | None = None,
+    registry_client_certs: Mapping[str, tuple[PathText, PathText]] | None = None,
     isolation: str | None = None,
 ) -> IndexResult:
     """Build every platform of `spec` (a Spec, or what load_spec takes) and publish the
     index to every output. `runners` maps a platform to a runner (`local`,
-    `ssh://[USER@]HOST[:PORT]`) in place of the spec's; options left as None keep
+    `ssh://[USER@]HOST[:PORT]`) in place of the spec's; `registry_client_certs` maps a
+    registry to the (certificate, key) it asks for (mutual TLS); options left as None keep
     `multiarch build`'s defaults. A failing platform raises BuildError unless the spec's
     allow_missing (or `ignore_missing`) publishes the rest: then see `IndexResult.failed`."""
     loaded = spec if isinstance(spec, BuildSpec) else load_spec(spec)
@@ -111,6 +113,10 @@ def build(
         insecure_registries=tuple(insecure_registries),
         registry_certificates=tuple(
             f"{host}={os.fspath(path)}" for host, path in (registry_certificates or {}).items()
+        ),
+        registry_client_certs=tuple(
+            f"{host}={os.fspath(cert)},{os.fspath(key)}"
+            for host, (cert, key) in (registry_client_certs or {}).items()
         ),
         isolation=isolation,
     )

@@ -24,6 +24,7 @@ from builder.events import (
     StepStarted,
 )
 from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.fixtures.tls import ClientCert
 
 
 @pytest.fixture(autouse=True)
@@ -205,6 +206,19 @@ platforms: [linux/amd64, linux/arm64]
 
     info = multiarch.manifest_inspect(f"{repo}:v1", insecure=True)
     assert info.digest == result.digest and len(info.manifests) == 2
+
+
+def test_multiarch_build_to_a_mutual_tls_registry(
+    tmp_path: Path, busybox_layout: Path, mtls_registry: tuple[RegistryHandle, ClientCert]
+) -> None:
+    handle, client = mtls_registry
+    context = context_with(tmp_path, f"FROM oci:{busybox_layout}:latest\nRUN true\n")
+    repo = f"{handle.host}/{unique_repo('api-mtls')}"
+    spec = multiarch.load_spec(f"image: {repo}\ncontext: {context}\nplatforms: [linux/amd64]\n")
+    assert handle.ca_file is not None
+    result = multiarch.build(spec, registry_certificates={handle.host: handle.ca_file},
+                             registry_client_certs={handle.host: (client.cert_file, client.key_file)})
+    assert result.pushed == (f"{repo}:latest",) and not result.failed
 
 
 def test_manifest_push_from_spec(
