@@ -151,7 +151,8 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
 @_bool_flag("--skip-default-registry-fallback",
            "Do not read a registry itself when its mirrors (--registry-mirror/-map) fail.")
 @click.option("--image-download-retry", type=click.IntRange(min=0), default=0,
-              help="Retries of registry reads (requests are retried anyway: MULTIARCH_RETRY_ATTEMPTS).")
+              help="Retries of registry reads (every request is retried anyway: "
+                   "MULTIARCH_RETRY_ATTEMPTS).")
 @click.option("--image-fs-extract-retry", type=click.IntRange(min=0), default=0,
               help="As --image-download-retry (the layers are read while they are extracted).")
 @_bool_flag("--no-push-cache", "Record no new cache entries (as --cache-repo-push=false).")

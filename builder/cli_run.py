@@ -67,7 +67,10 @@ def options_from_flags(flags: dict[str, object]) -> ExecutorOptions:
         "skip_tls_verify": flags["skip_tls_verify"],
         "skip_tls_verify_registries": many("skip_tls_verify_registry"),
         "registry_certificates": _pairs("--registry-certificate", many("registry_certificate")),
-        "registry_client_certs": _client_certs(many("registry_client_cert")),
+        "registry_client_certs": {  # options hold paths as text, as registry_certificates
+            host: (str(cert), str(key))
+            for host, (cert, key) in parse_client_certs(many("registry_client_cert")).items()
+        },
         "registry_mirrors": many("registry_mirror"),
         "registry_maps": _registry_maps(many("registry_map")),
         "skip_default_registry_fallback": flags["skip_default_registry_fallback"],
@@ -172,10 +175,6 @@ def _ignore_paths(flags: dict[str, object], given: tuple[str, ...]) -> tuple[str
     return given + var_run + kaniko_dir
 
 
-def _client_certs(values: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    return {host: (str(cert), str(key)) for host, (cert, key) in parse_client_certs(values).items()}
-
-
 def _registry_maps(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """kaniko's REGISTRY=MIRROR[;REGISTRY=MIRROR], repeatable; the mirrors of one registry
     add up, tried in the order given."""
@@ -184,8 +183,10 @@ def _registry_maps(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         for pair in filter(None, text.split(";")):
             registry, eq, mirror = pair.partition("=")
             if not registry or not eq or not mirror:
-                raise UsageError(f"--registry-map {text!r} is not REGISTRY=MIRROR[;REGISTRY=MIRROR]",
-                                 "e.g. --registry-map index.docker.io=mirror.example.com")
+                raise UsageError(
+                    f"--registry-map {text!r} is not REGISTRY=MIRROR[;REGISTRY=MIRROR]",
+                    "e.g. --registry-map index.docker.io=mirror.example.com",
+                )
             maps[registry] = maps.get(registry, ()) + (mirror,)
     return maps
 

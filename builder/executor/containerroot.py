@@ -245,14 +245,14 @@ class ContainerRootSnapshotter(WalkSnapshotter):
 
     def _install(self, rootfs: Rootfs) -> None:
         self._state = None
-        self.close_views()
+        self.release()
         clear_root(self.keep)
         self._holders = holder_dirs(self.keep)
         for layer in rootfs.layers:
             desc = layer.descriptor
             unpack_layer(self.store.blobs.path(desc.digest), desc.media_type, ROOT, keep=self.keep)
 
-    def close_views(self) -> None:
+    def release(self) -> None:
         if self._snapshot is not None:
             self._snapshot.close()
             self._snapshot = None
@@ -265,7 +265,7 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         if key not in self._views:  # stages take turns here: no other thread adds views
             if key == self._state:
                 self._state = None
-                self.close_views()
+                self.release()
                 written = [rel for rel, ctime in holder_dirs(self.keep).items()
                            if self._holders.get(rel) != ctime]
                 park = ParkedRoot(ROOT, self.new_dir("view"), written)

@@ -53,6 +53,17 @@ class BuiltImageSource:
         pass
 
 
+# What registries answer when a tag may not move (kaniko's list).
+IMMUTABLE_TAG_ERRORS = (
+    "The repository has enabled tag immutability",  # Google Artifact Registry
+    "cannot be overwritten because the repository is immutable",  # Amazon ECR
+)
+
+
+def _immutable_tag_error(err: RegistryError) -> bool:
+    return any(text in str(err) for text in IMMUTABLE_TAG_ERRORS)
+
+
 def write_outputs(
     source: BuiltImageSource,
     ctx: TransportContext,
@@ -88,7 +99,7 @@ def write_outputs(
             mounted = _mount_base_layers(source, destination, origins, ctx, on_blob)
             result = copy_image(source, destination, on_blob=on_blob)
         except RegistryError as err:
-            if not (ignore_immutable_tags and is_immutable_tag_error(err)):
+            if not (ignore_immutable_tags and _immutable_tag_error(err)):
                 raise
             log.warning("warning: %s: the tag is immutable and already set, left as it is "
                         "(--push-ignore-immutable-tag-errors)", name)
@@ -99,17 +110,6 @@ def write_outputs(
                  name, result.copied, result.skipped - mounted, mounted)
         written.append(name)
     return written
-
-
-# What registries answer when a tag may not move (kaniko's list).
-IMMUTABLE_TAG_ERRORS = (
-    "The repository has enabled tag immutability",  # Google Artifact Registry
-    "cannot be overwritten because the repository is immutable",  # Amazon ECR
-)
-
-
-def is_immutable_tag_error(err: RegistryError) -> bool:
-    return any(text in str(err) for text in IMMUTABLE_TAG_ERRORS)
 
 
 def _blob_events(name: str, on_event: EventSink | None) -> OnBlob:

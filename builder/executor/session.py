@@ -103,4 +103,4 @@ class BuildSession:
         return self.snapshotter.view(self.cache.materialize(rootfs))
 
     def close(self) -> None:
-        self.snapshotter.close_views()
+        self.snapshotter.release()

@@ -81,12 +81,12 @@ class _Base:
         return Layer(result.descriptor, result.diff_id, directory)
 
     def cleanup(self) -> None:
-        self.close_views()
+        self.release()
         shutil.rmtree(self.scratch, ignore_errors=True)
         devices.forget_under(str(self.scratch))
 
-    def close_views(self) -> None:
-        pass
+    def release(self) -> None:
+        """Let go of what the snapshotter holds open: overlay views, directory watches."""
 
 
 class OverlaySnapshotter(_Base):
@@ -117,7 +117,7 @@ class OverlaySnapshotter(_Base):
                 self._views[key] = snap
             return self._views[key].merged
 
-    def close_views(self) -> None:
+    def release(self) -> None:
         for snap in self._views.values():
             snap.unmount()
         self._views.clear()
@@ -171,7 +171,7 @@ class WalkSnapshotter(_Base):
                 self._roots[key] = entry
         return entry[0]
 
-    def close_views(self) -> None:
+    def release(self) -> None:
         with self._lock:
             for _root, snap in self._roots.values():
                 if snap is not None:

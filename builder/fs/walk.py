@@ -147,7 +147,8 @@ class WalkSnapshot:
         path = f"{base}/{rel_dir}" if rel_dir else base
         if devices.any_recorded():
             real = os.path.realpath(base)
-            for name, header in devices.recorded_in(f"{real}/{rel_dir}" if rel_dir else real).items():
+            canonical = f"{real}/{rel_dir}" if rel_dir else real
+            for name, header in devices.recorded_in(canonical).items():
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if rel not in self._ignored:
                     listed[rel] = _recorded_meta(header)
@@ -197,8 +198,9 @@ class WalkSnapshot:
             try:
                 listed = self._list(rel_dir, self.index, recent)
                 if rel_dir:
-                    touched.setdefault(rel_dir, self.index[rel_dir])
-                    self.index[rel_dir] = self._meta(path, os.lstat(path), self.index[rel_dir], recent)
+                    current = self.index[rel_dir]
+                    touched.setdefault(rel_dir, current)
+                    self.index[rel_dir] = self._meta(path, os.lstat(path), current, recent)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for rel in set(self._children.get(rel_dir, ())) - listed.keys():

@@ -2,8 +2,9 @@
 
 One HostConnection (httpx client, auth, scheme) per registry host, created on first use and
 shared by all threads — and, inside `builder.pool.shared_connections()` (every CLI command),
-by every client of the command that uses the same settings for that host. Everything fetched is verified against its digest. Blobs seen in a
-repository (HEAD, mount, upload) are remembered, so later checks of them cost no request.
+by every client of the command that uses the same settings for that host. Everything
+fetched is verified against its digest. Blobs seen in a repository (HEAD, mount, upload)
+are remembered, so later checks of them cost no request.
 Uploads of one blob to one repository take turns across the process (builder/registry/
 blobturns.py says why).
 """
@@ -94,8 +95,7 @@ class RegistryClient:
         credential = find_credential(host, options, self._env)
         key = ("registry", host, credential, host in options.insecure, host in options.skip_verify,
                options.ca_files.get(host, ()), options.client_certs.get(host), options.timeout,
-               options.retry,
-               options.chunked_threshold, options.chunk_size)  # fmt: skip
+               options.retry, options.chunked_threshold, options.chunk_size)  # fmt: skip
         return pooled(key, lambda: HostConnection(host, options, credential))
 
     def _reading(self, ref: Reference, read: Callable[[HostConnection], T]) -> T:

@@ -178,7 +178,8 @@ def transport_error(host: str, err: httpx.HTTPError) -> RegistryError:
     if _is_client_cert_refusal(err):
         return TLSError(
             f"{host} refused the TLS connection: it wants a client certificate it trusts ({err})",
-            hint=f"give one with --registry-client-cert {host}=/path/to/client.crt,/path/to/client.key",
+            hint=f"give one with --registry-client-cert "
+            f"{host}=/path/to/client.crt,/path/to/client.key",
         )
     return RegistryError(f"cannot reach registry {host}: {type(err).__name__}: {err}")
 
