@@ -21,7 +21,7 @@ import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterable
 
 from builder.fs.tarformat import TarEntry
 
@@ -50,9 +50,15 @@ def normalize_ignores(ignore: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({p.strip("/") for p in ignore if p.strip("/")}))
 
 
-def is_ignored(path: str, ignore: tuple[str, ...]) -> bool:
-    """`path` and `ignore` entries are relative image paths (see `normalize_ignores`)."""
-    return any(path == ig or path.startswith(ig + "/") for ig in ignore)
+def is_ignored(path: str, ignore: Collection[str]) -> bool:
+    """`path` and `ignore` entries are relative image paths (see `normalize_ignores`). Looks
+    up `path` and each of its ancestors: per-entry callers pass a frozenset."""
+    cut = len(path)
+    while cut > 0:
+        if path[:cut] in ignore:
+            return True
+        cut = path.rfind("/", 0, cut)
+    return False
 
 
 def keep_below(keep: tuple[str, ...], base: str) -> tuple[str, ...] | None:

@@ -191,7 +191,7 @@ class OverlaySnapshot:
         return not stat.S_ISREG(st.st_mode) or _same_content(self.upper / rel, lower / rel)
 
     def changes(self, ignore: Iterable[str] = DEFAULT_IGNORES) -> list[Change]:
-        ignores = normalize_ignores(ignore)
+        ignores = frozenset(normalize_ignores(ignore))
         found: dict[str, Change] = {}
         dirs: list[tuple[str, os.stat_result]] = []
         todo = [""]
