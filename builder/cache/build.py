@@ -4,7 +4,9 @@
   the look-ahead and each step's hit or miss.
 - Layers of hits are *lazy*: a registry hit is only a descriptor until some step must run on
   top of it (or an output needs its bytes); then `materialize` fetches (verified) and extracts
-  it. A fully cached build therefore moves no layer bytes at all.
+  it. A fully cached build therefore moves no layer bytes at all. The walk snapshotters take
+  lazy layers as they are: they unpack each while it downloads (`open_layer`), and so are
+  registry base images resolved only for them, cache or not.
 - `record(key, layer)`: after a step ran, its entry goes to the local store at once and to
   the cache repository in the background (`close()` waits; a failed push is a warning).
 - `prepare_outputs`: layers the store lacks are mounted into registry destinations from the
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +123,9 @@ class BuildCache:
 
     def lazy_base(self, name: str) -> bool:
         """With the cache on, a registry base image is only resolved: a fully cached build
-        never needs its layers (outputs mount them), a step that runs fetches them."""
-        return self.enabled and parse_location(name).kind == "docker"
+        never needs its layers (outputs mount them), a step that runs fetches them. The walk
+        snapshotters fetch them while unpacking them."""
+        return (self.enabled or not self.uses_overlay) and parse_location(name).kind == "docker"
 
     def add_origins(self, rootfs: Rootfs, image: str) -> None:
         location = parse_location(image)
@@ -129,8 +134,9 @@ class BuildCache:
             self._origins.setdefault(layer.descriptor.digest, location.reference.repository_ref())
 
     def materialize(self, rootfs: Rootfs) -> Rootfs:
-        """`rootfs` with every layer's blob in the store (and extracted, for overlay)."""
-        if all(self._is_ready(layer) for layer in rootfs.layers):
+        """`rootfs` with every layer's blob in the store and extracted, for overlay; as it is
+        for the walk snapshotters, which fetch a layer while unpacking it."""
+        if not self.uses_overlay or all(self._is_ready(layer) for layer in rootfs.layers):
             return rootfs
         try:
             return Rootfs(tuple(self._materialize_layers(rootfs.layers)))
@@ -160,11 +166,18 @@ class BuildCache:
         return list(self.lookups.map(ready, layers))
 
     def _fetch(self, desc: Descriptor) -> None:
+        with self.open_layer(desc) as chunks:
+            self.store.blobs.ingest(chunks, desc)
+
+    @contextmanager
+    def open_layer(self, desc: Descriptor) -> Iterator[Iterator[bytes]]:
+        """The bytes of a layer the store lacks, verified as they arrive, from the repository
+        it was found in (its base image, the cache repository)."""
         origin = self._origins.get(desc.digest)
         if origin is None:
             raise BuildError(f"layer {desc.digest} is neither in the store nor in a known repository")
         with self.transport.registry_client().open_blob(origin, desc) as chunks:
-            self.store.blobs.ingest(chunks, desc)
+            yield chunks
 
     # --- outputs -------------------------------------------------------------------------
 

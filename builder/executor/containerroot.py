@@ -25,7 +25,6 @@ from builder.executor.snapshot import LayerOptions, StepAction, WalkSnapshotter
 from builder.fs.changes import DEFAULT_IGNORES, is_ignored, normalize_ignores
 from builder.fs.paths import remove_tree
 from builder.fs.rootfs import Layer, Rootfs
-from builder.fs.unpack import unpack_layer
 from builder.fs.walk import WalkSnapshot
 from builder.store import Store
 
@@ -248,9 +247,7 @@ class ContainerRootSnapshotter(WalkSnapshotter):
         self.release()
         clear_root(self.keep)
         self._holders = holder_dirs(self.keep)
-        for layer in rootfs.layers:
-            desc = layer.descriptor
-            unpack_layer(self.store.blobs.path(desc.digest), desc.media_type, ROOT, keep=self.keep)
+        self._unpack(rootfs, ROOT, self.keep)
 
     def release(self) -> None:
         if self._snapshot is not None:

@@ -53,7 +53,7 @@ from builder.executor.progress import Progress
 from builder.executor.report import BuildReport
 from builder.executor.sbomjob import SbomJob
 from builder.executor.session import BuildSession
-from builder.executor.snapshot import LayerOptions, Snapshotter, make_snapshotter
+from builder.executor.snapshot import LayerOptions, Snapshotter, WalkSnapshotter, make_snapshotter
 from builder.executor.stage import StageExecutor
 from builder.executor.steps import secret_values
 from builder.oci.models import Descriptor, Platform
@@ -144,6 +144,8 @@ def run_executor(options: ExecutorOptions, on_event: EventSink | None = None) ->
                 layer_settings=repr(snapshotter.options), context_dir=context_dir,
                 dockerignore=dockerignore, platform=platform,
             )
+            if isinstance(snapshotter, WalkSnapshotter):
+                snapshotter.layer_source = cache.open_layer
             session = BuildSession(
                 store=store,
                 snapshotter=snapshotter,

@@ -7,7 +7,8 @@ into a layer. Two ways, same result (the fs engine tests that both give the same
 - `WalkSnapshotter`: where overlayfs cannot be mounted (unprivileged containers): the layers
   are unpacked into one directory per filesystem state, the step changes it in place, and a
   metadata walk finds what changed — kaniko's way, but listing again only the directories the
-  kernel saw change (inotify), so a step costs what it changed here too.
+  kernel saw change (inotify), so a step costs what it changed here too. A layer the store
+  lacks is unpacked while it downloads (`layer_source`), the next ones downloading meanwhile.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import itertools
 import shutil
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.errors import BuildError
+from builder.executor.base import PULL_WORKERS
 from builder.fs import devices
 from builder.fs.changes import DEFAULT_IGNORES, Change
 from builder.fs.compression import Compression
@@ -27,10 +32,13 @@ from builder.fs.overlay import OverlaySnapshot, overlay_available
 from builder.fs.rootfs import Layer, Rootfs
 from builder.fs.unpack import unpack_layer
 from builder.fs.walk import WalkSnapshot
+from builder.oci.models import Descriptor
 from builder.store import Store
 
 StepAction = Callable[[Path], Iterable[str]]
 """Works in the root it is given; returns image paths to leave out (its mount targets)."""
+LayerSource = Callable[[Descriptor], AbstractContextManager[Iterable[bytes]]]
+"""Opens the bytes of a layer the store lacks (builder.cache.build.BuildCache.open_layer)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ class OverlaySnapshotter(_Base):
 
 class WalkSnapshotter(_Base):
     uses_overlay = False
+    layer_source: LayerSource | None = None
 
     def __init__(self, scratch: Path, store: Store, options: LayerOptions, *, full: bool = False) -> None:
         super().__init__(scratch, store, options)
@@ -138,9 +147,34 @@ class WalkSnapshotter(_Base):
 
     def _materialize(self, rootfs: Rootfs) -> Path:
         root = self.new_dir("root")
-        for layer in rootfs.layers:
-            unpack_layer(self.store.blobs.path(layer.descriptor.digest), layer.descriptor.media_type, root)
+        self._unpack(rootfs, root)
         return root
+
+    def _unpack(self, rootfs: Rootfs, root: Path, keep: tuple[str, ...] = ()) -> None:
+        """Unpack the layers in order; one the store lacks as it downloads, while the later
+        ones the store lacks download into it."""
+        later = [layer.descriptor for layer in rootfs.layers[1:]
+                 if not self.store.blobs.has(layer.descriptor.digest)]  # fmt: skip
+        with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
+            # A failed download here is met again, and reported, by the unpack that needs it.
+            ahead = [pool.submit(self._download, desc) for desc in later]
+            try:
+                for layer in rootfs.layers:
+                    desc = layer.descriptor
+                    with self.store.blobs.reading(desc, lambda: self._open_layer(desc)) as blob:
+                        unpack_layer(blob, desc.media_type, root, keep=keep, name=desc.digest)
+            finally:
+                for future in ahead:
+                    future.cancel()
+
+    def _open_layer(self, desc: Descriptor) -> AbstractContextManager[Iterable[bytes]]:
+        if self.layer_source is None:
+            raise BuildError(f"layer {desc.digest} is not in the store")
+        return self.layer_source(desc)
+
+    def _download(self, desc: Descriptor) -> None:
+        with self._open_layer(desc) as chunks:
+            self.store.blobs.ingest(chunks, desc)
 
     def step(self, rootfs: Rootfs, action: StepAction, *, sandboxed: bool) -> Layer | None:
         key = self._key(rootfs)

@@ -2,8 +2,9 @@
 and streaming compressors for the layer writer.
 
 API:
-- `open_layer_tar(path, media_type) -> BinaryIO`: the uncompressed tar stream of a layer blob;
-  raises LayerError when the blob's magic bytes contradict its media type.
+- `open_layer_tar(source, media_type, name) -> BinaryIO`: the uncompressed tar stream of a
+  layer blob (a path, or a buffered stream read once: a blob still arriving); raises
+  LayerError when the blob's magic bytes contradict its media type.
 - `compressor(sink, compression, level) -> BinaryIO`: a writable stream compressing into
   `sink` ('gzip' with isal on several threads — one standard gzip member, pigz-style blocks
   sharing a 32 KiB dictionary — or zlib when isal is missing; 'zstd' multi-threaded; 'none').
@@ -46,16 +47,16 @@ def sniff_compression(head: bytes) -> Compression | None:
     return None
 
 
-def open_layer_tar(path: Path, media_type: str) -> BinaryIO:
+def open_layer_tar(source: Path | BinaryIO, media_type: str, name: str = "") -> BinaryIO:
+    """`source`: a path, or a stream with `peek` (a blob arriving: builder.store.blobs)."""
     declared = layer_compression(media_type)
-    raw = open(path, "rb")
+    raw: BinaryIO = open(source, "rb") if isinstance(source, Path) else source
+    name = name or (source.name if isinstance(source, Path) else "")
     try:
-        head = raw.read(512)
-        raw.seek(0)
-        found = sniff_compression(head)
+        found = sniff_compression(cast(io.BufferedReader, raw).peek(512)[:512])
         if found != declared:
             raise LayerError(
-                f"layer {path.name}: media type {media_type} says {declared} but the content "
+                f"layer {name}: media type {media_type} says {declared} but the content "
                 f"is {found or 'neither tar, gzip nor zstd'}"
             )
         if declared == "gzip":

@@ -1,9 +1,10 @@
 """Safe unpacking of layer tars into a root directory.
 
 API:
-- `unpack_layer(blob_path, media_type, root, *, mode=UnpackMode.MERGED, expect_diff_id=None)
-  -> UnpackResult(diff_id, tar_size, bytes_on_disk, entries)`: unpack one layer blob
-  (tar, tar+gzip, tar+zstd; the media type must agree with the magic bytes).
+- `unpack_layer(blob, media_type, root, *, mode=UnpackMode.MERGED, expect_diff_id=None)
+  -> UnpackResult(diff_id, tar_size, bytes_on_disk, entries)`: unpack one layer blob, a path
+  or a stream read once (tar, tar+gzip, tar+zstd; the media type must agree with the magic
+  bytes).
   `UnpackMode.MERGED` applies OCI whiteouts by deleting from what earlier layers left in
   `root` (unpack a base image by calling it once per layer, bottom first).
   `UnpackMode.OVERLAY_LOWER` unpacks into an empty dir meant as an overlay lower dir:
@@ -61,16 +62,19 @@ class UnpackMode(enum.Enum):
 
 @dataclass(frozen=True)
 class UnpackResult:
-    diff_id: str
+    diff_id: str | None
+    """The checked diffID; None when none was expected (nothing hashed)."""
     tar_size: int
     bytes_on_disk: int
     entries: int
 
 
 class _HashingReader:
-    def __init__(self, raw: BinaryIO) -> None:
+    """Counts the uncompressed bytes and, when they are to be checked, hashes them."""
+
+    def __init__(self, raw: BinaryIO, hashing: bool) -> None:
         self._raw = raw
-        self.hash = hashlib.sha256()
+        self.hash = hashlib.sha256() if hashing else None
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -78,7 +82,8 @@ class _HashingReader:
             data = self._raw.read(n)
         except Exception as err:  # zlib, isal, zstd and gzip-header errors alike
             raise LayerError(f"cannot decompress layer: {err}") from err
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         self.size += len(data)
         return data
 
@@ -117,7 +122,7 @@ class _Unpacker:
         self.root = RootDir(root)
         self.real_root = os.path.realpath(root)  # the key of builder.fs.devices' records
         self.mode = mode
-        self.keep = keep  # normalized image paths this unpack leaves alone (container-root)
+        self.keep = frozenset(keep)  # normalized image paths left alone (container-root)
         self.is_root = os.geteuid() == 0
         self.created = _Created()
         self.dir_mtimes: list[tuple[tuple[str, ...], int]] = []
@@ -432,22 +437,24 @@ def _warn_skipped_devices(names: list[str]) -> None:
 
 
 def unpack_layer(
-    blob_path: Path,
+    blob: Path | BinaryIO,
     media_type: str,
     root: Path,
     *,
     mode: UnpackMode = UnpackMode.MERGED,
     expect_diff_id: str | None = None,
     keep: tuple[str, ...] = (),
+    name: str = "",
 ) -> UnpackResult:
-    with open_layer_tar(Path(blob_path), media_type) as raw:
-        reader = _HashingReader(raw)
+    """`name` labels a stream's errors (a path's file name does otherwise)."""
+    name = name or (blob.name if isinstance(blob, Path) else "")
+    with open_layer_tar(blob, media_type, name) as raw:
+        reader = _HashingReader(raw, hashing=expect_diff_id is not None)
         entries, on_disk = unpack_tar(reader, Path(root), mode=mode, keep=keep)
         reader.drain()
-    diff_id = "sha256:" + reader.hash.hexdigest()
-    if expect_diff_id is not None and diff_id != expect_diff_id:
+    if reader.hash is not None and "sha256:" + reader.hash.hexdigest() != expect_diff_id:
         raise DigestMismatchError(
-            f"layer {Path(blob_path).name}: uncompressed content has diffID {diff_id}, "
+            f"layer {name}: uncompressed content has diffID sha256:{reader.hash.hexdigest()}, "
             f"expected {expect_diff_id}"
         )
-    return UnpackResult(diff_id, reader.size, on_disk, entries)
+    return UnpackResult(expect_diff_id, reader.size, on_disk, entries)

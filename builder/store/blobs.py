@@ -9,6 +9,9 @@ API:
   the temp file into place and returns the digest. Leaving the block without commit discards it.
 - `BlobStore.ingest(chunks, desc) -> Path`: store a stream of chunks under `desc.digest`,
   verifying digest and size; a concurrent ingest of the same blob waits and reuses the result.
+- `BlobStore.reading(desc, open_chunks)`: a context manager giving the blob to read once —
+  from the store, or, when the store lacks it, from `open_chunks()` while it is stored (a
+  layer unpacks as it downloads); committed, verified, when the block ends without error.
 
 Two lock files per blob: `blob-HEX.lock` carries leases (shared) and is taken exclusively only
 by the pruner; `blob-HEX.write` serialises writers. Keeping them apart means a build that holds
@@ -18,16 +21,21 @@ a lease on a blob can ingest it again without waiting on itself.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterable
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from builder.errors import DigestMismatchError, StoreError
 from builder.oci.digest import hex_of
 from builder.store.locks import FileLock
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from builder.oci.models import Descriptor
     from builder.store.leases import Leases
 
@@ -83,6 +91,57 @@ class BlobWriter:
             self.discard()
 
 
+class _StoringReader(io.RawIOBase):
+    """A blob read from its chunks, each written to the store's temp file as it arrives. A
+    read returns what has arrived (a decompressor works on it meanwhile), never waiting for
+    more; `peek` looks ahead without consuming (what sniffing the compression needs)."""
+
+    def __init__(self, chunks: Iterable[bytes], writer: BlobWriter, desc: "Descriptor") -> None:
+        self._chunks = iter(chunks)
+        self._writer = writer
+        self._desc = desc
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _arrived(self) -> bytes | None:
+        for chunk in self._chunks:
+            if chunk:
+                self._writer.write(chunk)
+                if self._writer.size > self._desc.size:
+                    raise DigestMismatchError(
+                        f"blob {self._desc.digest}: more than the declared {self._desc.size} bytes"
+                    )
+                return chunk
+        return None
+
+    def peek(self, n: int = 1) -> bytes:
+        while len(self._left) < n and (chunk := self._arrived()) is not None:
+            self._left = memoryview(bytes(self._left) + chunk)
+        return bytes(self._left[:n])
+
+    def read(self, n: int | None = -1) -> bytes:
+        if not self._left:
+            chunk = self._arrived()
+            if chunk is None:
+                return b""
+            self._left = memoryview(chunk)
+        n = len(self._left) if n is None or n < 0 else n
+        data, self._left = bytes(self._left[:n]), self._left[n:]
+        return data
+
+    def readinto(self, buffer: "WriteableBuffer") -> int:
+        target = memoryview(buffer).cast("B")
+        data = self.read(len(target))
+        target[:len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self._arrived() is not None:
+            pass
+
+
 class BlobStore:
     def __init__(self, root: Path, tmp_dir: Path, lock_dir: Path, leases: "Leases") -> None:
         self.dir = root / "sha256"
@@ -119,15 +178,26 @@ class BlobStore:
     def writer(self) -> BlobWriter:
         return BlobWriter(self)
 
+    @contextmanager
+    def reading(
+        self, desc: "Descriptor", open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+    ) -> Iterator[BinaryIO]:
+        with FileLock(self.write_lock_file(desc.digest)):
+            if self.has(desc.digest):
+                with open(self.path(desc.digest), "rb") as stored:
+                    yield stored
+                return
+            with open_chunks() as chunks, self.writer() as w:
+                source = _StoringReader(chunks, w, desc)
+                yield cast(BinaryIO, source)
+                source.drain()
+                w.commit(desc.digest, desc.size)
+        self.path(desc.digest)  # the lease: the build goes on using the blob
+
     def ingest(self, chunks: Iterable[bytes], desc: "Descriptor") -> Path:
         with FileLock(self.write_lock_file(desc.digest)):
             if not self.has(desc.digest):
                 with self.writer() as w:
-                    for chunk in chunks:
-                        w.write(chunk)
-                        if w.size > desc.size:
-                            raise DigestMismatchError(
-                                f"blob {desc.digest}: more than the declared {desc.size} bytes"
-                            )
+                    _StoringReader(chunks, w, desc).drain()
                     w.commit(desc.digest, desc.size)
         return self.path(desc.digest)

@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,55 @@ def test_cache_prune_command(tmp_path):
     assert gone.returncode == 0 and "removed 1 blobs and 0 layers, freed 2.0 KiB" in gone.stdout
     bad = run("--older-than", "soon")
     assert bad.returncode == 2 and "invalid duration 'soon'" in bad.stderr
+
+
+@contextmanager
+def opened(chunks: list[bytes], seen: list[str] | None = None):
+    if seen is not None:
+        seen.append("opened")
+    yield iter(chunks)
+
+
+def test_reading_a_blob_the_store_has_opens_no_source(tmp_path):
+    with Store(tmp_path) as store:
+        desc = desc_of(b"stored")
+        store.blobs.ingest(iter([b"stored"]), desc)
+        seen: list[str] = []
+        with store.blobs.reading(desc, lambda: opened([b"never"], seen)) as blob:
+            assert blob.read() == b"stored"
+        assert seen == []
+
+
+def test_reading_stores_the_blob_while_it_is_read(tmp_path):
+    data = os.urandom(3 << 20)
+    chunks = [data[i:i + 65536] for i in range(0, len(data), 65536)]
+    with Store(tmp_path) as store:
+        desc = desc_of(data)
+        with store.blobs.reading(desc, lambda: opened(chunks)) as blob:
+            assert blob.peek(512)[:512] == data[:512]
+            assert blob.read(100) == data[:100]
+        # what the reader left unread is stored too
+        assert store.blobs.path(desc.digest).read_bytes() == data
+        assert list(store.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("chunks", [[b"tamp", b"ered"], [b"hello", b"!"]], ids=["other", "longer"])
+def test_reading_stores_nothing_unverified(tmp_path, chunks):
+    with Store(tmp_path) as store:
+        desc = desc_of(b"hello")
+        with pytest.raises(DigestMismatchError):
+            with store.blobs.reading(desc, lambda: opened(chunks)) as blob:
+                blob.read()
+        assert not store.blobs.has(desc.digest)
+        assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_reading_stores_nothing_when_the_reader_fails(tmp_path):
+    with Store(tmp_path) as store:
+        desc = desc_of(b"hello")
+        with pytest.raises(RuntimeError):
+            with store.blobs.reading(desc, lambda: opened([b"hel", b"lo"])) as blob:
+                blob.read(1)
+                raise RuntimeError("the unpack failed")
+        assert not store.blobs.has(desc.digest)
+        assert list(store.tmp_dir.iterdir()) == []
