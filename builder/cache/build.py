@@ -156,12 +156,12 @@ class BuildCache:
             if self._is_ready(layer):
                 return layer
             desc = layer.descriptor
-            if not self.store.blobs.has(desc.digest):
-                self._fetch(desc)
             if not self.uses_overlay:
+                self._fetch(desc)
                 return layer
-            path = self.store.blobs.path(desc.digest)
-            return Layer(desc, layer.diff_id, self.store.layers.get_or_extract(layer.diff_id, path, desc.media_type))
+            with self.store.blobs.reading(desc, lambda: self.open_layer(desc)) as blob:
+                directory = self.store.layers.get_or_extract(layer.diff_id, blob, desc.media_type)
+            return Layer(desc, layer.diff_id, directory)
 
         return list(self.lookups.map(ready, layers))
 

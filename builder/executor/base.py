@@ -1,5 +1,5 @@
 """FROM an image: resolve it for the platform, pull the blobs the store lacks (in parallel),
-extract each layer once into the store's extracted-layer cache."""
+extract each layer once into the store's extracted-layer cache, while it downloads."""
 
 from __future__ import annotations
 
@@ -57,10 +57,13 @@ def pull_base(
 
 
 def _fetch(source: ImageSource, store: Store, desc: Descriptor, diff_id: str, extract: bool) -> Path | None:
-    if not store.blobs.has(desc.digest):
+    missing = not store.blobs.has(desc.digest)
+    if missing:
         log.debug("pulling %s", desc.digest)
+    if extract:
+        with store.blobs.reading(desc, lambda: source.open_blob(desc)) as blob:
+            return store.layers.get_or_extract(diff_id, blob, desc.media_type)
+    if missing:
         with source.open_blob(desc) as chunks:
             store.blobs.ingest(chunks, desc)
-    if not extract:
-        return None
-    return store.layers.get_or_extract(diff_id, store.blobs.path(desc.digest), desc.media_type)
+    return None

@@ -4,7 +4,8 @@ Layout: `ROOT/layers/HEX/` (the layer's own files, OCI whiteouts already convert
 whiteouts, so the directory can be stacked as a read-only overlay lower dir) and
 `ROOT/layers/HEX.size` (bytes on disk, for garbage collection; its mtime is the last use).
 
-API: `LayerCache.get_or_extract(diff_id, blob_path, media_type) -> Path`. Extraction goes into a
+API: `LayerCache.get_or_extract(diff_id, blob, media_type) -> Path` (`blob`: a path, or a
+blob arriving: `BlobStore.reading`, so a layer extracts while it downloads). Extraction goes into a
 temp dir that is renamed into place, under an exclusive lock, so two builds never extract the
 same layer twice and nobody sees a half-extracted layer. The uncompressed stream is checked
 against `diff_id`. The returned directory is leased (shared lock) until the `Store` closes.
@@ -18,7 +19,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from builder.errors import StoreError
 from builder.fs.unpack import UnpackMode, unpack_layer
@@ -71,7 +72,7 @@ class LayerCache:
         os.utime(self.size_file(diff_id))
         return self.layer_dir(diff_id)
 
-    def get_or_extract(self, diff_id: str, blob_path: Path, media_type: str) -> Path:
+    def get_or_extract(self, diff_id: str, blob: Path | BinaryIO, media_type: str) -> Path:
         if self.has(diff_id):
             return self.path(diff_id)
         with _in_process_lock(self.lock_file(diff_id)):
@@ -81,7 +82,7 @@ class LayerCache:
             lock.acquire()
             try:
                 if not self.has(diff_id):
-                    self._extract(diff_id, blob_path, media_type)
+                    self._extract(diff_id, blob, media_type)
                 lock.downgrade()
             except BaseException:
                 lock.release()
@@ -89,11 +90,11 @@ class LayerCache:
             self._leases.adopt(lock)
         return self.layer_dir(diff_id)
 
-    def _extract(self, diff_id: str, blob_path: Path, media_type: str) -> None:
+    def _extract(self, diff_id: str, blob: Path | BinaryIO, media_type: str) -> None:
         temp = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp_dir))
         try:
             result = unpack_layer(
-                blob_path, media_type, temp, mode=UnpackMode.OVERLAY_LOWER, expect_diff_id=diff_id
+                blob, media_type, temp, mode=UnpackMode.OVERLAY_LOWER, expect_diff_id=diff_id
             )
             target = self.layer_dir(diff_id)
             if target.exists():  # left over by a crash before the size file was written

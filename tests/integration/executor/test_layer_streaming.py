@@ -1,7 +1,8 @@
-"""The walk snapshotters unpack a layer the store lacks while it downloads, the later layers
-downloading meanwhile; the store keeps each blob, verified. A source that waits for the
-unpack to have begun proves the overlap: fetching first and unpacking after would never
-reach that point (the wait times out and the download fails)."""
+"""A layer the store lacks is unpacked while it downloads: by the walk snapshotters (the later
+layers downloading meanwhile) and into the extracted-layer cache (overlay builds); the store
+keeps each blob, verified. A source that waits for the unpack to have begun proves the
+overlap: fetching first and unpacking after would never reach that point (the wait times out
+and the download fails)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,19 @@ def test_a_layer_unpacks_while_it_downloads(snapshotter: WalkSnapshotter) -> Non
     assert (root / "first").read_bytes() == b"at the head"
     assert (root / "big").read_bytes() == big
     assert snapshotter.store.blobs.path(layer.descriptor.digest).read_bytes() == blob
+
+
+def test_the_layer_cache_extracts_while_the_blob_downloads(tmp_path: Path) -> None:
+    big = os.urandom(4 << 20)
+    layer, blob = layer_of([Entry("first", data=b"at the head"), Entry("big", data=big)])
+    desc = layer.descriptor
+    with Store(tmp_path / "store") as store:
+        extracting = lambda: any(store.tmp_dir.glob("layer-*/first"))  # noqa: E731
+        open_layer = source({desc.digest: blob}, {desc.digest: (32 * CHUNK, extracting, "the first file")})
+        with store.blobs.reading(desc, lambda: open_layer(desc)) as arriving:
+            directory = store.layers.get_or_extract(layer.diff_id, arriving, desc.media_type)
+        assert (directory / "big").read_bytes() == big
+        assert store.blobs.path(desc.digest).read_bytes() == blob
 
 
 def test_later_layers_download_while_the_first_unpacks(snapshotter: WalkSnapshotter) -> None:
