@@ -55,18 +55,21 @@ class RootDir:
         return fd
 
     def open_dir(
-        self, parts: tuple[str, ...], *, create: bool, partial: bool = False
+        self, parts: tuple[str, ...], *, create: bool, partial: bool = False,
+        start: tuple[int, tuple[str, ...]] | None = None,
     ) -> tuple[int, tuple[str, ...]] | None:
         """O_PATH fd of the directory at `parts` and its real (symlink-free) components.
 
         Missing directories are created (0755) when `create`; else None is returned, or with
         `partial` the fd of the deepest existing directory and the real path of `parts` (the
         missing rest cleaned lexically, since nothing there can be a symlink).
+        `start`: an open directory and its real components that `parts` is relative to (what
+        an earlier call returned for a prefix of the path), instead of the root.
         The caller closes the fd.
         """
         pending = list(reversed(parts))
-        real: list[str] = []
-        fd = os.dup(self.fd)
+        real: list[str] = list(start[1]) if start else []
+        fd = os.dup(start[0] if start else self.fd)
         links = 0
         try:
             while pending:

@@ -124,6 +124,7 @@ class _Unpacker:
         self.mode = mode
         self.keep = frozenset(keep)  # normalized image paths left alone (container-root)
         self.is_root = os.geteuid() == 0
+        self._root_group = self.is_root and os.getegid() == 0
         self.created = _Created()
         self.dir_mtimes: list[tuple[tuple[str, ...], int]] = []
         self._fds: dict[tuple[str, ...], tuple[int, tuple[str, ...]]] = {}
@@ -131,6 +132,10 @@ class _Unpacker:
         self.entries = 0
         self._warned: set[str] = set()
         self.skipped_devices: list[str] = []
+        self._made: dict[tuple[str, ...], bool] = {}
+        """Directories this unpack made (empty then), by whether a file made in one gets the
+        process's group (no setgid bit): no lookup, chown or chmod is needed to know it."""
+        self._umask = _process_umask()
 
     def close(self) -> None:
         self._forget_fds()
@@ -151,7 +156,13 @@ class _Unpacker:
         cached = self._fds.get(parts)
         if cached is not None:
             return cached
-        opened = self.root.open_dir(parts, create=create)
+        for cut in range(len(parts) - 1, 0, -1):  # from the nearest directory open already
+            start = self._fds.get(parts[:cut])
+            if start is not None:
+                opened = self.root.open_dir(parts[cut:], create=create, start=start)
+                break
+        else:
+            opened = self.root.open_dir(parts, create=create)
         if opened is None:
             return None
         if len(self._fds) >= FD_CACHE_SIZE:
@@ -189,20 +200,25 @@ class _Unpacker:
         assert opened is not None
         dir_fd, real_parent = opened
         real = real_parent + (name,)
-        try:
-            existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            existing = None
+        in_made = real_parent in self._made
+        existing = None
+        if not in_made or self.created.node(real) is not None:
+            try:
+                existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
         if existing is not None and not (ti.isdir() and stat.S_ISDIR(existing.st_mode)):
             self._remove(dir_fd, name)
+            existing = None
         elif existing is None:
             devices.forget(self._real_path(real_parent), name)
         if ti.isdir():
-            if existing is None or not stat.S_ISDIR(existing.st_mode):
+            if existing is None:
                 os.mkdir(name, 0o700, dir_fd=dir_fd)
+                self._made[real] = not ti.mode & stat.S_ISGID
             self._apply_dir_meta(dir_fd, name, real, ti)
         elif ti.isreg():
-            self._write_file(ti, dir_fd, name)
+            self._write_file(ti, dir_fd, name, owned=self._made.get(real_parent, False))
         elif ti.issym():
             if not ti.linkname:
                 raise LayerError(f"symlink {ti.name!r} has an empty target")
@@ -216,17 +232,22 @@ class _Unpacker:
             raise LayerError(f"tar entry {ti.name!r} has unsupported type {ti.type!r}")
         self.created.add(real)
 
-    def _write_file(self, ti: TarEntry, dir_fd: int, name: str) -> None:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    def _write_file(self, ti: TarEntry, dir_fd: int, name: str, *, owned: bool) -> None:
+        """`owned`: made in a directory of `_made` whose files get the process's group."""
+        mode = ti.mode & 0o7777
+        exact = not mode & (0o7000 | self._umask)  # what O_CREAT gives it already
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(name, flags, mode if exact else 0o600, dir_fd=dir_fd)
         try:
             while chunk := ti.read(CHUNK):
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
             self.bytes_on_disk += ti.size
-            if self.is_root:
+            if self.is_root and not (owned and self._root_group and ti.uid == ti.gid == 0):
                 os.fchown(fd, ti.uid, ti.gid)
-            os.fchmod(fd, ti.mode & 0o7777)
+            if not exact:
+                os.fchmod(fd, mode)
             self._set_xattrs(f"/proc/self/fd/{fd}", xattrs_of(ti), follow=True)
             os.utime(fd, ns=(_ns(ti.mtime), _ns(ti.mtime)))
         finally:
@@ -377,6 +398,15 @@ class _Unpacker:
                 pass
             finally:
                 os.close(fd)
+
+
+def _process_umask() -> int:
+    """The umask, read without setting it (os.umask would change it for every thread)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o777  # unknown: every file gets its mode by chmod
 
 
 def _ns(mtime: float) -> int:
