@@ -210,7 +210,7 @@ class _Unpacker:
         if existing is not None and not (ti.isdir() and stat.S_ISDIR(existing.st_mode)):
             self._remove(dir_fd, name)
             existing = None
-        elif existing is None:
+        elif existing is None and devices.any_recorded():
             devices.forget(self._real_path(real_parent), name)
         if ti.isdir():
             if existing is None:

@@ -91,10 +91,14 @@ class BlobWriter:
             self.discard()
 
 
+_PIECE = 1 << 20
+
+
 class _StoringReader(io.RawIOBase):
     """A blob read from its chunks, each written to the store's temp file as it arrives. A
-    read returns what has arrived (a decompressor works on it meanwhile), never waiting for
-    more; `peek` looks ahead without consuming (what sniffing the compression needs)."""
+    read returns at most 1 MiB, so a decompressor works on the head of a blob while the rest
+    arrives, in pieces big enough to keep its per-call costs low; `peek` looks ahead without
+    consuming (what sniffing the compression needs)."""
 
     def __init__(self, chunks: Iterable[bytes], writer: BlobWriter, desc: "Descriptor") -> None:
         self._chunks = iter(chunks)
@@ -122,14 +126,21 @@ class _StoringReader(io.RawIOBase):
         return bytes(self._left[:n])
 
     def read(self, n: int | None = -1) -> bytes:
-        if not self._left:
-            chunk = self._arrived()
-            if chunk is None:
-                return b""
-            self._left = memoryview(chunk)
-        n = len(self._left) if n is None or n < 0 else n
-        data, self._left = bytes(self._left[:n]), self._left[n:]
-        return data
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(_PIECE), b""))
+        want = min(n, _PIECE)
+        pieces = []
+        while want:
+            if not self._left:
+                chunk = self._arrived()
+                if chunk is None:
+                    break
+                self._left = memoryview(chunk)
+            piece = self._left[:want]
+            self._left = self._left[len(piece):]
+            pieces.append(piece)
+            want -= len(piece)
+        return b"".join(pieces)
 
     def readinto(self, buffer: "WriteableBuffer") -> int:
         target = memoryview(buffer).cast("B")
