@@ -55,6 +55,12 @@ def _tls_verify(name: str, help_text: str) -> Callable[[F], F]:
     help="Extra CA file for a registry.",
 )
 @click.option(
+    "--registry-client-cert",
+    multiple=True,
+    metavar="HOST=CERT,KEY",
+    help="Client certificate and key for a registry that asks for one (mutual TLS).",
+)
+@click.option(
     "--digest-file",
     type=click.Path(path_type=Path),
     help="Write the copied image's digest here.",
@@ -71,6 +77,7 @@ def copy(
     dest_creds: str | None,
     authfile: Path | None,
     registry_certificate: tuple[str, ...],
+    registry_client_cert: tuple[str, ...],
     digest_file: Path | None,
 ) -> None:
     """Copy SOURCE to DESTINATION, moving only the blobs the destination lacks."""
@@ -81,5 +88,5 @@ def copy(
         source, destination, all_platforms=all_platforms, platform=platform, insecure=insecure,
         src_tls_verify=src_tls_verify, dest_tls_verify=dest_tls_verify, src_creds=src_creds,
         dest_creds=dest_creds, authfile=authfile, registry_certificate=registry_certificate,
-        digest_file=digest_file,
+        registry_client_cert=registry_client_cert, digest_file=digest_file,
     )

@@ -9,7 +9,12 @@ import click
 from builder.errors import UsageError
 from builder.log import register_secret
 from builder.oci.platform import parse_platform
-from builder.registry.options import Credential, RegistryOptions, parse_ca_files
+from builder.registry.options import (
+    Credential,
+    RegistryOptions,
+    parse_ca_files,
+    parse_client_certs,
+)
 from builder.transports import (
     TransportContext,
     copy_image,
@@ -42,6 +47,7 @@ def run_copy(
     dest_creds: str | None,
     authfile: Path | None,
     registry_certificate: tuple[str, ...],
+    registry_client_cert: tuple[str, ...],
     digest_file: Path | None,
 ) -> None:
     """Copy SOURCE to DESTINATION, moving only the blobs the destination lacks."""
@@ -66,6 +72,7 @@ def run_copy(
         insecure=frozenset(relaxed),
         skip_verify=frozenset(relaxed),
         ca_files=parse_ca_files(registry_certificate),
+        client_certs=parse_client_certs(registry_client_cert),
         docker_config=authfile,
         credentials=credentials,
     )

@@ -22,15 +22,8 @@ from multiarch.manifest_flags import RegistryFlags, registry_flags
 F = TypeVar("F", bound=Callable[..., None])
 
 
-def _flags(
-    ctx: click.Context,
-    /,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-    docker_cfg: Path | None,
-) -> RegistryFlags:
-    here = RegistryFlags(insecure, username, password, docker_cfg)
+def _flags(ctx: click.Context, here: RegistryFlags) -> RegistryFlags:
+    """The subcommand's registry flags over the `manifest` group's."""
     parent = ctx.find_object(RegistryFlags)
     return parent.merged(here) if parent is not None else here
 
@@ -38,9 +31,9 @@ def _flags(
 @click.group("manifest")
 @registry_flags
 @click.pass_context
-def manifest(ctx: click.Context, /, **flags: Any) -> None:
+def manifest(ctx: click.Context, /, registry: RegistryFlags) -> None:
     """Assemble, push and inspect multi-platform indexes (manifest-tool compatible)."""
-    ctx.obj = _flags(ctx, **flags)
+    ctx.obj = _flags(ctx, registry)
 
 
 def push_options(command: F) -> F:
@@ -79,9 +72,9 @@ def push_options(command: F) -> F:
 @manifest.group("push")
 @registry_flags
 @click.pass_context
-def push(ctx: click.Context, /, **flags: Any) -> None:
+def push(ctx: click.Context, /, registry: RegistryFlags) -> None:
     """Push a multi-platform index built from images already in registries."""
-    ctx.obj = _flags(ctx, **flags)
+    ctx.obj = _flags(ctx, registry)
 
 
 @push.command("from-spec")
@@ -92,17 +85,14 @@ def from_spec(
     ctx: click.Context,
     /,
     spec_file: Path,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-    docker_cfg: Path | None,
+    registry: RegistryFlags,
     **settings: Any,
 ) -> None:
     """Push the index described by a manifest-tool YAML spec."""
     # The registry client and models (httpx, pydantic): imported when the command runs.
     from multiarch import manifest_run
 
-    flags = _flags(ctx, insecure, username, password, docker_cfg)
+    flags = _flags(ctx, registry)
     manifest_run.push_from_spec(spec_file, manifest_run.push_settings(**settings), flags)
 
 
@@ -126,10 +116,7 @@ def from_args(
     template: str,
     target: str,
     tags: str,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-    docker_cfg: Path | None,
+    registry: RegistryFlags,
     **settings: Any,
 ) -> None:
     """Push an index of TEMPLATE filled in for each platform."""
@@ -137,7 +124,7 @@ def from_args(
     from multiarch import manifest_run
 
     sources = manifest_run.sources_from_template(platforms, template)
-    flags = _flags(ctx, insecure, username, password, docker_cfg)
+    flags = _flags(ctx, registry)
     settings_ = manifest_run.push_settings(**settings)
     manifest_run.run_push(sources, target, manifest_run.split(tags), settings_, flags)
 
@@ -154,10 +141,7 @@ def from_results(
     result_files: tuple[Path, ...],
     target: str,
     tags: str,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-    docker_cfg: Path | None,
+    registry: RegistryFlags,
     **settings: Any,
 ) -> None:
     """Push an index of the images that `multiarch executor --json-result FILE` jobs built,
@@ -166,7 +150,7 @@ def from_results(
     from multiarch import manifest_run
 
     sources = manifest_run.sources_from_results(result_files, target)
-    flags = _flags(ctx, insecure, username, password, docker_cfg)
+    flags = _flags(ctx, registry)
     settings_ = manifest_run.push_settings(**settings)
     manifest_run.run_push(sources, target, manifest_run.split(tags), settings_, flags)
 
@@ -189,16 +173,13 @@ def inspect(
     raw: bool,
     as_json: bool,
     attestations: bool,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-    docker_cfg: Path | None,
+    registry: RegistryFlags,
 ) -> None:
     """Show an index's platforms or an image's layers (REF, docker://, oci:, docker-archive:)."""
     # The registry client, models and rich (httpx, pydantic): imported when the command runs.
     from multiarch import inspect_run
 
-    flags = _flags(ctx, insecure, username, password, docker_cfg)
+    flags = _flags(ctx, registry)
     if attestations:
         inspect_run.inspect_attestations(reference, flags, raw=raw, as_json=as_json)
     else:

@@ -18,7 +18,12 @@ from builder import BuildReport
 from builder.log import register_secret
 from builder.oci.platform import format_platform, parse_platform
 from builder.oci.raw import RawManifest
-from builder.registry.options import Credential, RegistryOptions
+from builder.registry.options import (
+    Credential,
+    RegistryOptions,
+    parse_ca_files,
+    parse_client_certs,
+)
 from builder.transports import TransportContext, parse_location
 from multiarch.index import IndexType, assemble_index, index_annotations, parse_annotations
 from multiarch.manifest_flags import RegistryFlags
@@ -48,6 +53,8 @@ def transport_context(flags: RegistryFlags, names: Sequence[str]) -> TransportCo
     options = RegistryOptions(
         insecure=insecure,
         skip_verify=insecure,
+        ca_files=parse_ca_files(flags.registry_certificate),
+        client_certs=parse_client_certs(flags.registry_client_cert),
         docker_config=flags.docker_cfg,
         credentials=credentials,
     )

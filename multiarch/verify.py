@@ -31,14 +31,10 @@ def verify(
     key: Path,
     allow_unsigned: bool,
     as_json: bool,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-    docker_cfg: Path | None,
+    registry: RegistryFlags,
 ) -> None:
     """Verify the signed attestations of every platform of IMAGE (docker://REF or oci:DIR)."""
     # The registry client and the cryptography: imported when the command runs.
     from multiarch.verify_run import run_verify
 
-    flags = RegistryFlags(insecure, username, password, docker_cfg)
-    run_verify(image, key, flags, allow_unsigned=allow_unsigned, as_json=as_json)
+    run_verify(image, key, registry, allow_unsigned=allow_unsigned, as_json=as_json)

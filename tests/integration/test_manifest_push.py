@@ -16,8 +16,10 @@ import pytest
 from builder.oci import mediatypes as mt
 from builder.oci.models import Platform
 from builder.registry import RegistryClient
+from tests.fixtures.images import index_layout, make_image
 from tests.fixtures.pushed import PushedImage, push_image, push_index
 from tests.fixtures.registry import RegistryHandle, unique_repo
+from tests.fixtures.tls import ClientCert, skopeo_cert_dir
 
 AMD64 = Platform(os="linux", architecture="amd64")
 ARM64 = Platform(os="linux", architecture="arm64")
@@ -342,3 +344,37 @@ def test_push_on_tls_and_token_registries(request: pytest.FixtureRequest, tmp_pa
     )  # fmt: skip
     index = skopeo_raw(handle, handle.image(repo, "multi"))
     assert [e["digest"] for e in index["manifests"]] == [amd.manifest.digest, arm.manifest.digest]
+
+
+def test_copy_push_and_inspect_on_a_mutual_tls_registry(
+    tmp_path: Path, mtls_registry: tuple[RegistryHandle, ClientCert]
+) -> None:
+    """A registry that asks every client for a certificate: `copy`, `manifest push` and
+    `manifest inspect` show the one --registry-client-cert names (on the subcommand or on
+    `manifest`); without it, one error line says what to add."""
+    handle, client = mtls_registry
+    repo = unique_repo("mtls-index")
+    trust = ("--registry-certificate", f"{handle.host}={handle.ca_file}")
+    show = ("--registry-client-cert", f"{handle.host}={client.cert_file},{client.key_file}")
+    index_layout(tmp_path / "src", [make_image("amd64"), make_image("arm64")])
+    for arch in ("amd64", "arm64"):
+        multiarch("copy", "--platform", f"linux/{arch}", f"oci:{tmp_path / 'src'}:latest",
+                  f"docker://{handle.host}/{repo}:{arch}", *trust, *show)
+    refused = multiarch("manifest", "push", "from-args", "--platforms", "linux/amd64,linux/arm64",
+                        "--template", f"{handle.host}/{repo}:ARCH", "--target",
+                        f"{handle.host}/{repo}:multi", *trust, check=False,
+                        env={"MULTIARCH_RETRY_ATTEMPTS": "1"})
+    assert refused.returncode == 1
+    assert f"--registry-client-cert {handle.host}=" in refused.stderr
+    multiarch("manifest", "push", "from-args", "--platforms", "linux/amd64,linux/arm64",
+              "--template", f"{handle.host}/{repo}:ARCH", "--target", f"{handle.host}/{repo}:multi",
+              *trust, *show)
+    inspected = multiarch("manifest", *trust, *show, "inspect", "--json", f"{handle.host}/{repo}:multi")
+    entries = json.loads(inspected.stdout)["manifest"]["manifests"]
+    assert {entry["platform"]["architecture"] for entry in entries} == {"amd64", "arm64"}
+    assert handle.ca_file is not None
+    certs = skopeo_cert_dir(tmp_path / "skopeo-certs", handle.ca_file, client)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--cert-dir", str(certs),
+                          f"docker://{handle.host}/{repo}:multi"],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    assert len(json.loads(raw)["manifests"]) == 2
