@@ -204,7 +204,7 @@ class SuiteResult(_Frozen):
     load_after: float
     ours_startup_s: float | None = None  # `multiarch executor --help`, median of 5
     container_start_s: float | None = None
-    """`podman run` of `multiarch --version` in multiarch's own image, median of 5."""
+    """`podman run` of `/bin/true` in multiarch's own image (debug), median of 5."""
     workloads: tuple[WorkloadResult, ...]
     step_overhead: StepOverhead | None = None
     manifest_push: ManifestPush | None = None
@@ -380,7 +380,8 @@ def _container(result: SuiteResult) -> list[str]:
          "podman with the default capabilities and seccomp profile, a fresh container per "
          "build (`--isolation auto` picks container-root), the context bind-mounted, the same "
          "registry, alternating with the VM run above; podman's storage on the same tmpfs. "
-         "A container's start (`podman run` of `multiarch --version`, median of 5): "
+         "A container's start and removal (`podman run` of the image's `/bin/true`, median "
+         "of 5): "
          f"{_num(start and start * 1000, 0)} ms; the last column takes it off the "
          "container's time."), "",
         ("| workload | VM s | container s | container/VM | goal | container/VM "
