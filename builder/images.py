@@ -64,19 +64,27 @@ class ImageInfo(BaseModel):
         return tuple(m.platform for m in self.manifests if m.platform is not None)
 
 
+ClientCerts = Mapping[str, tuple[PathText, PathText]]
+"""Registry host -> (certificate, key) shown when it asks for one (mutual TLS)."""
+
+
 def registry_context(
     insecure_registries: Sequence[str] = (),
     registry_certificates: Mapping[str, PathText] | None = None,
     docker_config: PathText | None = None,
+    registry_client_certs: ClientCerts | None = None,
 ) -> TransportContext:
     """A transport context: plain HTTP and unverified TLS for `insecure_registries`
-    (host[:port]), extra CA files per host, logins from `docker_config`."""
+    (host[:port]), extra CA files and client certificates per host, logins from
+    `docker_config`."""
     certificates = registry_certificates or {}
     ca_files: dict[str, tuple[Path, ...]] = {h: (Path(p),) for h, p in certificates.items()}
     options = RegistryOptions(
         insecure=frozenset(insecure_registries),
         skip_verify=frozenset(insecure_registries),
         ca_files=ca_files,
+        client_certs={host: (Path(cert), Path(key))
+                      for host, (cert, key) in (registry_client_certs or {}).items()},
         docker_config=Path(docker_config) if docker_config is not None else None,
     )
     return TransportContext(registry_options=options)
@@ -91,6 +99,7 @@ def copy(
     insecure_registries: Sequence[str] = (),
     registry_certificates: Mapping[str, PathText] | None = None,
     docker_config: PathText | None = None,
+    registry_client_certs: ClientCerts | None = None,
 ) -> CopyResult:
     """Copy the image (or, with `all_platforms`, the whole index) at `source` to
     `destination`, moving only the blobs the destination lacks. From an index without
@@ -99,7 +108,8 @@ def copy(
         raise UsageError("--all and --platform exclude each other")
     wanted = parse_platform(platform) if platform else None
     src, dst = parse_location(source), parse_location(destination)
-    ctx = registry_context(insecure_registries, registry_certificates, docker_config)
+    ctx = registry_context(insecure_registries, registry_certificates, docker_config,
+                           registry_client_certs)
     try:
         with closing(open_source(src, ctx)) as image_source, \
                 closing(open_destination(dst, ctx)) as image_destination:  # fmt: skip
@@ -116,6 +126,7 @@ def push(
     insecure_registries: Sequence[str] = (),
     registry_certificates: Mapping[str, PathText] | None = None,
     docker_config: PathText | None = None,
+    registry_client_certs: ClientCerts | None = None,
 ) -> str:
     """Push the image or index at `image` (e.g. `oci:DIR:TAG`) to the registry `reference`,
     every platform; returns `REG/REPO:TAG@DIGEST` as pushed."""
@@ -127,6 +138,7 @@ def push(
         insecure_registries=insecure_registries,
         registry_certificates=registry_certificates,
         docker_config=docker_config,
+        registry_client_certs=registry_client_certs,
     )
     tagged = target if target.tag or target.digest else target.with_tag("latest")
     return f"{tagged.with_digest(result.descriptor.digest)}"
@@ -139,11 +151,13 @@ def inspect(
     insecure_registries: Sequence[str] = (),
     registry_certificates: Mapping[str, PathText] | None = None,
     docker_config: PathText | None = None,
+    registry_client_certs: ClientCerts | None = None,
 ) -> ImageInfo:
     """The manifest or index at `location`, with an image's config and layers. With
     `platform`, an index's entry for that platform is inspected instead of the index."""
     wanted = parse_platform(platform) if platform else None
-    ctx = registry_context(insecure_registries, registry_certificates, docker_config)
+    ctx = registry_context(insecure_registries, registry_certificates, docker_config,
+                           registry_client_certs)
     try:
         with closing(open_source(location, ctx)) as source:
             top = source.get_manifest()

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from builder import ImageInfo, StepReport, inspect
+from builder.images import ClientCerts
 from builder.errors import UsageError
 from builder.events import EventSink, discard
 from builder.oci.platform import format_platform, parse_platform
@@ -96,7 +97,7 @@ def build(
     ignore_missing: bool | None = None,
     insecure_registries: Sequence[str] = (),
     registry_certificates: Mapping[str, PathText] | None = None,
-    registry_client_certs: Mapping[str, tuple[PathText, PathText]] | None = None,
+    registry_client_certs: ClientCerts | None = None,
     isolation: str | None = None,
 ) -> IndexResult:
     """Build every platform of `spec` (a Spec, or what load_spec takes) and publish the
@@ -111,13 +112,8 @@ def build(
         jobs=defaults.jobs if jobs is None else jobs,
         ignore_missing=defaults.ignore_missing if ignore_missing is None else ignore_missing,
         insecure_registries=tuple(insecure_registries),
-        registry_certificates=tuple(
-            f"{host}={os.fspath(path)}" for host, path in (registry_certificates or {}).items()
-        ),
-        registry_client_certs=tuple(
-            f"{host}={os.fspath(cert)},{os.fspath(key)}"
-            for host, (cert, key) in (registry_client_certs or {}).items()
-        ),
+        registry_certificates=_certificate_flags(registry_certificates),
+        registry_client_certs=_client_cert_flags(registry_client_certs),
         isolation=isolation,
     )
     outcome = run_build(_with_runners(loaded, runners or {}), options, progress or discard)
@@ -134,6 +130,8 @@ def manifest_push_from_spec(
     username: str | None = None,
     password: str | None = None,
     docker_config: PathText | None = None,
+    registry_certificates: Mapping[str, PathText] | None = None,
+    registry_client_certs: ClientCerts | None = None,
 ) -> ManifestPushResult:
     """`multiarch manifest push from-spec`: push the index a manifest-tool YAML spec (file,
     or text with a line break) describes, once every image it names is in place."""
@@ -152,6 +150,8 @@ def manifest_push_from_spec(
         username=username,
         password=password,
         docker_cfg=Path(docker_config) if docker_config is not None else None,
+        registry_certificate=_certificate_flags(registry_certificates),
+        registry_client_cert=_client_cert_flags(registry_client_certs),
     )
     index, pushed = push_index(
         sources_from_spec(manifest_spec), manifest_spec.image, manifest_spec.tags, settings, flags
@@ -160,13 +160,31 @@ def manifest_push_from_spec(
 
 
 def manifest_inspect(
-    reference: str, *, insecure: bool = False, docker_config: PathText | None = None
+    reference: str,
+    *,
+    insecure: bool = False,
+    docker_config: PathText | None = None,
+    registry_certificates: Mapping[str, PathText] | None = None,
+    registry_client_certs: ClientCerts | None = None,
 ) -> ImageInfo:
     """`multiarch manifest inspect`: an index's platforms or an image's config and layers,
     at a registry reference, docker://, oci:DIR[:TAG] or docker-archive:FILE."""
     location = parse_location(reference)
     hosts = [location.reference.registry] if insecure and location.reference else []
-    return inspect(reference, insecure_registries=hosts, docker_config=docker_config)
+    return inspect(reference, insecure_registries=hosts, docker_config=docker_config,
+                   registry_certificates=registry_certificates,
+                   registry_client_certs=registry_client_certs)  # fmt: skip
+
+
+def _certificate_flags(certificates: Mapping[str, PathText] | None) -> tuple[str, ...]:
+    """As --registry-certificate HOST=PATH values."""
+    return tuple(f"{host}={os.fspath(path)}" for host, path in (certificates or {}).items())
+
+
+def _client_cert_flags(client_certs: ClientCerts | None) -> tuple[str, ...]:
+    """As --registry-client-cert HOST=CERT,KEY values."""
+    return tuple(f"{host}={os.fspath(cert)},{os.fspath(key)}"
+                 for host, (cert, key) in (client_certs or {}).items())  # fmt: skip
 
 
 def _with_runners(spec: BuildSpec, runners: Mapping[str, str]) -> BuildSpec:

@@ -244,6 +244,30 @@ manifests:
     assert arches == ["amd64", "arm64"]
 
 
+def test_copy_manifest_push_and_inspect_with_a_client_certificate(
+    busybox_layout: Path, mtls_registry: tuple[RegistryHandle, ClientCert]
+) -> None:
+    handle, client = mtls_registry
+    assert handle.ca_file is not None
+    tls = {"registry_certificates": {handle.host: handle.ca_file},
+           "registry_client_certs": {handle.host: (client.cert_file, client.key_file)}}
+    repo = f"{handle.host}/{unique_repo('api-mtls-index')}"
+    for arch in ("amd64", "arm64"):
+        builder.copy(f"oci:{busybox_layout}:latest", f"docker://{repo}:{arch}",
+                     platform=f"linux/{arch}", **tls)  # fmt: skip
+    pushed = multiarch.manifest_push_from_spec(f"""
+image: {repo}:1.0
+manifests:
+  - image: {repo}:amd64
+    platform: {{os: linux, architecture: amd64}}
+  - image: {repo}:arm64
+    platform: {{os: linux, architecture: arm64}}
+""", **tls)  # fmt: skip
+    info = multiarch.manifest_inspect(f"{repo}:1.0", **tls)
+    assert info.digest == pushed.digest
+    assert [e.platform.architecture for e in info.manifests if e.platform] == ["amd64", "arm64"]
+
+
 def test_spec_errors_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         multiarch.load_spec("platforms: [linux/amd64]\nrunner_tags: 3\n")
