@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from builder import ImageInfo, StepReport, inspect
-from builder.images import ClientCerts
 from builder.errors import UsageError
 from builder.events import EventSink, discard
 from builder.oci.platform import format_platform, parse_platform
@@ -35,6 +34,8 @@ from multiarch.spec import (
 )
 
 PathText = str | os.PathLike[str]
+ClientCerts = Mapping[str, tuple[PathText, PathText]]
+"""Registry host -> (certificate, key) shown when it asks for one (mutual TLS)."""
 Spec = BuildSpec
 
 
