@@ -193,17 +193,19 @@ class BlobStore:
     def reading(
         self, desc: "Descriptor", open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
     ) -> Iterator[BinaryIO]:
-        with FileLock(self.write_lock_file(desc.digest)):
-            if self.has(desc.digest):
-                with open(self.path(desc.digest), "rb") as stored:
-                    yield stored
-                return
-            with open_chunks() as chunks, self.writer() as w:
-                source = _StoringReader(chunks, w, desc)
-                yield cast(BinaryIO, source)
-                source.drain()
-                w.commit(desc.digest, desc.size)
-        self.path(desc.digest)  # the lease: the build goes on using the blob
+        if not self.has(desc.digest):
+            with FileLock(self.write_lock_file(desc.digest)):
+                if not self.has(desc.digest):  # else a concurrent writer stored it meanwhile
+                    with open_chunks() as chunks, self.writer() as w:
+                        source = _StoringReader(chunks, w, desc)
+                        yield cast(BinaryIO, source)
+                        source.drain()
+                        w.commit(desc.digest, desc.size)
+                    self.path(desc.digest)  # the lease: the build goes on using the blob
+                    return
+        # A stored blob is read without the write lock: readers of one blob never wait.
+        with open(self.path(desc.digest), "rb") as stored:
+            yield stored
 
     def ingest(self, chunks: Iterable[bytes], desc: "Descriptor") -> Path:
         with FileLock(self.write_lock_file(desc.digest)):

@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -201,3 +202,20 @@ def test_reading_stores_nothing_when_the_reader_fails(tmp_path):
                 raise RuntimeError("the unpack failed")
         assert not store.blobs.has(desc.digest)
         assert list(store.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.timeout(60)
+def test_readers_of_a_stored_blob_do_not_wait_for_one_another(tmp_path):
+    """Stages unpacking one base layer at once read it together (no write lock is held)."""
+    with Store(tmp_path) as store:
+        desc = desc_of(b"shared layer")
+        store.blobs.ingest(iter([b"shared layer"]), desc)
+
+        def read_again() -> bytes:
+            with store.blobs.reading(desc, lambda: opened([b"never"])) as blob:
+                return blob.read()
+
+        with store.blobs.reading(desc, lambda: opened([b"never"])) as first:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                assert pool.submit(read_again).result(timeout=30) == b"shared layer"
+            assert first.read() == b"shared layer"
