@@ -18,7 +18,7 @@ Public API (import from the submodules; this package imports nothing heavy, and 
   docker_media_type) -> LayerResult(diff_id, descriptor, path, tar_size)`;
   `copy_changes([CopyItem(source, dest, uid, gid, mode)]) -> list[Change]` for COPY layers;
   `write_tar(changes, out)` for an uncompressed stream.
-- `builder.fs.compression`: `open_layer_tar(path, media_type)`, `compressor(sink, kind, level)`.
+- `builder.fs.compression`: `open_layer_tar(source, media_type, name)`, `compressor(sink, kind, level)`.
 - `builder.fs.devices`: device nodes an unpack could not create (no CAP_MKNOD), recorded by
   directory; the copier carries them, the walk snapshot re-emits them into layers.
 - `builder.fs.paths`: `RootDir` (chroot-like resolution inside a root), `real_path`,

@@ -3,8 +3,8 @@ and streaming compressors for the layer writer.
 
 API:
 - `open_layer_tar(source, media_type, name) -> BinaryIO`: the uncompressed tar stream of a
-  layer blob (a path, or a buffered stream read once: a blob still arriving); raises
-  LayerError when the blob's magic bytes contradict its media type.
+  layer blob (a path, or a stream with `peek` read once: a blob still arriving); raises
+  LayerError, naming the layer `name`, when the blob's magic bytes contradict its media type.
 - `compressor(sink, compression, level) -> BinaryIO`: a writable stream compressing into
   `sink` ('gzip' with isal on several threads — one standard gzip member, pigz-style blocks
   sharing a 32 KiB dictionary — or zlib when isal is missing; 'zstd' multi-threaded; 'none').
@@ -47,11 +47,10 @@ def sniff_compression(head: bytes) -> Compression | None:
     return None
 
 
-def open_layer_tar(source: Path | BinaryIO, media_type: str, name: str = "") -> BinaryIO:
+def open_layer_tar(source: Path | BinaryIO, media_type: str, name: str) -> BinaryIO:
     """`source`: a path, or a stream with `peek` (a blob arriving: builder.store.blobs)."""
     declared = layer_compression(media_type)
     raw: BinaryIO = open(source, "rb") if isinstance(source, Path) else source
-    name = name or (source.name if isinstance(source, Path) else "")
     try:
         found = sniff_compression(cast(io.BufferedReader, raw).peek(512)[:512])
         if found != declared:

@@ -482,9 +482,9 @@ def unpack_layer(
         reader = _HashingReader(raw, hashing=expect_diff_id is not None)
         entries, on_disk = unpack_tar(reader, Path(root), mode=mode, keep=keep)
         reader.drain()
-    if reader.hash is not None and "sha256:" + reader.hash.hexdigest() != expect_diff_id:
+    diff_id = "sha256:" + reader.hash.hexdigest() if reader.hash is not None else None
+    if diff_id != expect_diff_id:
         raise DigestMismatchError(
-            f"layer {name}: uncompressed content has diffID sha256:{reader.hash.hexdigest()}, "
-            f"expected {expect_diff_id}"
+            f"layer {name}: uncompressed content has diffID {diff_id}, expected {expect_diff_id}"
         )
     return UnpackResult(expect_diff_id, reader.size, on_disk, entries)
